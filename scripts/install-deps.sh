@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian bookworm package quoteflow needs to build, test and run locally.
+# Idempotent: packages already installed are skipped, so a second run does no network I/O.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config git
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  librdkafka-dev libpqxx-dev libpq-dev libabsl-dev
+  googletest libgtest-dev libgmock-dev
+  postgresql postgresql-client postgresql-contrib
+  kcat util-linux procps
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
