@@ -1,0 +1,52 @@
+#include "platform/config/config.h"
+
+#include <cstdlib>
+
+#include "gtest/gtest.h"
+
+namespace quoteflow {
+namespace {
+
+TEST(ConfigTest, FlagBeatsEnvBeatsDefault) {
+  Config c("prog", "test");
+  c.Declare("database-url", "postgresql://localhost/db", "db");
+  c.Declare("batch-size", "100", "batch");
+  c.Declare("poll", "1s", "poll");
+  setenv("BATCH_SIZE", "7", 1);
+  setenv("POLL", "250ms", 1);
+  const char* argv[] = {"prog", "--database-url=postgresql://u:pw@h/x", "pos", "--poll", "2s"};
+  auto pos = c.Parse(5, const_cast<char**>(argv));
+  ASSERT_TRUE(pos.ok()) << pos.status();
+  EXPECT_EQ(*pos, std::vector<std::string>{"pos"});
+  EXPECT_EQ(c.Get("database-url"), "postgresql://u:pw@h/x");
+  EXPECT_EQ(*c.GetInt("batch-size", 1, 1000), 7);
+  EXPECT_EQ(*c.GetDuration("poll"), absl::Seconds(2));
+  EXPECT_EQ(c.Describe().find("pw"), std::string::npos) << c.Describe();
+  unsetenv("BATCH_SIZE");
+  unsetenv("POLL");
+}
+
+TEST(ConfigTest, RejectsUnknownFlagsAndBadValues) {
+  Config c("prog", "test");
+  c.Declare("n", "x", "n");
+  const char* argv[] = {"prog", "--nope=1"};
+  EXPECT_EQ(c.Parse(2, const_cast<char**>(argv)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(c.GetInt("n", 0, 10).ok());
+  EXPECT_FALSE(c.GetDuration("n").ok());
+  EXPECT_FALSE(c.GetBool("n").ok());
+}
+
+TEST(ConfigTest, SecretsAreRedacted) {
+  Config c("prog", "test");
+  c.Declare("sasl-password", "", "p", /*secret=*/true);
+  setenv("SASL_PASSWORD", "Endpoint=sb://x;SharedAccessKey=abc", 1);
+  const char* argv[] = {"prog"};
+  ASSERT_TRUE(c.Parse(1, const_cast<char**>(argv)).ok());
+  EXPECT_EQ(c.Describe(), "sasl-password=***");
+  EXPECT_EQ(RedactSecrets("host=h password=hunter2 user=u"), "host=h password=*** user=u");
+  unsetenv("SASL_PASSWORD");
+}
+
+}  // namespace
+}  // namespace quoteflow
