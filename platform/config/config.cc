@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 #include "platform/observability/log.h"
 
 namespace quoteflow {
@@ -136,7 +137,7 @@ std::string RedactSecrets(absl::string_view text) {
     }
   }
   // password=... / sasl.password=... in key/value strings.
-  for (absl::string_view key : {"password=", "Password="}) {
+  for (const std::string key : {"password=", "Password="}) {
     size_t pos = 0;
     while ((pos = out.find(key, pos)) != std::string::npos) {
       size_t start = pos + key.size();
