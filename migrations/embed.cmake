@@ -1,0 +1,11 @@
+# Writes OUT: a C++ array of {version, name, sql} for each file in FILES (sorted NNNN_name.sql).
+string(REPLACE "," ";" FILES "${FILES}")
+set(body "")
+foreach(f ${FILES})
+  get_filename_component(name ${f} NAME)
+  string(SUBSTRING ${name} 0 4 version)
+  math(EXPR version "${version}")
+  file(READ ${f} sql)
+  string(APPEND body "  {${version}, \"${name}\", R\"qfsql(${sql})qfsql\"},\n")
+endforeach()
+file(WRITE ${OUT} "#include \"migrations/embedded.h\"\n\nnamespace quoteflow {\nnamespace {\nconst MigrationFile kFiles[] = {\n${body}};\n}  // namespace\n\nstd::span<const MigrationFile> EmbeddedMigrations() { return kFiles; }\n\n}  // namespace quoteflow\n")
