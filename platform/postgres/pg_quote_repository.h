@@ -1,0 +1,39 @@
+// QuoteRepository on PostgreSQL (schema `quote`): quotes, idempotency records and the outbox are
+// written in one transaction; the quote's row lock orders concurrent commands on one quote, so its
+// events enter the outbox in commit order. Thread-safe (uses a PgPool).
+#ifndef QUOTEFLOW_PLATFORM_POSTGRES_PG_QUOTE_REPOSITORY_H_
+#define QUOTEFLOW_PLATFORM_POSTGRES_PG_QUOTE_REPOSITORY_H_
+
+#include <functional>
+
+#include "absl/time/time.h"
+#include "domain/quote_repository.h"
+#include "platform/postgres/outbox_writer.h"
+#include "platform/postgres/pg_pool.h"
+
+namespace quoteflow {
+
+class PgQuoteRepository : public QuoteRepository {
+ public:
+  // `acquire_timeout` bounds the wait for a free connection. `before_commit`, when set, runs inside
+  // the transaction of Update just before COMMIT (tests use it to inject failures).
+  PgQuoteRepository(PgPool& pool, OutboxTarget outbox,
+                    absl::Duration acquire_timeout = absl::Seconds(5));
+
+  absl::StatusOr<Quote> Insert(absl::string_view request_id, const Quote& quote) override;
+  absl::StatusOr<QuoteCommandResult> Update(absl::string_view request_id,
+                                            absl::string_view quote_id, Decide decide) override;
+  absl::StatusOr<Quote> Get(absl::string_view quote_id) override;
+
+  void set_before_commit_hook(std::function<absl::Status()> hook) { before_commit_ = std::move(hook); }
+
+ private:
+  PgPool& pool_;
+  OutboxTarget outbox_;
+  absl::Duration acquire_timeout_;
+  std::function<absl::Status()> before_commit_;
+};
+
+}  // namespace quoteflow
+
+#endif  // QUOTEFLOW_PLATFORM_POSTGRES_PG_QUOTE_REPOSITORY_H_
