@@ -1,0 +1,125 @@
+#include "api/quote_api.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/resource_quota.h>
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "api/health_service.h"
+#include "api/quote_grpc_service.h"
+#include "domain/quote_commands.h"
+#include "platform/config/config.h"
+#include "platform/observability/log.h"
+#include "platform/postgres/migrations.h"
+#include "platform/postgres/pg_pool.h"
+#include "platform/postgres/pg_quote_repository.h"
+#include "platform/runtime/runtime.h"
+
+namespace quoteflow {
+namespace {
+
+void DeclareOptions(Config& config) {
+  config.Declare("grpc-address", "127.0.0.1:50051", "address the gRPC server listens on");
+  config.Declare("database-url", "postgresql://quoteflow@127.0.0.1:5432/quoteflow",
+                 "PostgreSQL connection URL (libpq syntax)");
+  config.Declare("db-pool-size", "16", "database connections (the most concurrent transactions)");
+  config.Declare("statement-timeout", "5s", "Postgres statement_timeout of every connection");
+  config.Declare("max-message-bytes", "65536", "largest request message accepted");
+  config.Declare("max-rpc-threads", "64",
+                 "gRPC worker threads; calls beyond this are refused with RESOURCE_EXHAUSTED");
+  config.Declare("startup-timeout", "30s", "how long to wait for Postgres at start");
+  config.Declare("shutdown-grace", "10s", "how long in-flight calls may finish after SIGTERM");
+  config.Declare("migrate", "false", "apply pending migrations at start instead of refusing");
+}
+
+// Waits for Postgres and a current schema (or applies it with --migrate).
+absl::Status PrepareDatabase(const std::string& url, bool migrate, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (true) {
+    absl::Status s = migrate ? ApplyMigrations(url) : CheckMigrations(url);
+    if (s.code() != absl::StatusCode::kUnavailable || absl::Now() + backoff > deadline) return s;
+    log::Warn("waiting for Postgres", {{"error", s.ToString()}});
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+  }
+}
+
+}  // namespace
+
+int RunQuoteApi(int argc, char** argv) {
+  BlockTerminationSignals();
+  log::Init("quote-api");
+  Config config("quote-api", "the quoteflow command API (quoteflow.v1.QuoteService)");
+  DeclareOptions(config);
+  auto args = config.Parse(argc, argv);
+  auto pool_size = config.GetInt("db-pool-size", 1, 1000);
+  auto max_message = config.GetInt("max-message-bytes", 1024, 64 << 20);
+  auto max_threads = config.GetInt("max-rpc-threads", 2, 10000);
+  auto statement_timeout = config.GetDuration("statement-timeout");
+  auto startup_timeout = config.GetDuration("startup-timeout");
+  auto grace = config.GetDuration("shutdown-grace");
+  auto migrate = config.GetBool("migrate");
+  for (const absl::Status& s : {args.status(), pool_size.status(), max_message.status(),
+                                max_threads.status(), statement_timeout.status(),
+                                startup_timeout.status(), grace.status(), migrate.status()}) {
+    if (!s.ok()) {
+      std::fprintf(stderr, "quote-api: invalid configuration: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
+  }
+  config.LogEffective();
+
+  const std::string url = config.Get("database-url");
+  if (absl::Status s = PrepareDatabase(url, *migrate, *startup_timeout); !s.ok()) {
+    log::Error("database not ready", {{"error", s.ToString()}});
+    return 1;
+  }
+
+  PgPool pool({.database_url = url,
+               .size = static_cast<int>(*pool_size),
+               .statement_timeout = *statement_timeout});
+  PgQuoteRepository repository(pool, {.schema = "quote", .source = "/quoteflow/quote-api"});
+  SystemClock clock;
+  UuidGenerator ids;
+  QuoteCommands commands(repository, clock, ids);
+  QuoteGrpcService quote_service(commands);
+  HealthService health({"quoteflow.v1.QuoteService"}, [&pool] {
+    return pool.Run(absl::Now() + absl::Seconds(1), "health check", [](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      tx.exec("SELECT 1");
+      return absl::OkStatus();
+    });
+  });
+
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config.Get("grpc-address"), grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(*max_message));
+  grpc::ResourceQuota quota("quote-api");
+  quota.SetMaxThreads(static_cast<int>(*max_threads));
+  builder.SetResourceQuota(quota);
+  builder.RegisterService(&quote_service);
+  builder.RegisterService(&health);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    log::Error("cannot listen", {{"address", config.Get("grpc-address")}});
+    return 1;
+  }
+  log::Info("serving", {{"address", config.Get("grpc-address")}, {"port", port}});
+
+  const int sig = WaitForTerminationSignal();
+  log::Info("shutting down", {{"signal", sig}});
+  health.Shutdown();
+  server->Shutdown(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(absl::ToInt64Milliseconds(*grace)));
+  server->Wait();
+  log::Info("stopped");
+  return 0;
+}
+
+}  // namespace quoteflow
