@@ -29,7 +29,8 @@ class HealthService final : public grpc::health::v1::Health::Service {
                      const grpc::health::v1::HealthCheckRequest* request,
                      grpc::ServerWriter<grpc::health::v1::HealthCheckResponse>* writer) override;
 
-  // From now on every service reports NOT_SERVING (called when shutdown starts), and Watch streams end.
+  // From now on every service reports NOT_SERVING (called when shutdown starts), and Watch streams
+  // end.
   void Shutdown();
 
  private:

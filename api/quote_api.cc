@@ -63,11 +63,12 @@ int RunQuoteApi(int argc, char** argv) {
   auto startup_timeout = config.GetDuration("startup-timeout");
   auto grace = config.GetDuration("shutdown-grace");
   auto migrate = config.GetBool("migrate");
-  for (const absl::Status& s : {args.status(), pool_size.status(), max_message.status(),
-                                max_threads.status(), statement_timeout.status(),
-                                startup_timeout.status(), grace.status(), migrate.status()}) {
+  for (const absl::Status& s :
+       {args.status(), pool_size.status(), max_message.status(), max_threads.status(),
+        statement_timeout.status(), startup_timeout.status(), grace.status(), migrate.status()}) {
     if (!s.ok()) {
-      std::fprintf(stderr, "quote-api: invalid configuration: %s\n", std::string(s.message()).c_str());
+      std::fprintf(stderr, "quote-api: invalid configuration: %s\n",
+                   std::string(s.message()).c_str());
       return 2;
     }
   }

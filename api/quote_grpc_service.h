@@ -1,6 +1,6 @@
-// quoteflow.v1.QuoteService over gRPC: converts requests to QuoteCommands calls and domain results to
-// protos, nothing else. Thread-safe (sync API; each call runs on a gRPC worker thread and may block on
-// Postgres).
+// quoteflow.v1.QuoteService over gRPC: converts requests to QuoteCommands calls and domain results
+// to protos, nothing else. Thread-safe (sync API; each call runs on a gRPC worker thread and may
+// block on Postgres).
 #ifndef QUOTEFLOW_API_QUOTE_GRPC_SERVICE_H_
 #define QUOTEFLOW_API_QUOTE_GRPC_SERVICE_H_
 

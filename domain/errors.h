@@ -1,5 +1,5 @@
-// Errors with the name of the offending field attached, so that api/ can answer INVALID_ARGUMENT with
-// google.rpc.BadRequest details naming it. Stateless; thread-safe.
+// Errors with the name of the offending field attached, so that api/ can answer INVALID_ARGUMENT
+// with google.rpc.BadRequest details naming it. Stateless; thread-safe.
 #ifndef QUOTEFLOW_DOMAIN_ERRORS_H_
 #define QUOTEFLOW_DOMAIN_ERRORS_H_
 

@@ -42,8 +42,8 @@ absl::Status ValidateId(absl::string_view field, absl::string_view id) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Quote> Quote::Create(std::string quote_id, std::string customer_id,
-                                    int64_t premium, absl::Time now) {
+absl::StatusOr<Quote> Quote::Create(std::string quote_id, std::string customer_id, int64_t premium,
+                                    absl::Time now) {
   if (absl::Status s = ValidateId("customer_id", customer_id); !s.ok()) return s;
   if (premium <= 0) return InvalidField("premium", "must be greater than 0 (minor currency units)");
   if (premium > kMaxPremium) {
@@ -94,8 +94,9 @@ absl::StatusOr<QuoteApproved> Quote::Approve(absl::Time now) {
 absl::StatusOr<bool> Quote::MarkIssued(absl::Time now) {
   if (status_ == QuoteStatus::kIssued) return false;
   if (status_ != QuoteStatus::kApproved) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "quote ", quote_id_, " is ", QuoteStatusName(status_), "; only an APPROVED quote can be issued"));
+    return absl::FailedPreconditionError(absl::StrCat("quote ", quote_id_, " is ",
+                                                      QuoteStatusName(status_),
+                                                      "; only an APPROVED quote can be issued"));
   }
   status_ = QuoteStatus::kIssued;
   Touch(now);

@@ -22,7 +22,7 @@ struct CreateQuoteCommand {
 
 struct ApproveQuoteCommand {
   std::string quote_id;
-  std::string request_id;    // optional idempotency key
+  std::string request_id;        // optional idempotency key
   int64_t expected_version = 0;  // 0: don't check
 };
 
@@ -40,8 +40,8 @@ class QuoteCommands {
   absl::StatusOr<Quote> CreateQuote(const CreateQuoteCommand& command);
 
   // DRAFT -> APPROVED plus one QuoteApproved event, atomically. A repeated request id returns the
-  // original result. Errors: INVALID_ARGUMENT (field named), NOT_FOUND, ABORTED (expected_version is
-  // not the current version), FAILED_PRECONDITION (quote not DRAFT), UNAVAILABLE.
+  // original result. Errors: INVALID_ARGUMENT (field named), NOT_FOUND, ABORTED (expected_version
+  // is not the current version), FAILED_PRECONDITION (quote not DRAFT), UNAVAILABLE.
   absl::StatusOr<ApproveQuoteResult> ApproveQuote(const ApproveQuoteCommand& command);
 
   // INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE.

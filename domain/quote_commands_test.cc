@@ -72,12 +72,12 @@ TEST_F(QuoteCommandsTest, RequestIdReusedForAnotherQuoteIsInvalid) {
 
 TEST_F(QuoteCommandsTest, BadFieldsAreNamed) {
   EXPECT_EQ(InvalidFieldName(commands_.ApproveQuote({.quote_id = ""}).status()), "quote_id");
-  EXPECT_EQ(InvalidFieldName(
-                commands_.ApproveQuote({.quote_id = "q", .request_id = "bad id"}).status()),
-            "request_id");
-  EXPECT_EQ(InvalidFieldName(
-                commands_.ApproveQuote({.quote_id = "q", .expected_version = -1}).status()),
-            "expected_version");
+  EXPECT_EQ(
+      InvalidFieldName(commands_.ApproveQuote({.quote_id = "q", .request_id = "bad id"}).status()),
+      "request_id");
+  EXPECT_EQ(
+      InvalidFieldName(commands_.ApproveQuote({.quote_id = "q", .expected_version = -1}).status()),
+      "expected_version");
   EXPECT_EQ(InvalidFieldName(commands_.CreateQuote({.customer_id = "c", .premium = 0}).status()),
             "premium");
   EXPECT_EQ(commands_.ApproveQuote({.quote_id = "missing"}).status().code(),

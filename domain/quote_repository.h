@@ -1,5 +1,5 @@
-// Port: durable storage of Quote aggregates together with the events they emit (transactional outbox)
-// and the idempotency record of each request. Implementations must be thread-safe.
+// Port: durable storage of Quote aggregates together with the events they emit (transactional
+// outbox) and the idempotency record of each request. Implementations must be thread-safe.
 #ifndef QUOTEFLOW_DOMAIN_QUOTE_REPOSITORY_H_
 #define QUOTEFLOW_DOMAIN_QUOTE_REPOSITORY_H_
 
@@ -14,7 +14,8 @@
 
 namespace quoteflow {
 
-// What a command on one quote produced: the quote as it was left, and the ids of the events written.
+// What a command on one quote produced: the quote as it was left, and the ids of the events
+// written.
 struct QuoteCommandResult {
   Quote quote;
   std::vector<std::string> event_ids;
@@ -29,15 +30,17 @@ class QuoteRepository {
 
   // Stores a new quote and records `request_id` (may be empty: no idempotency). If `request_id` was
   // already used to create a quote, returns that quote and writes nothing.
-  // Errors: INVALID_ARGUMENT (request_id used by another kind of request), UNAVAILABLE (storage down).
+  // Errors: INVALID_ARGUMENT (request_id used by another kind of request), UNAVAILABLE (storage
+  // down).
   virtual absl::StatusOr<Quote> Insert(absl::string_view request_id, const Quote& quote) = 0;
 
   // In ONE transaction: if `request_id` (may be empty) was already recorded for this quote, returns
-  // the recorded result and writes nothing; otherwise locks the quote, runs `decide` on it, and stores
-  // the new state (version-checked), the events (outbox) and the request record together.
+  // the recorded result and writes nothing; otherwise locks the quote, runs `decide` on it, and
+  // stores the new state (version-checked), the events (outbox) and the request record together.
   // Concurrent calls with the same request id all return the one recorded result.
-  // Errors: NOT_FOUND (no such quote), whatever `decide` returned, INVALID_ARGUMENT (request_id used
-  // for another request), ABORTED (concurrent conflicting change), UNAVAILABLE, DEADLINE_EXCEEDED.
+  // Errors: NOT_FOUND (no such quote), whatever `decide` returned, INVALID_ARGUMENT (request_id
+  // used for another request), ABORTED (concurrent conflicting change), UNAVAILABLE,
+  // DEADLINE_EXCEEDED.
   virtual absl::StatusOr<QuoteCommandResult> Update(absl::string_view request_id,
                                                     absl::string_view quote_id, Decide decide) = 0;
 

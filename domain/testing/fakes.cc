@@ -40,7 +40,8 @@ absl::StatusOr<QuoteCommandResult> InMemoryQuoteRepository::Update(absl::string_
     }
   }
   auto it = quotes_.find(quote_id);
-  if (it == quotes_.end()) return absl::NotFoundError(absl::StrCat("quote ", quote_id, " not found"));
+  if (it == quotes_.end())
+    return absl::NotFoundError(absl::StrCat("quote ", quote_id, " not found"));
   Quote working = it->second;
   absl::StatusOr<std::vector<DomainEvent>> events = decide(working);
   if (!events.ok()) return events.status();
@@ -60,7 +61,8 @@ absl::StatusOr<QuoteCommandResult> InMemoryQuoteRepository::Update(absl::string_
 absl::StatusOr<Quote> InMemoryQuoteRepository::Get(absl::string_view quote_id) {
   absl::MutexLock lock(&mu_);
   auto it = quotes_.find(quote_id);
-  if (it == quotes_.end()) return absl::NotFoundError(absl::StrCat("quote ", quote_id, " not found"));
+  if (it == quotes_.end())
+    return absl::NotFoundError(absl::StrCat("quote ", quote_id, " not found"));
   return it->second;
 }
 

@@ -52,7 +52,8 @@ absl::StatusOr<std::vector<std::string>> Config::Parse(int argc, char** argv) {
       value = std::string(arg.substr(eq + 1));
     } else {
       name = std::string(arg);
-      if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+      if (i + 1 >= argc)
+        return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
       value = argv[++i];
     }
     auto it = options_.find(name);
@@ -78,9 +79,9 @@ const std::string& Config::Get(const std::string& name) const {
 absl::StatusOr<int64_t> Config::GetInt(const std::string& name, int64_t min, int64_t max) const {
   int64_t v = 0;
   if (!absl::SimpleAtoi(Get(name), &v) || v < min || v > max) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, " (", EnvName(name), ")='", Get(name),
-                                                   "' must be an integer in [", min, ", ", max,
-                                                   "]"));
+    return absl::InvalidArgumentError(absl::StrCat("--", name, " (", EnvName(name), ")='",
+                                                   Get(name), "' must be an integer in [", min,
+                                                   ", ", max, "]"));
   }
   return v;
 }
@@ -88,7 +89,8 @@ absl::StatusOr<int64_t> Config::GetInt(const std::string& name, int64_t min, int
 absl::StatusOr<absl::Duration> Config::GetDuration(const std::string& name) const {
   absl::Duration d;
   if (!absl::ParseDuration(Get(name), &d) || d < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, " (", EnvName(name), ")='", Get(name),
+    return absl::InvalidArgumentError(absl::StrCat("--", name, " (", EnvName(name), ")='",
+                                                   Get(name),
                                                    "' must be a duration like 250ms, 5s or 2m"));
   }
   return d;
@@ -117,11 +119,12 @@ void Config::LogEffective() const {
 }
 
 std::string Config::Usage() const {
-  std::string out = absl::StrCat(program_, ": ", summary_, "\n\nOptions (flag / environment variable):\n");
+  std::string out =
+      absl::StrCat(program_, ": ", summary_, "\n\nOptions (flag / environment variable):\n");
   for (const auto& [name, o] : options_) {
-    absl::StrAppend(&out, "  --", name, " / ", EnvName(name), "\n      ", o.help,
-                    o.default_value.empty() ? "" : absl::StrCat(" (default: ", o.default_value, ")"),
-                    "\n");
+    absl::StrAppend(
+        &out, "  --", name, " / ", EnvName(name), "\n      ", o.help,
+        o.default_value.empty() ? "" : absl::StrCat(" (default: ", o.default_value, ")"), "\n");
   }
   return out;
 }

@@ -1,7 +1,7 @@
-// Configuration for every binary: each option is a flag `--some-name=value` and an environment variable
-// `SOME_NAME` with the same name; a flag wins over the environment, which wins over the default.
-// Build a Config in main(), Declare() options, Parse(), then read them. Not thread-safe while parsing;
-// read-only (thread-safe) afterwards.
+// Configuration for every binary: each option is a flag `--some-name=value` and an environment
+// variable `SOME_NAME` with the same name; a flag wins over the environment, which wins over the
+// default. Build a Config in main(), Declare() options, Parse(), then read them. Not thread-safe
+// while parsing; read-only (thread-safe) afterwards.
 #ifndef QUOTEFLOW_PLATFORM_CONFIG_CONFIG_H_
 #define QUOTEFLOW_PLATFORM_CONFIG_CONFIG_H_
 
@@ -27,7 +27,8 @@ class Config {
                bool secret = false);
 
   // Reads argv and the environment. Returns the positional arguments (those not starting with --).
-  // INVALID_ARGUMENT for an unknown flag or a flag without a value. `--help` prints usage and exits 0.
+  // INVALID_ARGUMENT for an unknown flag or a flag without a value. `--help` prints usage and exits
+  // 0.
   absl::StatusOr<std::vector<std::string>> Parse(int argc, char** argv);
 
   const std::string& Get(const std::string& name) const;
@@ -58,8 +59,8 @@ class Config {
   std::map<std::string, Option> options_;
 };
 
-// Replaces the password of a URL ("postgresql://u:secret@h/db" -> "postgresql://u:***@h/db") and any
-// "password=..." key/value with ***.
+// Replaces the password of a URL ("postgresql://u:secret@h/db" -> "postgresql://u:***@h/db") and
+// any "password=..." key/value with ***.
 std::string RedactSecrets(absl::string_view text);
 
 }  // namespace quoteflow

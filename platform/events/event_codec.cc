@@ -144,16 +144,16 @@ absl::StatusOr<DomainEvent> DecodeEnvelope(absl::string_view json) {
   pb::EventEnvelope env;
   JsonParseOptions options;
   options.ignore_unknown_fields = true;
-  auto status = JsonStringToMessage(google::protobuf::StringPiece(json.data(), json.size()), &env,
-                                    options);
+  auto status =
+      JsonStringToMessage(google::protobuf::StringPiece(json.data(), json.size()), &env, options);
   if (!status.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("not a valid event envelope: ", status.message().as_string()));
   }
-  for (auto [name, value] : {std::pair{"eventID", &env.event_id()},
-                             std::pair{"eventType", &env.event_type()},
-                             std::pair{"aggregateID", &env.aggregate_id()},
-                             std::pair{"occurredAt", &env.occurred_at()}}) {
+  for (auto [name, value] :
+       {std::pair{"eventID", &env.event_id()}, std::pair{"eventType", &env.event_type()},
+        std::pair{"aggregateID", &env.aggregate_id()},
+        std::pair{"occurredAt", &env.occurred_at()}}) {
     if (value->empty()) return absl::InvalidArgumentError(absl::StrCat("envelope lacks ", name));
   }
   absl::Time occurred;

@@ -1,6 +1,6 @@
 // Converts domain events to and from the JSON envelope on the wire (DESIGN.md section 4):
-// {"eventID","eventType","quoteID","aggregateID","aggregateVersion","occurredAt","data":{...}}, where
-// `data` is the proto3 JSON form of the payload message in proto/quoteflow/v1/events.proto.
+// {"eventID","eventType","quoteID","aggregateID","aggregateVersion","occurredAt","data":{...}},
+// where `data` is the proto3 JSON form of the payload message in proto/quoteflow/v1/events.proto.
 // Stateless functions; thread-safe.
 #ifndef QUOTEFLOW_PLATFORM_EVENTS_EVENT_CODEC_H_
 #define QUOTEFLOW_PLATFORM_EVENTS_EVENT_CODEC_H_
@@ -17,7 +17,8 @@ namespace quoteflow {
 std::string EncodeEnvelope(const DomainEvent& event);
 
 // Parses an envelope. INVALID_ARGUMENT (with what is wrong) for malformed JSON, a missing eventID,
-// eventType, aggregateID or occurredAt, an unknown eventType, or a data object that does not match it.
+// eventType, aggregateID or occurredAt, an unknown eventType, or a data object that does not match
+// it.
 absl::StatusOr<DomainEvent> DecodeEnvelope(absl::string_view json);
 
 // RFC 3339 UTC with microseconds, e.g. 2026-11-26T11:39:10.123456Z.

@@ -58,17 +58,22 @@ TEST(EventCodecTest, RejectsBadInputWithAReason) {
     const char* json;
     const char* want;
   };
-  for (const Case& c : {
-           Case{"not json", "not a valid event envelope"},
-           Case{R"({"eventType":"QuoteApproved","aggregateID":"a","occurredAt":"2024-01-01T00:00:00Z"})",
-                "eventID"},
-           Case{R"({"eventID":"e","eventType":"Nope","aggregateID":"a","occurredAt":"2024-01-01T00:00:00Z"})",
-                "unknown eventType"},
-           Case{R"({"eventID":"e","eventType":"QuoteApproved","aggregateID":"a","occurredAt":"yesterday"})",
-                "RFC 3339"},
-           Case{R"({"eventID":"e","eventType":"QuoteApproved","aggregateID":"a","occurredAt":"2024-01-01T00:00:00Z","data":{"premium":"x"}})",
-                "does not match"},
-       }) {
+  for (
+      const Case& c : {
+          Case{"not json", "not a valid event envelope"},
+          Case{
+              R"({"eventType":"QuoteApproved","aggregateID":"a","occurredAt":"2024-01-01T00:00:00Z"})",
+              "eventID"},
+          Case{
+              R"({"eventID":"e","eventType":"Nope","aggregateID":"a","occurredAt":"2024-01-01T00:00:00Z"})",
+              "unknown eventType"},
+          Case{
+              R"({"eventID":"e","eventType":"QuoteApproved","aggregateID":"a","occurredAt":"yesterday"})",
+              "RFC 3339"},
+          Case{
+              R"({"eventID":"e","eventType":"QuoteApproved","aggregateID":"a","occurredAt":"2024-01-01T00:00:00Z","data":{"premium":"x"}})",
+              "does not match"},
+      }) {
     auto e = DecodeEnvelope(c.json);
     EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << c.json;
     EXPECT_NE(e.status().message().find(c.want), absl::string_view::npos) << e.status();

@@ -1,6 +1,7 @@
-// Structured logging: one JSON object per line on stderr ({"ts","level","msg","component", ...fields}),
-// or a human-readable line when QUOTEFLOW_LOG_FORMAT=text. Thread-safe: each line is written with one
-// write(2). Never pass secrets as fields; config printing redacts them before they reach here.
+// Structured logging: one JSON object per line on stderr ({"ts","level","msg","component",
+// ...fields}), or a human-readable line when QUOTEFLOW_LOG_FORMAT=text. Thread-safe: each line is
+// written with one write(2). Never pass secrets as fields; config printing redacts them before they
+// reach here.
 #ifndef QUOTEFLOW_PLATFORM_OBSERVABILITY_LOG_H_
 #define QUOTEFLOW_PLATFORM_OBSERVABILITY_LOG_H_
 
@@ -35,10 +36,18 @@ struct Field {
 void Init(absl::string_view component, Level min_level = Level::kInfo);
 
 void Write(Level level, absl::string_view msg, std::initializer_list<Field> fields = {});
-inline void Debug(absl::string_view m, std::initializer_list<Field> f = {}) { Write(Level::kDebug, m, f); }
-inline void Info(absl::string_view m, std::initializer_list<Field> f = {}) { Write(Level::kInfo, m, f); }
-inline void Warn(absl::string_view m, std::initializer_list<Field> f = {}) { Write(Level::kWarn, m, f); }
-inline void Error(absl::string_view m, std::initializer_list<Field> f = {}) { Write(Level::kError, m, f); }
+inline void Debug(absl::string_view m, std::initializer_list<Field> f = {}) {
+  Write(Level::kDebug, m, f);
+}
+inline void Info(absl::string_view m, std::initializer_list<Field> f = {}) {
+  Write(Level::kInfo, m, f);
+}
+inline void Warn(absl::string_view m, std::initializer_list<Field> f = {}) {
+  Write(Level::kWarn, m, f);
+}
+inline void Error(absl::string_view m, std::initializer_list<Field> f = {}) {
+  Write(Level::kError, m, f);
+}
 
 // Appends `s` to `out` as the inside of a JSON string (quotes, backslashes, control bytes escaped;
 // invalid UTF-8 bytes replaced by U+FFFD).

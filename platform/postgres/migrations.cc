@@ -1,7 +1,6 @@
 #include "platform/postgres/migrations.h"
 
 #include <map>
-
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
@@ -27,7 +26,8 @@ std::map<int, Applied> ReadApplied(pqxx::connection& conn) {
   std::map<int, Applied> applied;
   pqxx::result exists = tx.exec("SELECT to_regclass('public.quoteflow_migrations') IS NOT NULL");
   if (!exists[0][0].as<bool>()) return applied;
-  for (const auto& row : tx.exec("SELECT version, name, checksum FROM public.quoteflow_migrations")) {
+  for (const auto& row :
+       tx.exec("SELECT version, name, checksum FROM public.quoteflow_migrations")) {
     applied[row[0].as<int>()] = {row[1].as<std::string>(), row[2].as<std::string>()};
   }
   return applied;
@@ -40,15 +40,16 @@ std::string Md5(pqxx::connection& conn, const char* sql) {
 
 // Compares the recorded migrations with `files`; fills `pending`.
 absl::Status Compare(pqxx::connection& conn, const std::map<int, Applied>& applied,
-                     std::span<const MigrationFile> files, std::vector<const MigrationFile*>* pending,
-                     MigrationReport* report) {
+                     std::span<const MigrationFile> files,
+                     std::vector<const MigrationFile*>* pending, MigrationReport* report) {
   std::map<int, const MigrationFile*> known;
   for (const MigrationFile& f : files) known[f.version] = &f;
   for (const auto& [version, a] : applied) {
     if (!known.count(version)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the database has migration ", a.name, " which this binary does not know; it is older "
-          "than the schema, upgrade it"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the database has migration ", a.name,
+                       " which this binary does not know; it is older "
+                       "than the schema, upgrade it"));
     }
   }
   for (const MigrationFile& f : files) {
@@ -58,10 +59,12 @@ absl::Status Compare(pqxx::connection& conn, const std::map<int, Applied>& appli
       continue;
     }
     if (Md5(conn, f.sql) != it->second.checksum) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "migration ", f.name, " was edited after it was applied (its md5 differs from the one "
-          "recorded in public.quoteflow_migrations); restore the applied text and put the change in "
-          "a new migration"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("migration ", f.name,
+                       " was edited after it was applied (its md5 differs from the one "
+                       "recorded in public.quoteflow_migrations); restore the applied text and put "
+                       "the change in "
+                       "a new migration"));
     }
     report->already_applied.push_back(f.name);
   }
@@ -91,7 +94,8 @@ absl::StatusOr<MigrationReport> ApplyMigrations(const std::string& database_url,
         pqxx::work tx(*conn);
         tx.exec(f->sql);
         tx.exec_params(
-            "INSERT INTO public.quoteflow_migrations (version, name, checksum) VALUES ($1, $2, md5($3))",
+            "INSERT INTO public.quoteflow_migrations (version, name, checksum) VALUES ($1, $2, "
+            "md5($3))",
             f->version, f->name, f->sql);
         tx.commit();
       } catch (const pqxx::sql_error& e) {

@@ -4,9 +4,8 @@
 #ifndef QUOTEFLOW_PLATFORM_POSTGRES_OUTBOX_WRITER_H_
 #define QUOTEFLOW_PLATFORM_POSTGRES_OUTBOX_WRITER_H_
 
-#include <string>
-
 #include <pqxx/pqxx>
+#include <string>
 
 #include "absl/strings/string_view.h"
 #include "domain/events.h"

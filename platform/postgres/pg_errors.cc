@@ -13,13 +13,15 @@ constexpr char kConnectionLost[] = "type.quoteflow.dev/pg-connection-lost";
 absl::Status StatusFromPqxx(const std::exception& e, absl::string_view what) {
   if (dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
     absl::Status s = absl::UnavailableError(absl::StrCat(
-        what, ": the database connection broke during commit; the outcome is unknown, retry with "
-              "the same request_id"));
+        what,
+        ": the database connection broke during commit; the outcome is unknown, retry with "
+        "the same request_id"));
     s.SetPayload(kConnectionLost, absl::Cord("1"));
     return s;
   }
   if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) {
-    absl::Status s = absl::UnavailableError(absl::StrCat(what, ": database unavailable: ", e.what()));
+    absl::Status s =
+        absl::UnavailableError(absl::StrCat(what, ": database unavailable: ", e.what()));
     s.SetPayload(kConnectionLost, absl::Cord("1"));
     return s;
   }

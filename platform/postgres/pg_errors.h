@@ -1,7 +1,7 @@
 // Maps libpqxx exceptions to absl::Status, so that no pqxx exception leaves an adapter:
-// connection lost / server shutting down / commit outcome unknown -> UNAVAILABLE, serialization failure
-// or deadlock -> ABORTED, statement timeout -> DEADLINE_EXCEEDED, unique violation -> ALREADY_EXISTS,
-// anything else -> INTERNAL. Stateless; thread-safe.
+// connection lost / server shutting down / commit outcome unknown -> UNAVAILABLE, serialization
+// failure or deadlock -> ABORTED, statement timeout -> DEADLINE_EXCEEDED, unique violation ->
+// ALREADY_EXISTS, anything else -> INTERNAL. Stateless; thread-safe.
 #ifndef QUOTEFLOW_PLATFORM_POSTGRES_PG_ERRORS_H_
 #define QUOTEFLOW_PLATFORM_POSTGRES_PG_ERRORS_H_
 

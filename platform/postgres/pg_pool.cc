@@ -33,10 +33,10 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> PgPool::Open() {
   if (!conn.ok()) return conn.status();
   try {
     pqxx::nontransaction tx(**conn);
-    tx.exec(absl::StrCat("SET statement_timeout = ",
-                         absl::ToInt64Milliseconds(options_.statement_timeout),
-                         "; SET idle_in_transaction_session_timeout = ",
-                         absl::ToInt64Milliseconds(options_.idle_in_transaction_timeout)));
+    tx.exec(absl::StrCat(
+        "SET statement_timeout = ", absl::ToInt64Milliseconds(options_.statement_timeout),
+        "; SET idle_in_transaction_session_timeout = ",
+        absl::ToInt64Milliseconds(options_.idle_in_transaction_timeout)));
     tx.commit();
     if (options_.on_connect) options_.on_connect(**conn);
   } catch (const std::exception& e) {

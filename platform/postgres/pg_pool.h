@@ -1,16 +1,15 @@
-// A fixed-size pool of libpqxx connections shared by the threads of a server. Connections are opened
-// lazily, set up with session settings (statement and idle-in-transaction timeouts) and an optional
-// per-connection hook (e.g. to prepare statements), and replaced after they break, so a Postgres
-// restart heals without restarting the process. Thread-safe.
+// A fixed-size pool of libpqxx connections shared by the threads of a server. Connections are
+// opened lazily, set up with session settings (statement and idle-in-transaction timeouts) and an
+// optional per-connection hook (e.g. to prepare statements), and replaced after they break, so a
+// Postgres restart heals without restarting the process. Thread-safe.
 #ifndef QUOTEFLOW_PLATFORM_POSTGRES_PG_POOL_H_
 #define QUOTEFLOW_PLATFORM_POSTGRES_PG_POOL_H_
 
 #include <functional>
 #include <memory>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"

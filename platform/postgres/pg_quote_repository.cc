@@ -39,8 +39,8 @@ PgQuoteRepository::PgQuoteRepository(PgPool& pool, OutboxTarget outbox,
 
 absl::StatusOr<Quote> PgQuoteRepository::Insert(absl::string_view request_id, const Quote& quote) {
   absl::StatusOr<Quote> result = absl::UnknownError("not run");
-  absl::Status status = pool_.Run(
-      absl::Now() + acquire_timeout_, "creating a quote", [&](pqxx::connection& conn) {
+  absl::Status status =
+      pool_.Run(absl::Now() + acquire_timeout_, "creating a quote", [&](pqxx::connection& conn) {
         pqxx::work tx(conn);
         const std::string rid(request_id);
         if (!rid.empty()) {
@@ -66,10 +66,11 @@ absl::StatusOr<Quote> PgQuoteRepository::Insert(absl::string_view request_id, co
             // The quote as this request left it, not as later commands changed it.
             const pqxx::row r = prior[0];
             ASSIGN_OR_RETURN(QuoteStatus recorded, ParseQuoteStatus(r[9].as<std::string>()));
-            result = Quote::Restore(r[0].as<std::string>(), r[1].as<std::string>(),
-                                    r[2].as<int64_t>(), recorded, r[10].as<int64_t>(),
-                                    r[11].as<std::string>(), absl::FromUnixMicros(r[6].as<int64_t>()),
-                                    absl::FromUnixMicros(r[12].as<int64_t>()));
+            result =
+                Quote::Restore(r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int64_t>(),
+                               recorded, r[10].as<int64_t>(), r[11].as<std::string>(),
+                               absl::FromUnixMicros(r[6].as<int64_t>()),
+                               absl::FromUnixMicros(r[12].as<int64_t>()));
             return absl::OkStatus();
           }
         }
@@ -98,36 +99,40 @@ absl::StatusOr<QuoteCommandResult> PgQuoteRepository::Update(absl::string_view r
         pqxx::work tx(conn);
         const std::string rid(request_id);
         const std::string qid(quote_id);
-        // One round trip: lock the quote, and fetch the request's record if it exists. Concurrent
-        // commands on this quote queue here, so a repeated request id finds its record once the
-        // first attempt has committed.
-        pqxx::result rows = tx.exec_params(
-            absl::StrCat("SELECT ", kQuoteColumns,
-                         ", r.operation, r.quote_id, r.status, r.version, r.rejection_reason,"
-                         " (extract(epoch from r.updated_at) * 1000000)::bigint, r.event_id"
-                         " FROM quote.quotes q LEFT JOIN quote.requests r ON r.request_id = $2"
-                         " WHERE q.quote_id = $1 FOR UPDATE OF q"),
-            qid, rid);
+        // Lock the quote first: concurrent commands on it queue here. Only then look for the
+        // request's record, in a new statement, so that a repeat of a request that committed while
+        // we waited sees it (a join in the locking statement would read the old snapshot).
+        pqxx::result rows =
+            tx.exec_params(absl::StrCat("SELECT ", kQuoteColumns,
+                                        " FROM quote.quotes q WHERE q.quote_id = $1 FOR UPDATE"),
+                           qid);
         if (rows.empty()) {
           result = NotFound(quote_id);
           return absl::OkStatus();
         }
-        const pqxx::row r = rows[0];
-        ASSIGN_OR_RETURN(Quote quote, QuoteFromRow(r));
-        if (!rid.empty() && !r[8].is_null()) {
-          if (r[8].as<std::string>() != "approve" || r[9].as<std::string>() != qid) {
-            result = RequestIdReused();
+        ASSIGN_OR_RETURN(Quote quote, QuoteFromRow(rows[0]));
+        if (!rid.empty()) {
+          pqxx::result prior = tx.exec_params(
+              "SELECT operation, quote_id, status, version, rejection_reason,"
+              " (extract(epoch from updated_at) * 1000000)::bigint, event_id"
+              " FROM quote.requests WHERE request_id = $1",
+              rid);
+          if (!prior.empty()) {
+            const pqxx::row r = prior[0];
+            if (r[0].as<std::string>() != "approve" || r[1].as<std::string>() != qid) {
+              result = RequestIdReused();
+              return absl::OkStatus();
+            }
+            ASSIGN_OR_RETURN(QuoteStatus recorded, ParseQuoteStatus(r[2].as<std::string>()));
+            QuoteCommandResult recorded_result{
+                Quote::Restore(quote.quote_id(), quote.customer_id(), quote.premium(), recorded,
+                               r[3].as<int64_t>(), r[4].as<std::string>(), quote.created_at(),
+                               absl::FromUnixMicros(r[5].as<int64_t>())),
+                {}};
+            if (!r[6].is_null()) recorded_result.event_ids.push_back(r[6].as<std::string>());
+            result = std::move(recorded_result);
             return absl::OkStatus();
           }
-          ASSIGN_OR_RETURN(QuoteStatus recorded, ParseQuoteStatus(r[10].as<std::string>()));
-          Quote as_recorded = Quote::Restore(
-              quote.quote_id(), quote.customer_id(), quote.premium(), recorded,
-              r[11].as<int64_t>(), r[12].as<std::string>(), quote.created_at(),
-              absl::FromUnixMicros(r[13].as<int64_t>()));
-          QuoteCommandResult prior{as_recorded, {}};
-          if (!r[14].is_null()) prior.event_ids.push_back(r[14].as<std::string>());
-          result = std::move(prior);
-          return absl::OkStatus();
         }
         const int64_t old_version = quote.version();
         absl::StatusOr<std::vector<DomainEvent>> events = decide(quote);

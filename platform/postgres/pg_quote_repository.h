@@ -25,7 +25,9 @@ class PgQuoteRepository : public QuoteRepository {
                                             absl::string_view quote_id, Decide decide) override;
   absl::StatusOr<Quote> Get(absl::string_view quote_id) override;
 
-  void set_before_commit_hook(std::function<absl::Status()> hook) { before_commit_ = std::move(hook); }
+  void set_before_commit_hook(std::function<absl::Status()> hook) {
+    before_commit_ = std::move(hook);
+  }
 
  private:
   PgPool& pool_;

@@ -1,0 +1,219 @@
+// ApproveQuote's write path on a real PostgreSQL, through an in-process gRPC server: atomicity of
+// quote + outbox + request record, idempotency under concurrency, error mapping, and recovery after
+// Postgres restarts.
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "api/grpc_status.h"
+#include "api/quote_grpc_service.h"
+#include "domain/quote_commands.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "gtest/gtest.h"
+#include "platform/events/event_codec.h"
+#include "platform/postgres/pg_quote_repository.h"
+#include "platform/runtime/runtime.h"
+#include "quoteflow/v1/quote.grpc.pb.h"
+#include "tests/support/test_environment.h"
+
+namespace quoteflow {
+namespace {
+
+using testing::Env;
+
+class QuoteApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(testing::ResetDatabase().ok());
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(port, 0);
+    stub_ = v1::QuoteService::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                                          grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  v1::Quote Create(int64_t premium = 1200) {
+    v1::CreateQuoteRequest req;
+    req.set_customer_id("cust-456");
+    req.set_premium(premium);
+    v1::Quote quote;
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->CreateQuote(&ctx, req, &quote);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return quote;
+  }
+
+  grpc::Status Approve(const std::string& quote_id, const std::string& request_id,
+                       v1::ApproveQuoteResponse* response, int64_t expected_version = 0) {
+    v1::ApproveQuoteRequest req;
+    req.set_quote_id(quote_id);
+    req.set_request_id(request_id);
+    req.set_expected_version(expected_version);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    return stub_->ApproveQuote(&ctx, req, response);
+  }
+
+  int64_t Count(const std::string& sql) {
+    pqxx::connection c(Env().database_url());
+    pqxx::nontransaction tx(c);
+    return tx.exec(sql)[0][0].as<int64_t>();
+  }
+
+  PgPool pool_{{.database_url = Env().database_url(), .size = 16}};
+  PgQuoteRepository repository_{pool_, {.schema = "quote", .source = "/quoteflow/quote-api"}};
+  SystemClock clock_;
+  UuidGenerator ids_;
+  QuoteCommands commands_{repository_, clock_, ids_};
+  QuoteGrpcService service_{commands_};
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::QuoteService::Stub> stub_;
+};
+
+TEST_F(QuoteApiTest, ApproveWritesOneStateChangeAndOneEnvelopeInTheOutbox) {
+  v1::Quote quote = Create();
+  v1::ApproveQuoteResponse resp;
+  ASSERT_TRUE(Approve(quote.quote_id(), "req-1", &resp).ok());
+  EXPECT_EQ(resp.quote().status(), v1::QUOTE_STATUS_APPROVED);
+  EXPECT_EQ(resp.quote().version(), 2);
+
+  pqxx::connection c(Env().database_url());
+  pqxx::nontransaction tx(c);
+  pqxx::result q = tx.exec_params("SELECT status, version FROM quote.quotes WHERE quote_id = $1",
+                                  quote.quote_id());
+  ASSERT_EQ(q.size(), 1u);
+  EXPECT_EQ(q[0][0].as<std::string>(), "APPROVED");
+  EXPECT_EQ(q[0][1].as<int64_t>(), 2);
+  pqxx::result rows = tx.exec(
+      "SELECT event_id, event_type, aggregate_id, aggregate_version, payload, traceparent"
+      " FROM quote.outbox");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0].as<std::string>(), resp.event_id());
+  EXPECT_EQ(rows[0][1].as<std::string>(), "QuoteApproved");
+  EXPECT_EQ(rows[0][2].as<std::string>(), quote.quote_id());
+  EXPECT_EQ(rows[0][3].as<int64_t>(), 2);
+  EXPECT_EQ(rows[0][5].as<std::string>().size(), 55u);  // W3C traceparent
+
+  const std::string payload = rows[0][4].as<std::string>();
+  for (const char* key :
+       {"\"eventID\":", "\"eventType\":\"QuoteApproved\"",
+        "\"quoteID\":", "\"aggregateID\":", "\"aggregateVersion\":2",
+        "\"occurredAt\":", "\"data\":{\"customerId\":\"cust-456\",\"premium\":\"1200\"}"}) {
+    EXPECT_TRUE(absl::StrContains(payload, key)) << key << " not in " << payload;
+  }
+  absl::StatusOr<DomainEvent> decoded = DecodeEnvelope(payload);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->event_id, resp.event_id());
+  EXPECT_EQ(decoded->quote_id, quote.quote_id());
+}
+
+TEST_F(QuoteApiTest, FailureBeforeCommitLeavesNeitherQuoteChangeNorOutboxRow) {
+  v1::Quote quote = Create();
+  repository_.set_before_commit_hook([] { return absl::InternalError("injected before commit"); });
+  v1::ApproveQuoteResponse resp;
+  grpc::Status s = Approve(quote.quote_id(), "req-fail", &resp);
+  repository_.set_before_commit_hook(nullptr);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.outbox"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.requests WHERE operation = 'approve'"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes WHERE status = 'DRAFT' AND version = 1"), 1);
+  // The same request id then succeeds: nothing of the failed attempt was kept.
+  EXPECT_TRUE(Approve(quote.quote_id(), "req-fail", &resp).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.outbox"), 1);
+}
+
+TEST_F(QuoteApiTest, EightConcurrentCopiesOfOneRequestGiveOneIdenticalResult) {
+  v1::Quote quote = Create();
+  std::vector<v1::ApproveQuoteResponse> responses(8);
+  std::vector<grpc::Status> statuses(8);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back(
+        [&, i] { statuses[i] = Approve(quote.quote_id(), "same-req", &responses[i]); });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(statuses[i].ok()) << statuses[i].error_message();
+    EXPECT_EQ(responses[i].SerializeAsString(), responses[0].SerializeAsString()) << i;
+  }
+  EXPECT_FALSE(responses[0].event_id().empty());
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.outbox"), 1);
+  EXPECT_EQ(Count("SELECT version FROM quote.quotes"), 2);
+}
+
+TEST_F(QuoteApiTest, EightConcurrentDifferentRequestsGiveOneApprovalAndSayWhy) {
+  v1::Quote quote = Create();
+  std::vector<grpc::Status> statuses(8);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      v1::ApproveQuoteResponse r;
+      statuses[i] = Approve(quote.quote_id(), "req-" + std::to_string(i), &r);
+    });
+  }
+  for (auto& t : threads) t.join();
+  int ok = 0;
+  for (const grpc::Status& s : statuses) {
+    if (s.ok()) {
+      ++ok;
+      continue;
+    }
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_TRUE(
+        absl::StrContains(s.error_message(), "is APPROVED; only a DRAFT quote can be approved"))
+        << s.error_message();
+  }
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.outbox"), 1);
+}
+
+TEST_F(QuoteApiTest, ErrorsAreProperStatuses) {
+  v1::ApproveQuoteResponse resp;
+  EXPECT_EQ(Approve("no-such-quote", "", &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  v1::Quote quote = Create();
+  EXPECT_EQ(Approve(quote.quote_id(), "", &resp, /*expected_version=*/5).error_code(),
+            grpc::StatusCode::ABORTED);
+
+  v1::CreateQuoteRequest req;
+  req.set_customer_id("cust-1");
+  req.set_premium(0);
+  v1::Quote out;
+  grpc::ClientContext ctx;
+  grpc::Status s = stub_->CreateQuote(&ctx, req, &out);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  google::rpc::Status rich;
+  ASSERT_TRUE(rich.ParseFromString(s.error_details()));
+  google::rpc::BadRequest bad;
+  ASSERT_TRUE(rich.details(0).UnpackTo(&bad));
+  EXPECT_EQ(bad.field_violations(0).field(), "premium");
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes"), 1);
+}
+
+TEST_F(QuoteApiTest, PostgresDownGivesUnavailableAndTheServerRecovers) {
+  LocalPostgres* pg = Env().postgres();
+  if (pg == nullptr) GTEST_SKIP() << "external database: cannot stop it";
+  v1::Quote quote = Create();
+  ASSERT_TRUE(pg->Stop(LocalPostgres::Mode::kImmediate).ok());
+  v1::ApproveQuoteResponse resp;
+  grpc::Status down = Approve(quote.quote_id(), "req-down", &resp);
+  EXPECT_EQ(down.error_code(), grpc::StatusCode::UNAVAILABLE) << down.error_message();
+  ASSERT_TRUE(pg->Restart().ok());
+  absl::Status recovered =
+      testing::WaitFor([&] { return Approve(quote.quote_id(), "req-down", &resp).ok(); },
+                       absl::Seconds(30), "ApproveQuote to succeed after Postgres restarted");
+  EXPECT_TRUE(recovered.ok()) << recovered;
+  EXPECT_EQ(resp.quote().status(), v1::QUOTE_STATUS_APPROVED);
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.outbox"), 1);
+}
+
+}  // namespace
+}  // namespace quoteflow
