@@ -1,0 +1,79 @@
+// outbox-relay: publishes one service's transactional outbox to Kafka (see relay.h).
+// Exit status: 0 after SIGTERM/SIGINT and a clean shutdown; 2 for invalid configuration; 1 when the
+// database is not migrated or the relay stopped on an error.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+
+#include "outbox-relay/fail_point.h"
+#include "outbox-relay/relay.h"
+#include "outbox-relay/relay_config.h"
+#include "platform/config/config.h"
+#include "platform/kafka/kafka_config.h"
+#include "platform/observability/log.h"
+
+namespace {
+
+std::atomic<bool> stop_requested{false};
+
+void OnSignal(int) { stop_requested.store(true); }
+
+int Refuse(const absl::Status& s) {
+  quoteflow::log::Error("invalid configuration, not starting", {{"error", std::string(s.message())}});
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace quoteflow;
+  log::Init("outbox-relay");
+  std::signal(SIGPIPE, SIG_IGN);
+
+  Config config("outbox-relay", "publishes a service's transactional outbox to Kafka");
+  relay::DeclareRelayFlags(config);
+  kafka::KafkaSettings::Declare(config);
+  absl::StatusOr<std::vector<std::string>> positional = config.Parse(argc, argv);
+  if (!positional.ok()) return Refuse(positional.status());
+  if (!positional->empty()) {
+    return Refuse(absl::InvalidArgumentError("outbox-relay takes no positional arguments"));
+  }
+  absl::StatusOr<relay::RelayOptions> options = relay::RelayOptionsFromConfig(config);
+  if (!options.ok()) return Refuse(options.status());
+  absl::StatusOr<kafka::KafkaSettings> kafka_settings = kafka::KafkaSettings::FromConfig(config);
+  if (!kafka_settings.ok()) return Refuse(kafka_settings.status());
+  if (absl::Status s = kafka_settings->Build(kafka::KafkaRole::kProducer).status(); !s.ok()) {
+    return Refuse(s);
+  }
+  absl::StatusOr<relay::FailPoints> fail_points = relay::FailPoints::FromEnvironment();
+  if (!fail_points.ok()) return Refuse(fail_points.status());
+
+  config.LogEffective();
+  log::Info("effective producer configuration",
+            {{"kafka", kafka_settings->DescribeRedacted(kafka::KafkaRole::kProducer)},
+             {"relay_id", options->relay_id},
+             {"topic_map", options->topic_map.ToString()}});
+  if (!fail_points->empty()) log::Warn("fail points armed (tests only)");
+
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+
+  const kafka::KafkaSettings& settings = *kafka_settings;
+  relay::Relay relay(
+      *std::move(options),
+      [&settings]() -> absl::StatusOr<rd_kafka_conf_t*> {
+        absl::StatusOr<kafka::ConfPtr> conf = settings.Build(kafka::KafkaRole::kProducer);
+        if (!conf.ok()) return conf.status();
+        return conf->release();
+      },
+      *std::move(fail_points));
+  absl::Status status = relay.Run(stop_requested);
+  if (!status.ok()) {
+    log::Error("outbox-relay stopped on an error", {{"error", status.ToString()}});
+    return 1;
+  }
+  return 0;
+}

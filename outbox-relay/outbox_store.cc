@@ -1,0 +1,321 @@
+#include "outbox-relay/outbox_store.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <pqxx/pqxx>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "platform/postgres/migrations.h"
+#include "platform/postgres/pg_errors.h"
+#include "platform/observability/log.h"
+
+namespace quoteflow::relay {
+namespace {
+
+// Advisory locks of this database with the two-int4 key form (classid = key1, objid = key2).
+constexpr char kAdvisoryLocksOf[] =
+    "FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND "
+    "database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND "
+    "classid = $1::int4::oid";
+
+std::string IntArray(const std::vector<int>& v) { return absl::StrCat("{", absl::StrJoin(v, ","), "}"); }
+std::string IntArray(const std::vector<int64_t>& v) {
+  return absl::StrCat("{", absl::StrJoin(v, ","), "}");
+}
+
+}  // namespace
+
+class PgOutboxStore::Listener : public pqxx::notification_receiver {
+ public:
+  Listener(pqxx::connection_base& c, const std::string& channel) : notification_receiver(c, channel) {}
+  void operator()(const std::string&, int) override { ++received; }
+  int received = 0;
+};
+
+absl::Status CheckOutboxTable(pqxx::connection_base& conn, const std::string& schema) {
+  try {
+    pqxx::nontransaction tx(conn);
+    if (tx.exec_params1("SELECT to_regclass(format('%I.outbox', $1::text)) IS NULL", schema)[0]
+            .as<bool>()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "schema '", schema, "' has no outbox table (check --outbox-schema, or run quotectl migrate)"));
+    }
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return StatusFromPqxx(e, "checking the outbox table");
+  }
+}
+
+PgOutboxStore::PgOutboxStore(Options options)
+    : options_(std::move(options)), channel_(options_.schema + "_outbox") {}
+
+PgOutboxStore::~PgOutboxStore() { Disconnect(); }
+
+void PgOutboxStore::Disconnect() {
+  listener_.reset();
+  if (conn_ != nullptr) {
+    try {
+      conn_->disconnect();
+    } catch (const std::exception&) {
+    }
+  }
+  conn_.reset();
+  held_.clear();
+}
+
+absl::Status PgOutboxStore::Broken(const std::exception& e, const std::string& what) {
+  absl::Status s = StatusFromPqxx(e, what);
+  // Whatever went wrong, the session state (leases) can no longer be trusted: start over.
+  Disconnect();
+  return s;
+}
+
+absl::Status PgOutboxStore::Connect() {
+  Disconnect();
+  try {
+    conn_ = std::make_unique<pqxx::connection>(options_.database_url);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    // A silently re-opened session would have lost our advisory locks: never reactivate.
+    conn_->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+    backend_pid_ = conn_->backendpid();
+  } catch (const std::exception& e) {
+    conn_.reset();
+    return StatusFromPqxx(e, "connecting to Postgres");
+  }
+  absl::Status s = CheckMigrations(options_.database_url);
+  if (s.ok()) s = CheckOutboxTable(*conn_, options_.schema);
+  if (!s.ok()) {
+    Disconnect();
+    return s;
+  }
+  try {
+    outbox_ = absl::StrCat(conn_->quote_name(options_.schema), ".outbox");
+    pqxx::nontransaction tx(*conn_);
+    std::string expr = tx.exec_params1(
+        "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a "
+        "ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+        "WHERE d.adrelid = format('%I.outbox', $1::text)::regclass AND a.attname = 'shard'",
+        options_.schema)[0].as<std::string>();
+    if (expr.find(absl::StrCat("% ", options_.shards, ")")) == std::string::npos) {
+      Disconnect();
+      return absl::FailedPreconditionError(absl::StrCat("--shards=", options_.shards,
+                                                        " does not match the outbox shard column: ",
+                                                        expr));
+    }
+    pqxx::row keys = tx.exec_params1(
+        "SELECT hashtext('quoteflow.outbox.' || $1), hashtext('quoteflow.outbox-relay.' || $1)",
+        options_.schema);
+    shard_key_ = keys[0].as<int>();
+    presence_key_ = keys[1].as<int>();
+    tx.exec_params("SELECT set_config('application_name', $1, false)",
+                   ("outbox-relay " + options_.relay_id).substr(0, 63));
+    tx.exec_params("SELECT pg_advisory_lock($1, pg_backend_pid())", presence_key_);
+    tx.commit();
+    listener_ = std::make_unique<Listener>(*conn_, channel_);
+  } catch (const std::exception& e) {
+    return Broken(e, "preparing the relay session");
+  }
+  held_.clear();
+  log::Info("connected to Postgres",
+            {{"schema", options_.schema}, {"backend_pid", backend_pid_}, {"channel", channel_}});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RebalanceResult> PgOutboxStore::Rebalance(int64_t published_total,
+                                                         int64_t parked_total) {
+  if (conn_ == nullptr) return absl::UnavailableError("not connected");
+  RebalanceResult result;
+  try {
+    pqxx::nontransaction tx(*conn_);
+    result.live_relays = tx.exec_params1(absl::StrCat("SELECT count(*) ", kAdvisoryLocksOf),
+                                         presence_key_)[0]
+                             .as<int>();
+    if (result.live_relays < 1) result.live_relays = 1;
+    result.target = (options_.shards + result.live_relays - 1) / result.live_relays;
+    // Release extras, highest shard first.
+    while (static_cast<int>(held_.size()) > result.target) {
+      int s = held_.back();
+      tx.exec_params("SELECT pg_advisory_unlock($1, $2)", shard_key_, s);
+      held_.pop_back();
+      result.released.push_back(s);
+    }
+    if (static_cast<int>(held_.size()) < result.target) {
+      std::set<int> taken;
+      for (const auto& row : tx.exec_params(absl::StrCat("SELECT objid::bigint ", kAdvisoryLocksOf),
+                                            shard_key_)) {
+        taken.insert(static_cast<int>(row[0].as<int64_t>()));
+      }
+      // Start at a relay-specific offset so that replicas starting together try different shards.
+      int start = static_cast<int>(std::hash<std::string>{}(options_.relay_id) % options_.shards);
+      for (int i = 0; i < options_.shards && static_cast<int>(held_.size()) < result.target; ++i) {
+        int s = (start + i) % options_.shards;
+        if (taken.count(s)) continue;
+        if (tx.exec_params1("SELECT pg_try_advisory_lock($1, $2)", shard_key_, s)[0].as<bool>()) {
+          held_.push_back(s);
+          result.acquired.push_back(s);
+        }
+      }
+      std::sort(held_.begin(), held_.end());
+    }
+    tx.exec_params(
+        "INSERT INTO public.quoteflow_outbox_relays AS r "
+        "(schema_name, relay_id, backend_pid, shards, published, parked, heartbeat_at) "
+        "VALUES ($1, $2, $3, $4::int[], $5, $6, now()) "
+        "ON CONFLICT (schema_name, relay_id) DO UPDATE SET backend_pid = EXCLUDED.backend_pid, "
+        "shards = EXCLUDED.shards, published = EXCLUDED.published, parked = EXCLUDED.parked, "
+        "heartbeat_at = now()",
+        options_.schema, options_.relay_id, backend_pid_, IntArray(held_), published_total,
+        parked_total);
+    // Forget relays whose presence lock is gone (they died or stopped).
+    tx.exec_params(absl::StrCat("DELETE FROM public.quoteflow_outbox_relays r WHERE schema_name = $2 "
+                                "AND NOT EXISTS (SELECT 1 ",
+                                kAdvisoryLocksOf, " AND objid = r.backend_pid::oid)"),
+                   presence_key_, options_.schema);
+  } catch (const std::exception& e) {
+    return Broken(e, "rebalancing shard leases");
+  }
+  return result;
+}
+
+absl::StatusOr<std::vector<OutboxRow>> PgOutboxStore::FetchBatch(int limit) {
+  if (conn_ == nullptr) return absl::UnavailableError("not connected");
+  std::vector<OutboxRow> rows;
+  if (held_.empty() || limit <= 0) return rows;
+  try {
+    pqxx::nontransaction tx(*conn_);
+    // Holding every shard: no shard filter, so that the primary key gives seq order directly.
+    std::string shard_filter =
+        static_cast<int>(held_.size()) == options_.shards ? "$1::int[] IS NOT NULL"
+                                                          : "o.shard = ANY($1::int[])";
+    pqxx::result r = tx.exec_params(
+        absl::StrCat(
+            "SELECT o.seq, o.event_id, o.event_type, o.aggregate_type, o.aggregate_id, "
+            "o.aggregate_version, coalesce(o.topic, ''), o.payload, o.source, o.traceparent, "
+            "to_char(o.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+            "o.shard, o.attempts FROM ",
+            outbox_, " o WHERE ", shard_filter,
+            " AND o.parked_at IS NULL AND NOT EXISTS (SELECT 1 FROM ", outbox_,
+            " p WHERE p.parked_at IS NOT NULL AND p.aggregate_id = o.aggregate_id AND p.seq < o.seq)"
+            " ORDER BY o.seq LIMIT $2"),
+        IntArray(held_), limit);
+    std::map<std::string, int> per_key;
+    rows.reserve(r.size());
+    for (const auto& row : r) {
+      std::string aggregate_id = row[4].as<std::string>();
+      if (++per_key[aggregate_id] > options_.max_per_key) continue;
+      OutboxRow o;
+      o.seq = row[0].as<int64_t>();
+      o.event_id = row[1].as<std::string>();
+      o.event_type = row[2].as<std::string>();
+      o.aggregate_type = row[3].as<std::string>();
+      o.aggregate_id = std::move(aggregate_id);
+      o.aggregate_version = row[5].as<int64_t>();
+      o.topic = row[6].as<std::string>();
+      o.payload = row[7].as<std::string>();
+      o.source = row[8].as<std::string>();
+      o.traceparent = row[9].as<std::string>();
+      o.occurred_at = row[10].as<std::string>();
+      o.shard = row[11].as<int>();
+      o.attempts = row[12].as<int>();
+      rows.push_back(std::move(o));
+    }
+  } catch (const std::exception& e) {
+    return Broken(e, "reading the outbox");
+  }
+  return rows;
+}
+
+absl::Status PgOutboxStore::DeletePublished(const std::vector<int64_t>& seqs) {
+  if (seqs.empty()) return absl::OkStatus();
+  if (conn_ == nullptr) return absl::UnavailableError("not connected");
+  try {
+    pqxx::nontransaction tx(*conn_);
+    tx.exec_params(absl::StrCat("DELETE FROM ", outbox_, " WHERE seq = ANY($1::bigint[])"),
+                   IntArray(seqs));
+  } catch (const std::exception& e) {
+    return Broken(e, "deleting published rows");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> PgOutboxStore::RecordPermanentFailures(
+    const std::vector<PermanentFailure>& failures, int max_attempts) {
+  if (conn_ == nullptr) return absl::UnavailableError("not connected");
+  int parked = 0;
+  try {
+    pqxx::work tx(*conn_);
+    for (const PermanentFailure& f : failures) {
+      pqxx::result r = tx.exec_params(
+          absl::StrCat("UPDATE ", outbox_,
+                       " SET attempts = attempts + 1, last_error = $2, parked_at = CASE WHEN "
+                       "attempts + 1 >= $3 THEN now() END WHERE seq = $1 RETURNING parked_at IS NOT "
+                       "NULL, attempts"),
+          f.seq, f.error.substr(0, 2000), max_attempts);
+      if (!r.empty() && r[0][0].as<bool>()) ++parked;
+    }
+    tx.commit();
+  } catch (const std::exception& e) {
+    return Broken(e, "recording failed deliveries");
+  }
+  return parked;
+}
+
+absl::StatusOr<bool> PgOutboxStore::WaitForNotification(absl::Duration max,
+                                                        const std::atomic<bool>& stop) {
+  if (conn_ == nullptr) return absl::UnavailableError("not connected");
+  absl::Time deadline = absl::Now() + max;
+  try {
+    if (conn_->get_notifs() > 0) return true;
+    while (!stop.load()) {
+      absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) return false;
+      long usec = static_cast<long>(
+          absl::ToInt64Microseconds(std::min(left, absl::Milliseconds(100))));
+      if (conn_->await_notification(0, usec) > 0) return true;
+    }
+  } catch (const std::exception& e) {
+    return Broken(e, "waiting for notifications");
+  }
+  return false;
+}
+
+absl::StatusOr<BacklogStats> PgOutboxStore::Stats() {
+  if (conn_ == nullptr) return absl::UnavailableError("not connected");
+  BacklogStats s;
+  try {
+    pqxx::nontransaction tx(*conn_);
+    pqxx::row r = tx.exec1(absl::StrCat(
+        "SELECT count(*) FILTER (WHERE parked_at IS NULL), count(*) FILTER (WHERE parked_at IS NOT "
+        "NULL), coalesce(extract(epoch FROM clock_timestamp() - min(created_at) FILTER (WHERE "
+        "parked_at IS NULL)), 0)::float8 FROM ",
+        outbox_));
+    s.backlog = r[0].as<int64_t>();
+    s.parked = r[1].as<int64_t>();
+    s.oldest_age_seconds = r[2].as<double>();
+  } catch (const std::exception& e) {
+    return Broken(e, "reading outbox stats");
+  }
+  return s;
+}
+
+absl::Status PgOutboxStore::ReleaseAndDisconnect() {
+  if (conn_ == nullptr) return absl::OkStatus();
+  absl::Status status;
+  try {
+    pqxx::nontransaction tx(*conn_);
+    tx.exec("SELECT pg_advisory_unlock_all()");
+    tx.exec_params("DELETE FROM public.quoteflow_outbox_relays WHERE schema_name = $1 AND relay_id = $2",
+                   options_.schema, options_.relay_id);
+  } catch (const std::exception& e) {
+    status = StatusFromPqxx(e, "releasing leases");
+  }
+  Disconnect();
+  return status;
+}
+
+}  // namespace quoteflow::relay

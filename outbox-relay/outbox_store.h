@@ -1,0 +1,142 @@
+// PgOutboxStore: the relay's Postgres side. One dedicated connection carries the shard leases (session
+// advisory locks), the LISTEN for new rows, the batch reads and the deletes. Because leases and work
+// share the connection, losing it loses the leases and every later read/delete fails: the relay then
+// reconnects and starts over with no shards (fencing). libpqxx's silent reconnection is disabled for
+// that reason.
+//
+// Liveness of replicas for the fair split comes from a "presence" advisory lock each relay holds on its
+// connection: a dead relay's locks (and shards) disappear as soon as Postgres notices its connection is
+// gone. public.quoteflow_outbox_relays records, for people and `quotectl outbox stats`, who runs and
+// which shards each holds.
+//
+// Not thread-safe: owned and used by the relay's single worker thread.
+#ifndef QUOTEFLOW_OUTBOX_RELAY_OUTBOX_STORE_H_
+#define QUOTEFLOW_OUTBOX_RELAY_OUTBOX_STORE_H_
+
+#include <pqxx/connection>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+
+namespace quoteflow::relay {
+
+// One unpublished outbox row, as the relay needs it.
+struct OutboxRow {
+  int64_t seq = 0;
+  std::string event_id;
+  std::string event_type;
+  std::string aggregate_type;
+  std::string aggregate_id;
+  int64_t aggregate_version = 0;
+  std::string topic;  // empty: resolve through the topic map
+  std::string payload;
+  std::string source;
+  std::string traceparent;
+  std::string occurred_at;  // RFC 3339, UTC
+  int shard = 0;
+  int attempts = 0;
+};
+
+struct PermanentFailure {
+  int64_t seq = 0;
+  std::string error;
+};
+
+struct RebalanceResult {
+  int live_relays = 0;
+  int target = 0;
+  std::vector<int> acquired;
+  std::vector<int> released;
+};
+
+struct BacklogStats {
+  int64_t backlog = 0;  // unparked rows
+  int64_t parked = 0;
+  double oldest_age_seconds = 0;  // age of the oldest unparked row; 0 when none
+};
+
+class PgOutboxStore {
+ public:
+  struct Options {
+    std::string database_url;
+    std::string schema;  // holds the outbox table
+    std::string relay_id;
+    int shards = 64;
+    // At most this many rows of one aggregate in one batch (see RelayOptions::max_in_flight_per_key).
+    int max_per_key = 1;
+  };
+
+  explicit PgOutboxStore(Options options);
+  ~PgOutboxStore();
+  PgOutboxStore(const PgOutboxStore&) = delete;
+  PgOutboxStore& operator=(const PgOutboxStore&) = delete;
+
+  // Opens the connection, checks the schema is migrated, takes the presence lock and LISTENs.
+  // UNAVAILABLE when Postgres cannot be reached (retry later); FAILED_PRECONDITION when the database is
+  // not migrated ("run quotectl migrate"), the outbox table is missing or its shard count differs from
+  // options.shards (do not retry: configuration or deployment error).
+  absl::Status Connect();
+  bool connected() const { return conn_ != nullptr; }
+  // Closes the connection; Postgres drops every lease held on it.
+  void Disconnect();
+
+  // Writes this relay's heartbeat, then moves towards holding ceil(shards / live relays) shards:
+  // releases extras, tries to lock free ones. UNAVAILABLE when the connection broke (the store is then
+  // disconnected and holds nothing).
+  absl::StatusOr<RebalanceResult> Rebalance(int64_t published_total, int64_t parked_total);
+  const std::vector<int>& held_shards() const { return held_; }
+
+  // Up to `limit` unparked rows of the held shards in seq order, skipping rows behind a parked row of
+  // the same aggregate, and at most max_per_key rows per aggregate. UNAVAILABLE when the connection
+  // broke (store disconnected).
+  absl::StatusOr<std::vector<OutboxRow>> FetchBatch(int limit);
+
+  // Deletes published rows. UNAVAILABLE when the connection broke (the rows stay and are published
+  // again, by this relay after reconnecting or by whoever takes the shards).
+  absl::Status DeletePublished(const std::vector<int64_t>& seqs);
+
+  // Counts an attempt and records the error of each row; parks it when its attempts reach
+  // max_attempts. Returns how many rows were parked now. UNAVAILABLE as above.
+  absl::StatusOr<int> RecordPermanentFailures(const std::vector<PermanentFailure>& failures,
+                                              int max_attempts);
+
+  // Waits until a NOTIFY on "<schema>_outbox" arrived (true), `max` passed or *stop became true (false).
+  // UNAVAILABLE when the connection broke.
+  absl::StatusOr<bool> WaitForNotification(absl::Duration max, const std::atomic<bool>& stop);
+
+  // Backlog of the whole outbox (all shards). UNAVAILABLE as above.
+  absl::StatusOr<BacklogStats> Stats();
+
+  // Releases every lease, removes this relay's heartbeat row and disconnects. Best effort: errors are
+  // returned for logging only, the leases go with the connection anyway.
+  absl::Status ReleaseAndDisconnect();
+
+ private:
+  class Listener;
+  absl::Status Broken(const std::exception& e, const std::string& what);
+
+  Options options_;
+  std::string outbox_;   // quoted "schema".outbox
+  std::string channel_;  // <schema>_outbox
+  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<Listener> listener_;
+  int backend_pid_ = 0;
+  int shard_key_ = 0;
+  int presence_key_ = 0;
+  std::vector<int> held_;
+};
+
+// FAILED_PRECONDITION when `schema`.outbox does not exist; UNAVAILABLE / INTERNAL from the database.
+absl::Status CheckOutboxTable(pqxx::connection_base& conn, const std::string& schema);
+
+}  // namespace quoteflow::relay
+
+#endif  // QUOTEFLOW_OUTBOX_RELAY_OUTBOX_STORE_H_

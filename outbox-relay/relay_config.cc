@@ -1,0 +1,91 @@
+#include "outbox-relay/relay_config.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "domain/status_macros.h"
+
+namespace quoteflow::relay {
+
+void DeclareRelayFlags(Config& config) {
+  config.Declare("database-url", "", "PostgreSQL URL of the service database (required)");
+  config.Declare("outbox-schema", "",
+                 "schema whose outbox table this relay publishes: quote, policy or customer (required)");
+  config.Declare("relay-id", "", "name of this replica in logs and quoteflow_outbox_relays "
+                                 "(default: <hostname>-<pid>)");
+  config.Declare("topic-map", kDefaultTopicMap,
+                 "topic per aggregate_type or event_type (event_type entries win), for rows without "
+                 "an explicit topic");
+  config.Declare("shards", "64", "shard count of the outbox table (fixed by the migration)");
+  config.Declare("max-batch", "500", "largest batch; batches start at 16 rows and grow while full");
+  config.Declare("max-in-flight-per-key", "1",
+                 "rows of one aggregate per batch; 1 keeps per-key order even across message "
+                 "timeouts, more is faster for hot aggregates");
+  config.Declare("max-attempts", "5",
+                 "permanent broker refusals (too large, unknown topic, ...) before a row is parked");
+  config.Declare("poll-interval", "1s", "longest idle wait between outbox reads when no NOTIFY comes");
+  config.Declare("lease-interval", "500ms", "how often shard leases are rebalanced between replicas");
+  config.Declare("stats-interval", "10s", "how often the 'relay stats' line is logged");
+  config.Declare("shutdown-timeout", "10s",
+                 "on SIGTERM, how long to wait for the in-flight batch's delivery reports");
+}
+
+absl::Status ValidateSchemaName(const std::string& schema) {
+  bool ok = !schema.empty() && schema.size() <= 50 && !(schema[0] >= '0' && schema[0] <= '9');
+  for (char c : schema) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--outbox-schema (OUTBOX_SCHEMA)='", schema,
+        "' must be a lower-case schema name such as quote, policy or customer"));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+absl::StatusOr<absl::Duration> PositiveDuration(const Config& config, const std::string& name,
+                                                absl::Duration min) {
+  ASSIGN_OR_RETURN(absl::Duration d, config.GetDuration(name));
+  if (d < min) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, " (", Config::EnvName(name), ")='",
+                                                   config.Get(name), "' must be at least ",
+                                                   absl::FormatDuration(min)));
+  }
+  return d;
+}
+}  // namespace
+
+absl::StatusOr<RelayOptions> RelayOptionsFromConfig(const Config& config) {
+  RelayOptions o;
+  o.database_url = config.Get("database-url");
+  if (o.database_url.empty()) {
+    return absl::InvalidArgumentError("--database-url (DATABASE_URL) is required");
+  }
+  o.schema = config.Get("outbox-schema");
+  if (o.schema.empty()) {
+    return absl::InvalidArgumentError(
+        "--outbox-schema (OUTBOX_SCHEMA) is required: quote, policy or customer");
+  }
+  RETURN_IF_ERROR(ValidateSchemaName(o.schema));
+  o.relay_id = config.Get("relay-id");
+  if (o.relay_id.empty()) {
+    char host[256] = {0};
+    if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+    o.relay_id = absl::StrCat(host[0] ? host : "relay", "-", getpid());
+  }
+  ASSIGN_OR_RETURN(o.topic_map, TopicMap::Parse(config.Get("topic-map")));
+  ASSIGN_OR_RETURN(int64_t shards, config.GetInt("shards", 1, 4096));
+  o.shards = static_cast<int>(shards);
+  ASSIGN_OR_RETURN(int64_t max_batch, config.GetInt("max-batch", 1, 10000));
+  o.max_batch = static_cast<int>(max_batch);
+  ASSIGN_OR_RETURN(int64_t per_key, config.GetInt("max-in-flight-per-key", 1, 10000));
+  o.max_in_flight_per_key = static_cast<int>(per_key);
+  ASSIGN_OR_RETURN(int64_t attempts, config.GetInt("max-attempts", 1, 1000000));
+  o.max_attempts = static_cast<int>(attempts);
+  ASSIGN_OR_RETURN(o.poll_interval, PositiveDuration(config, "poll-interval", absl::Milliseconds(10)));
+  ASSIGN_OR_RETURN(o.lease_interval, PositiveDuration(config, "lease-interval", absl::Milliseconds(50)));
+  ASSIGN_OR_RETURN(o.stats_interval, PositiveDuration(config, "stats-interval", absl::Milliseconds(100)));
+  ASSIGN_OR_RETURN(o.shutdown_timeout, config.GetDuration("shutdown-timeout"));
+  return o;
+}
+
+}  // namespace quoteflow::relay

@@ -1,0 +1,35 @@
+// RelayStats: the counters and gauges a relay exposes (logged as a periodic JSON "relay stats" line
+// today, exported by the metrics endpoint later). Written by the relay's worker thread, readable from
+// any thread: every field is an atomic, so a reader sees each value torn-free (not a consistent
+// snapshot across fields).
+#ifndef QUOTEFLOW_OUTBOX_RELAY_RELAY_STATS_H_
+#define QUOTEFLOW_OUTBOX_RELAY_RELAY_STATS_H_
+
+#include <atomic>
+#include <cstdint>
+
+namespace quoteflow::relay {
+
+struct RelayStats {
+  // Counters since start.
+  std::atomic<int64_t> published{0};           // rows deleted after a successful delivery report
+  std::atomic<int64_t> batches{0};             // batches produced
+  std::atomic<int64_t> transient_failures{0};  // deliveries failed transiently (retried)
+  std::atomic<int64_t> permanent_failures{0};  // deliveries refused permanently (attempt counted)
+  std::atomic<int64_t> parked{0};              // rows parked by this relay
+  std::atomic<int64_t> held_back{0};           // delivered rows kept because an earlier one of the
+                                               // same aggregate failed in the batch
+  std::atomic<int64_t> reconnects{0};          // Postgres sessions opened
+  std::atomic<int64_t> producer_restarts{0};   // producers recreated after a fatal error
+  // Gauges.
+  std::atomic<int> shards_held{0};
+  std::atomic<int> live_relays{0};
+  std::atomic<int> batch_size{0};
+  std::atomic<int64_t> backlog{-1};                 // unparked rows in the outbox (-1: unknown)
+  std::atomic<int64_t> parked_rows{-1};             // parked rows in the outbox (-1: unknown)
+  std::atomic<double> oldest_unpublished_age_s{0};  // age of the oldest unparked row
+};
+
+}  // namespace quoteflow::relay
+
+#endif  // QUOTEFLOW_OUTBOX_RELAY_RELAY_STATS_H_

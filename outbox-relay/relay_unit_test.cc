@@ -1,0 +1,111 @@
+// Unit tests of the relay's pure parts: topic map, fail-point spec, option validation, error
+// classification. No Postgres or Kafka needed.
+#include <gtest/gtest.h>
+
+#include "outbox-relay/fail_point.h"
+#include "outbox-relay/kafka_publisher.h"
+#include "outbox-relay/relay_config.h"
+#include "outbox-relay/topic_map.h"
+
+namespace quoteflow::relay {
+namespace {
+
+TEST(TopicMapTest, DefaultsMapAggregateTypes) {
+  absl::StatusOr<TopicMap> m = TopicMap::Parse(kDefaultTopicMap);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->Resolve("", "QuoteApproved", "quote"), "quotes");
+  EXPECT_EQ(m->Resolve("", "PolicyCreated", "policy"), "policies");
+  EXPECT_EQ(m->Resolve("", "X", "customer"), "customers");
+  EXPECT_EQ(m->Resolve("", "X", "saga"), std::nullopt);
+}
+
+TEST(TopicMapTest, ExplicitTopicThenEventTypeThenAggregateType) {
+  absl::StatusOr<TopicMap> m = TopicMap::Parse(" quote = quotes , QuoteRejected=quote-rejections");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->Resolve("commands", "QuoteRejected", "quote"), "commands");
+  EXPECT_EQ(m->Resolve("", "QuoteRejected", "quote"), "quote-rejections");
+  EXPECT_EQ(m->Resolve("", "QuoteApproved", "quote"), "quotes");
+  EXPECT_EQ(m->ToString(), "QuoteRejected=quote-rejections,quote=quotes");
+}
+
+TEST(TopicMapTest, RejectsBadSpecs) {
+  for (const char* spec : {"", "quote", "=quotes", "quote=", "quote=bad topic", "a=x,a=y"}) {
+    EXPECT_EQ(TopicMap::Parse(spec).status().code(), absl::StatusCode::kInvalidArgument) << spec;
+  }
+}
+
+TEST(FailPointsTest, ParsesAndRejects) {
+  EXPECT_TRUE(FailPoints::Parse("").ok());
+  EXPECT_TRUE(FailPoints::Parse("after-produce-before-delete:abort").ok());
+  EXPECT_TRUE(FailPoints::Parse("a:exit@3;b:abort").ok());
+  EXPECT_FALSE(FailPoints::Parse("a").ok());
+  EXPECT_FALSE(FailPoints::Parse("a:explode").ok());
+  EXPECT_FALSE(FailPoints::Parse("a:abort@0").ok());
+  EXPECT_FALSE(FailPoints::Parse("a:abort@x").ok());
+}
+
+TEST(FailPointsTest, FiresOnTheConfiguredHit) {
+  absl::StatusOr<FailPoints> fp = FailPoints::Parse("p:exit@2");
+  ASSERT_TRUE(fp.ok());
+  fp->Hit("other");
+  fp->Hit("p");  // first hit: nothing
+  EXPECT_EXIT(fp->Hit("p"), ::testing::ExitedWithCode(86), "");
+}
+
+Config MakeConfig(std::vector<std::string> args) {
+  Config config("outbox-relay", "test");
+  DeclareRelayFlags(config);
+  std::vector<char*> argv = {const_cast<char*>("outbox-relay")};
+  for (std::string& a : args) argv.push_back(a.data());
+  EXPECT_TRUE(config.Parse(static_cast<int>(argv.size()), argv.data()).ok());
+  return config;
+}
+
+TEST(RelayConfigTest, ValidConfiguration) {
+  Config c = MakeConfig({"--database-url=postgresql://x@h/db", "--outbox-schema=policy",
+                         "--relay-id=r1", "--max-batch=100", "--poll-interval=250ms"});
+  absl::StatusOr<RelayOptions> o = RelayOptionsFromConfig(c);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->schema, "policy");
+  EXPECT_EQ(o->relay_id, "r1");
+  EXPECT_EQ(o->max_batch, 100);
+  EXPECT_EQ(o->poll_interval, absl::Milliseconds(250));
+  EXPECT_EQ(o->max_in_flight_per_key, 1);
+}
+
+TEST(RelayConfigTest, DefaultRelayIdIsHostAndPid) {
+  Config c = MakeConfig({"--database-url=postgresql://x@h/db", "--outbox-schema=quote"});
+  absl::StatusOr<RelayOptions> o = RelayOptionsFromConfig(c);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_NE(o->relay_id.find(std::to_string(getpid())), std::string::npos);
+}
+
+TEST(RelayConfigTest, RefusesInvalidConfiguration) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--outbox-schema=quote"},
+      {"--database-url=postgresql://x@h/db"},
+      {"--database-url=postgresql://x@h/db", "--outbox-schema=Quote; drop"},
+      {"--database-url=postgresql://x@h/db", "--outbox-schema=quote", "--max-batch=0"},
+      {"--database-url=postgresql://x@h/db", "--outbox-schema=quote", "--poll-interval=0s"},
+      {"--database-url=postgresql://x@h/db", "--outbox-schema=quote", "--topic-map=quote"},
+  };
+  for (const auto& args : bad) {
+    Config c = MakeConfig(args);
+    EXPECT_EQ(RelayOptionsFromConfig(c).status().code(), absl::StatusCode::kInvalidArgument)
+        << args.back();
+  }
+}
+
+TEST(ProduceErrorTest, Classification) {
+  EXPECT_TRUE(IsPermanentProduceError(RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE));
+  EXPECT_TRUE(IsPermanentProduceError(RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+  EXPECT_TRUE(IsPermanentProduceError(RD_KAFKA_RESP_ERR_INVALID_RECORD));
+  EXPECT_FALSE(IsPermanentProduceError(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT));
+  EXPECT_FALSE(IsPermanentProduceError(RD_KAFKA_RESP_ERR__TRANSPORT));
+  EXPECT_FALSE(IsPermanentProduceError(RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION));
+  EXPECT_FALSE(IsPermanentProduceError(RD_KAFKA_RESP_ERR__PURGE_INFLIGHT));
+  EXPECT_FALSE(IsPermanentProduceError(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED));
+}
+
+}  // namespace
+}  // namespace quoteflow::relay
