@@ -1,0 +1,121 @@
+// Shared fixtures for tests that need real services. QuoteflowEnvironment is a GoogleTest global
+// environment that starts ONE throwaway PostgreSQL cluster per test binary (LocalPostgres,
+// durable=false: fsync off), applies the project's migrations, and, only when a test asks for it,
+// starts the mock Kafka broker (`quoteflow-broker`, via process::BrokerProcess). Tests reach it
+// through quoteflow::testing::Env(). ResetDatabase() empties the service tables between tests;
+// WaitFor() replaces sleeps with a polled condition and a deadline.
+//
+// Linking: link `quoteflow_test_main` (a main() that registers the environment) or call
+// InitQuoteflowTestMain() from your own main(). Register the binary with
+// quoteflow_add_integration_test() (tests/support/CMakeLists.txt) so ctest runs it as one process:
+// gtest_discover_tests would start one cluster per test case.
+//
+// Setting QUOTEFLOW_TEST_DATABASE_URL points the environment at an existing server instead (no
+// cluster is started; postgres() is then null and tests that stop/restart it should GTEST_SKIP()).
+//
+// Teardown: TearDown() (and the destructors, when a test fails) stop the broker and the cluster and
+// remove its temporary directory. If the binary crashes or is SIGKILLed, the postmaster (a direct
+// child with PDEATHSIG=SIGINT, see platform/local/local_postgres.h) and the broker
+// (PDEATHSIG=SIGKILL) die with it; only the temp directory under /tmp is left behind.
+//
+// Thread-safety: Env()'s accessors may be called from any thread once the environment is set up,
+// except that the first call of broker()/bootstrap_servers() (which starts the broker) should come
+// from the main test thread: the broker's death signal is tied to the thread that started it.
+// Stopping/restarting postgres() must not race with other uses of it.
+#ifndef QUOTEFLOW_TESTS_SUPPORT_TEST_ENVIRONMENT_H_
+#define QUOTEFLOW_TESTS_SUPPORT_TEST_ENVIRONMENT_H_
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "platform/local/local_postgres.h"
+
+namespace quoteflow {
+
+namespace process {
+class BrokerProcess;
+}  // namespace process
+
+namespace testing {
+
+struct EnvironmentOptions {
+  // Start the broker in SetUp() rather than on first use.
+  bool kafka = false;
+  // Extra arguments for quoteflow-broker (e.g. {"--brokers=1"}).
+  std::vector<std::string> broker_args;
+  // Extra Postgres server settings.
+  std::vector<std::pair<std::string, std::string>> postgres_settings;
+};
+
+class QuoteflowEnvironment : public ::testing::Environment {
+ public:
+  explicit QuoteflowEnvironment(EnvironmentOptions options = {});
+  ~QuoteflowEnvironment() override;
+
+  // Starts Postgres and applies migrations (and the broker when options.kafka). A failure is a
+  // fatal gtest failure: no test of the binary runs, and the message carries the server log's tail.
+  void SetUp() override;
+  // Stops the broker, then the cluster (fast), and removes the cluster's temp directory.
+  void TearDown() override;
+
+  // "postgresql://quoteflow@127.0.0.1:PORT/quoteflow" (or QUOTEFLOW_TEST_DATABASE_URL).
+  const std::string& database_url() const { return database_url_; }
+  // The cluster, so a test can Stop()/Restart() it. Null with QUOTEFLOW_TEST_DATABASE_URL.
+  LocalPostgres* postgres() const { return postgres_.get(); }
+
+  // Starts the broker on first use (the quoteflow-broker built with this tree, or the binary named
+  // by QUOTEFLOW_BROKER_BIN; its log goes to broker.log beside the cluster's postgres.log).
+  // Errors: FAILED_PRECONDITION when this build has no broker target and QUOTEFLOW_BROKER_BIN is
+  // unset; otherwise BrokerProcess::Start's errors (NOT_FOUND for a wrong path, ...). A failed
+  // start is remembered and returned again.
+  absl::Status EnsureBroker();
+  // The broker (started on first use), or null after adding a gtest failure saying why.
+  process::BrokerProcess* broker();
+  // Its "host:port,..." list (started on first use), or "" after adding a gtest failure.
+  std::string bootstrap_servers();
+
+ private:
+  EnvironmentOptions options_;
+  std::unique_ptr<LocalPostgres> postgres_;
+  std::string database_url_;
+  std::mutex broker_mu_;
+  std::unique_ptr<process::BrokerProcess> broker_;  // guarded by broker_mu_
+  absl::Status broker_status_;                      // guarded by broker_mu_; last start failure
+  bool broker_tried_ = false;                       // guarded by broker_mu_
+};
+
+// The registered environment. Aborts when none is registered (link quoteflow_test_main).
+QuoteflowEnvironment& Env();
+
+// Registers the environment and initializes GoogleTest and logging. Call from main() before
+// RUN_ALL_TESTS(). Returns the environment (owned by GoogleTest).
+QuoteflowEnvironment* InitQuoteflowTestMain(int* argc, char** argv,
+                                            EnvironmentOptions options = {});
+
+// Empties every table of the service schemas (every schema except public and the system ones:
+// quote, policy, customer, saga, ...), discovered from information_schema, in one
+// TRUNCATE ... RESTART IDENTITY CASCADE. The migrations bookkeeping (in public) is kept.
+// Errors: UNAVAILABLE when Postgres is unreachable; INTERNAL for an SQL error.
+absl::Status ResetDatabase(const std::string& database_url);
+absl::Status ResetDatabase();  // Env().database_url()
+
+// Polls `predicate` (first at once, then with a backoff up to 50 ms) until it is true or `timeout`
+// passes. DEADLINE_EXCEEDED "timed out after <timeout> waiting for <description>" otherwise.
+absl::Status WaitFor(const std::function<bool()>& predicate, absl::Duration timeout,
+                     absl::string_view description);
+// Same, for a predicate that explains itself: OK means done; on timeout the error also carries the
+// predicate's last non-OK message (e.g. "outbox has 3 rows left").
+absl::Status WaitFor(const std::function<absl::Status()>& predicate, absl::Duration timeout,
+                     absl::string_view description);
+
+}  // namespace testing
+}  // namespace quoteflow
+
+#endif  // QUOTEFLOW_TESTS_SUPPORT_TEST_ENVIRONMENT_H_
