@@ -168,5 +168,64 @@ TEST_F(RelayChaosTest, BrokerFaults) {
   EXPECT_EQ(relay->Terminate(), 0);
 }
 
+// Postgres crashes under the relay (its leases go with the session): it reconnects, takes the shards
+// again and loses nothing. Then, with every broker down, SIGTERM abandons the in-flight batch within
+// --shutdown-timeout, exits 0 and leaves the rows for the next relay.
+TEST_F(RelayChaosTest, PostgresCrashAndShutdownDuringKafkaOutage) {
+  LocalPostgres* pg = Env().postgres();
+  if (pg == nullptr) GTEST_SKIP() << "external database: cannot restart it";
+  std::string topic = CreateTestTopic();
+  TopicReader reader(topic);
+  const std::vector<std::string> args = {"--max-batch=100", "--shutdown-timeout=1s"};
+  ConcurrentWriters before("pgcrash", 4, 500, 8000, absl::Milliseconds(1));
+  before.Join();
+  ASSERT_EQ(before.error(), "");
+  auto relay = RelayProcess::Start({.relay_id = "pg-crash", .topic = topic, .extra_args = args});
+  ASSERT_NE(relay, nullptr);
+  ASSERT_TRUE(ExpectProgress(reader, 500, "start").ok());
+  const int64_t left_at_crash = OutboxRows();
+  ASSERT_TRUE(pg->Stop(LocalPostgres::Mode::kImmediate).ok());
+  absl::SleepFor(absl::Seconds(2));  // the outage
+  ASSERT_TRUE(pg->Restart().ok());
+  ASSERT_TRUE(WaitFor([] { return OutboxRows() == 0; }, absl::Seconds(60), "outbox drained").ok())
+      << OutboxRows() << " rows left";
+  std::set<std::string> expected = before.ExpectedEventIds();
+  ASSERT_TRUE(reader.WaitForAll(expected, absl::Seconds(30)).ok());
+  Verdict v = Verify(reader, expected);
+  std::printf("[figures] postgres-crash: rows=8000, %lld left at the crash, %s\n",
+              static_cast<long long>(left_at_crash), v.ToString().c_str());
+  EXPECT_GT(left_at_crash, 0) << "the crash should hit a relay with work to do";
+  EXPECT_EQ(v.missing, 0u) << v.ToString();
+  EXPECT_EQ(v.reordered, 0u) << v.ToString();
+
+  // Every broker down; new rows cannot be delivered; SIGTERM must not hang nor delete anything.
+  ASSERT_TRUE(Env().broker()->Control("broker-down -1").ok());
+  {
+    pqxx::connection c(Env().database_url());
+    pqxx::work tx(c);
+    OutboxRowWriter w("outage");
+    for (int i = 0; i < 50; ++i) w.Insert(tx, i, 1);
+    tx.commit();
+  }
+  absl::SleepFor(absl::Milliseconds(800));  // let the relay pick the batch up
+  absl::Time t0 = absl::Now();
+  int rc = relay->Terminate(absl::Seconds(15));
+  absl::Duration stop_time = absl::Now() - t0;
+  EXPECT_EQ(rc, 0);
+  EXPECT_LT(stop_time, absl::Seconds(5)) << "shutdown-timeout=1s";
+  EXPECT_EQ(OutboxRows(), 50) << "nothing may be deleted without a delivery report";
+  EXPECT_EQ(ShardLeases().first, 0) << "leases released";
+  ASSERT_TRUE(Env().broker()->Control("broker-up -1").ok());
+  auto next = RelayProcess::Start({.relay_id = "after-outage", .topic = topic, .extra_args = args});
+  ASSERT_NE(next, nullptr);
+  std::set<std::string> outage;
+  for (int i = 0; i < 50; ++i) outage.insert(OutboxRowWriter::EventId("outage", i, 1));
+  EXPECT_TRUE(reader.WaitForAll(outage, absl::Seconds(30)).ok());
+  EXPECT_TRUE(WaitFor([] { return OutboxRows() == 0; }, absl::Seconds(20), "outbox drained").ok());
+  std::printf("[figures] sigterm-during-kafka-outage: exit=%d after %s, rows kept=50\n", rc,
+              absl::FormatDuration(stop_time).c_str());
+  EXPECT_EQ(next->Terminate(), 0);
+}
+
 }  // namespace
 }  // namespace quoteflow::relay::testing
