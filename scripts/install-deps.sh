@@ -10,6 +10,7 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev
   postgresql postgresql-client postgresql-contrib
   kcat util-linux procps
+  python3-grpcio python3-protobuf
 )
 
 missing=()
