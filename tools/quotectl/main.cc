@@ -1,0 +1,3 @@
+#include "tools/quotectl/quotectl.h"
+
+int main(int argc, char** argv) { return quoteflow::RunQuotectl(argc, argv); }

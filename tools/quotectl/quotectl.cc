@@ -1,0 +1,86 @@
+#include "tools/quotectl/quotectl.h"
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "outbox-relay/outbox_admin.h"
+#include "platform/config/config.h"
+#include "platform/observability/log.h"
+#include "platform/postgres/migrations.h"
+
+namespace quoteflow {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: quotectl [--database-url URL] [--outbox-schema quote|policy|customer] COMMAND ...\n"
+    "commands:\n"
+    "  migrate                 apply pending schema migrations\n"
+    "  migrate status          exit 0 if the schema is current, 1 with what is missing\n"
+    "  outbox stats            backlog, oldest unpublished age, parked rows, relays\n"
+    "  outbox parked [LIMIT]   rows the broker refused permanently, with their errors\n"
+    "  outbox retry SEQ        put a parked row back in line\n"
+    "  outbox drop SEQ         delete a parked row without publishing it\n";
+
+int Migrate(const std::vector<std::string>& args, const std::string& url) {
+  if (args.size() == 2 && args[1] == "status") {
+    absl::Status s = CheckMigrations(url);
+    if (!s.ok()) {
+      std::cerr << "quotectl: " << s.message() << "\n";
+      return 1;
+    }
+    std::cout << "schema is current\n";
+    return 0;
+  }
+  if (args.size() != 1) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  auto report = ApplyMigrations(url, EmbeddedMigrations());
+  if (!report.ok()) {
+    std::cerr << "quotectl: " << report.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "applied: "
+            << (report->applied.empty() ? "none" : absl::StrJoin(report->applied, ", "))
+            << "\nalready applied: " << report->already_applied.size() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int RunQuotectl(int argc, char** argv) {
+  log::Init("quotectl", log::Level::kWarn);
+  // Global flags stop at the first word that is not a flag: the command.
+  int command_at = 1;
+  while (command_at < argc && std::string(argv[command_at]).rfind("--", 0) == 0) {
+    const std::string flag = argv[command_at];
+    ++command_at;
+    // "--flag value" form: skip the value too.
+    if (flag.find('=') == std::string::npos && flag != "--help" && command_at < argc) ++command_at;
+  }
+  Config config("quotectl", "quoteflow admin CLI");
+  config.Declare("database-url", "postgresql://quoteflow@127.0.0.1:5432/quoteflow",
+                 "PostgreSQL connection URL");
+  config.Declare("outbox-schema", "quote", "service schema whose outbox `outbox` commands use");
+  auto parsed = config.Parse(command_at, argv);
+  if (!parsed.ok()) {
+    std::cerr << "quotectl: " << parsed.status().message() << "\n" << kUsage;
+    return 2;
+  }
+  std::vector<std::string> args(argv + command_at, argv + argc);
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string& url = config.Get("database-url");
+  if (args[0] == "migrate") return Migrate(args, url);
+  if (args[0] == "outbox") {
+    return relay::RunOutboxCommand(args, url, config.Get("outbox-schema"), std::cout, std::cerr);
+  }
+  std::cerr << "quotectl: unknown command '" << args[0] << "'\n" << kUsage;
+  return 2;
+}
+
+}  // namespace quoteflow
