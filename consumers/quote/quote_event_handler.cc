@@ -1,0 +1,21 @@
+#include "consumers/quote/quote_event_handler.h"
+
+#include "consumers/common/pg_guard.h"
+#include "consumers/quote/pg_quote_saga_store.h"
+#include "platform/observability/log.h"
+
+namespace quoteflow::workers {
+
+absl::Status QuoteEventHandler::Handle(pqxx::work& tx, const messaging::InboundEvent& in) {
+  PgQuoteSagaStore store(tx);
+  absl::StatusOr<SagaOutcome> outcome =
+      PgGuard("applying an event", [&] { return saga_.Apply(store, in.event); });
+  if (!outcome.ok()) return outcome.status();
+  log::Debug("event handled", {{"event_id", in.event.event_id},
+                               {"event_type", in.event.type()},
+                               {"quote_id", in.event.quote_id},
+                               {"outcome", SagaOutcomeName(*outcome)}});
+  return absl::OkStatus();
+}
+
+}  // namespace quoteflow::workers
