@@ -63,7 +63,8 @@ TEST_F(RelayChaosTest, SigkillAtRandomInstantsAndAtFailPoint) {
         {.relay_id = absl::StrCat("failpoint-", f),
          .topic = topic,
          .extra_args = args,
-         .env = {{"QUOTEFLOW_FAILPOINT", absl::StrCat("after-produce-before-delete:abort@", 2 + f)}}});
+         .env = {{"QUOTEFLOW_FAILPOINT", absl::StrCat("after-produce-before-delete:abort@", 2 + f)}},
+         .wait_ready = false});
     ASSERT_NE(relay, nullptr);
     absl::StatusOr<int> rc = relay->child().Wait(absl::Now() + absl::Seconds(30));
     ASSERT_TRUE(rc.ok()) << "fail point never fired: " << rc.status();
@@ -74,7 +75,8 @@ TEST_F(RelayChaosTest, SigkillAtRandomInstantsAndAtFailPoint) {
   std::vector<int> kill_ms;
   for (int k = 0; k < kills; ++k) {
     auto relay = RelayProcess::Start(
-        {.relay_id = absl::StrCat("killed-", k), .topic = topic, .extra_args = args});
+        {.relay_id = absl::StrCat("killed-", k), .topic = topic, .extra_args = args,
+         .wait_ready = false});
     ASSERT_NE(relay, nullptr);
     kill_ms.push_back(50 + static_cast<int>(rng() % 1200));
     absl::SleepFor(absl::Milliseconds(kill_ms.back()));  // the random instant

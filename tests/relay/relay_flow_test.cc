@@ -281,7 +281,8 @@ TEST_F(RelayFlowTest, RefusesInvalidConfiguration) {
   int n = 0;
   for (const Case& c : cases) {
     std::string id = absl::StrCat("bad-config-", n++);
-    auto relay = RelayProcess::Start({.relay_id = id, .topic = "quotes", .extra_args = c.args});
+    auto relay = RelayProcess::Start(
+        {.relay_id = id, .topic = "quotes", .extra_args = c.args, .wait_ready = false});
     ASSERT_NE(relay, nullptr);
     absl::StatusOr<int> rc = relay->child().Wait(absl::Now() + absl::Seconds(15));
     ASSERT_TRUE(rc.ok()) << "relay with " << c.args[0] << " did not exit: " << rc.status();
@@ -301,7 +302,10 @@ TEST_F(RelayFlowTest, RefusesUnmigratedDatabase) {
   std::string url = Env().database_url();
   url = url.substr(0, url.rfind('/')) + "/relay_unmigrated";
   auto relay = RelayProcess::Start(
-      {.relay_id = "unmigrated", .topic = "quotes", .extra_args = {"--database-url=" + url}});
+      {.relay_id = "unmigrated",
+       .topic = "quotes",
+       .extra_args = {"--database-url=" + url},
+       .wait_ready = false});
   ASSERT_NE(relay, nullptr);
   absl::StatusOr<int> rc = relay->child().Wait(absl::Now() + absl::Seconds(15));
   ASSERT_TRUE(rc.ok()) << rc.status();

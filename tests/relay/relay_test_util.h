@@ -62,6 +62,8 @@ inline std::string CreateTestTopic(int partitions = 12) {
   return topic;
 }
 
+inline std::pair<int, int> RelayRegistration(const std::string& relay_id);
+
 // The outbox-relay binary as a child process.
 class RelayProcess {
  public:
@@ -70,6 +72,8 @@ class RelayProcess {
     std::string topic;  // --topic-map=quote=<topic>
     std::vector<std::string> extra_args;
     std::vector<std::pair<std::string, std::string>> env;
+    // Wait until the relay registered with at least one shard; fail fast (with its log) if it exits.
+    bool wait_ready = true;
   };
 
   static std::unique_ptr<RelayProcess> Start(const Options& o) {
@@ -93,11 +97,32 @@ class RelayProcess {
     auto r = std::unique_ptr<RelayProcess>(new RelayProcess());
     r->child_ = *std::move(child);
     r->id_ = o.relay_id;
+    if (o.wait_ready) {
+      absl::Status ready = WaitFor(
+          [&] { return !r->child_->Running() || RelayRegistration(o.relay_id).second > 0; },
+          absl::Seconds(20), "relay holding shards");
+      if (!ready.ok() || !r->child_->Running()) {
+        ADD_FAILURE() << "relay " << o.relay_id << " not ready (" << ready
+                      << "); its log:\n" << ReadLog(o.relay_id);
+        return nullptr;
+      }
+    }
     return r;
   }
 
   static std::string LogPath(const std::string& relay_id) {
     return absl::StrCat(::testing::TempDir(), "outbox-relay-", getpid(), "-", relay_id, ".log");
+  }
+
+  static std::string ReadLog(const std::string& relay_id) {
+    std::FILE* f = std::fopen(LogPath(relay_id).c_str(), "r");
+    if (f == nullptr) return "";
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
+    std::fclose(f);
+    return out.size() > 4000 ? out.substr(out.size() - 4000) : out;
   }
 
   const std::string& id() const { return id_; }
