@@ -15,7 +15,8 @@ namespace quoteflow::kafka {
 namespace {
 
 // Sets `key` to `value`, replacing an earlier value in place or appending.
-void SetProperty(std::vector<KafkaProperty>& props, absl::string_view key, absl::string_view value) {
+void SetProperty(std::vector<KafkaProperty>& props, absl::string_view key,
+                 absl::string_view value) {
   for (auto& [k, v] : props) {
     if (k == key) {
       v = std::string(value);
@@ -56,7 +57,7 @@ std::string Describe(const std::vector<KafkaProperty>& props) {
 }
 
 void LogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
-  log::Level l = level <= 3 ? log::Level::kError
+  log::Level l = level <= 3   ? log::Level::kError
                  : level == 4 ? log::Level::kWarn
                  : level <= 6 ? log::Level::kInfo
                               : log::Level::kDebug;
@@ -137,8 +138,8 @@ absl::StatusOr<KafkaSettings> KafkaSettings::FromConfig(const Config& config) {
     std::FILE* f = std::fopen(path.c_str(), "r");
     if (f == nullptr) {
       int err = errno;
-      std::string msg = absl::StrCat("--", kPropertiesFileFlag, " ", path, ": ",
-                                     std::strerror(err));
+      std::string msg =
+          absl::StrCat("--", kPropertiesFileFlag, " ", path, ": ", std::strerror(err));
       if (err == ENOENT) return absl::NotFoundError(msg);
       if (err == EACCES) return absl::PermissionDeniedError(msg);
       return absl::InvalidArgumentError(msg);
@@ -183,8 +184,9 @@ absl::StatusOr<std::vector<KafkaProperty>> KafkaSettings::EffectiveProperties(
 
   const std::string* bootstrap = FindProperty(props, "bootstrap.servers");
   if (bootstrap == nullptr || absl::StripAsciiWhitespace(*bootstrap).empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "kafka: no bootstrap servers; set --", kBootstrapServersFlag, " (KAFKA_BOOTSTRAP_SERVERS)"));
+    return absl::InvalidArgumentError(absl::StrCat("kafka: no bootstrap servers; set --",
+                                                   kBootstrapServersFlag,
+                                                   " (KAFKA_BOOTSTRAP_SERVERS)"));
   }
   if (const std::string* v = FindProperty(props, "enable.ssl.certificate.verification");
       v != nullptr && IsFalse(*v)) {

@@ -59,8 +59,9 @@ TEST(ParseKafkaPropertiesFileTest, EventHubsConnectionString) {
   EXPECT_EQ(props->size(), 4u);
   EXPECT_EQ(m["security.protocol"], "SASL_SSL");
   EXPECT_EQ(m["sasl.username"], "$ConnectionString");
-  EXPECT_EQ(m["sasl.password"],
-            "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=abc=,d");
+  EXPECT_EQ(
+      m["sasl.password"],
+      "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=abc=,d");
 }
 
 TEST(ParseKafkaPropertiesFileTest, BadLineNamesLineNotValue) {
@@ -144,25 +145,41 @@ TEST_P(KafkaSettingsRejectTest, InvalidArgumentWithReason) {
 INSTANTIATE_TEST_SUITE_P(
     All, KafkaSettingsRejectTest,
     ::testing::Values(
-        Rejected{"no_idempotence", KafkaRole::kProducer, {{"enable.idempotence", "false"}}, "h:1",
+        Rejected{"no_idempotence",
+                 KafkaRole::kProducer,
+                 {{"enable.idempotence", "false"}},
+                 "h:1",
                  "enable.idempotence"},
         Rejected{"acks_1", KafkaRole::kProducer, {{"acks", "1"}}, "h:1", "acks=all"},
-        Rejected{"acks_0_alias", KafkaRole::kProducer, {{"request.required.acks", "0"}}, "h:1",
+        Rejected{"acks_0_alias",
+                 KafkaRole::kProducer,
+                 {{"request.required.acks", "0"}},
+                 "h:1",
                  "request.required.acks"},
-        Rejected{"no_cert_check", KafkaRole::kConsumer,
-                 {{"enable.ssl.certificate.verification", "false"}}, "h:1",
+        Rejected{"no_cert_check",
+                 KafkaRole::kConsumer,
+                 {{"enable.ssl.certificate.verification", "false"}},
+                 "h:1",
                  "certificate"},
-        Rejected{"no_hostname_check", KafkaRole::kProducer,
-                 {{"ssl.endpoint.identification.algorithm", "none"}}, "h:1", "hostname"},
+        Rejected{"no_hostname_check",
+                 KafkaRole::kProducer,
+                 {{"ssl.endpoint.identification.algorithm", "none"}},
+                 "h:1",
+                 "hostname"},
         Rejected{"empty_bootstrap", KafkaRole::kProducer, {}, "", "bootstrap"},
-        Rejected{"blank_bootstrap_property", KafkaRole::kConsumer,
-                 {{"bootstrap.servers", " "}}, "", "bootstrap"},
-        Rejected{"auto_commit", KafkaRole::kConsumer, {{"enable.auto.commit", "true"}}, "h:1",
+        Rejected{"blank_bootstrap_property",
+                 KafkaRole::kConsumer,
+                 {{"bootstrap.servers", " "}},
+                 "",
+                 "bootstrap"},
+        Rejected{"auto_commit",
+                 KafkaRole::kConsumer,
+                 {{"enable.auto.commit", "true"}},
+                 "h:1",
                  "enable.auto.commit"},
-        Rejected{"unknown_property", KafkaRole::kProducer, {{"linger.msec", "5"}}, "h:1",
-                 "linger.msec"},
-        Rejected{"bad_value", KafkaRole::kProducer, {{"linger.ms", "soon"}}, "h:1",
-                 "linger.ms"}),
+        Rejected{
+            "unknown_property", KafkaRole::kProducer, {{"linger.msec", "5"}}, "h:1", "linger.msec"},
+        Rejected{"bad_value", KafkaRole::kProducer, {{"linger.ms", "soon"}}, "h:1", "linger.ms"}),
     [](const ::testing::TestParamInfo<Rejected>& info) { return info.param.name; });
 
 TEST(KafkaSettingsTest, ConsumerNeedsGroup) {
@@ -185,9 +202,8 @@ TEST(KafkaSettingsTest, SecretsNeverPrinted) {
                    {"sasl.username", "$ConnectionString"},
                    {"ssl.key.password", "keypass"}},
                   "Endpoint=sb://ns/;SharedAccessKey=TOPSECRET");
-  for (const std::string& text :
-       {s.DescribeRedacted(), s.DescribeRedacted(KafkaRole::kProducer),
-        s.DescribeRedacted(KafkaRole::kConsumer, "g")}) {
+  for (const std::string& text : {s.DescribeRedacted(), s.DescribeRedacted(KafkaRole::kProducer),
+                                  s.DescribeRedacted(KafkaRole::kConsumer, "g")}) {
     EXPECT_FALSE(absl::StrContains(text, "TOPSECRET")) << text;
     EXPECT_FALSE(absl::StrContains(text, "keypass")) << text;
     EXPECT_TRUE(absl::StrContains(text, "sasl.password=***")) << text;

@@ -96,8 +96,7 @@ class TestProducer {
     if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       result = md->topics[0].partition_cnt;
     } else if (md->topic_cnt == 1) {
-      result = absl::NotFoundError(
-          absl::StrCat(topic, ": ", rd_kafka_err2name(md->topics[0].err)));
+      result = absl::NotFoundError(absl::StrCat(topic, ": ", rd_kafka_err2name(md->topics[0].err)));
     }
     rd_kafka_metadata_destroy(md);
     return result;

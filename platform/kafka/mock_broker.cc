@@ -205,8 +205,8 @@ absl::StatusOr<int16_t> ParseKafkaApiKey(absl::string_view name) {
   }
   std::vector<std::string> names;
   for (const ApiKeyName& k : kApiKeys) names.emplace_back(k.name);
-  return absl::InvalidArgumentError(absl::StrCat("unknown request type '", name,
-                                                 "' (known: ", absl::StrJoin(names, " "), ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown request type '", name, "' (known: ", absl::StrJoin(names, " "), ")"));
 }
 
 absl::StatusOr<rd_kafka_resp_err_t> ParseKafkaError(absl::string_view name) {
@@ -241,14 +241,16 @@ absl::StatusOr<std::unique_ptr<MockBroker>> MockBroker::Start(const Options& opt
   ConfPtr conf(rd_kafka_conf_new());
   RouteKafkaLogs(conf.get());
   // The hosting handle never connects anywhere: drop its "no bootstrap.servers" warning.
-  rd_kafka_conf_set_log_cb(conf.get(), [](const rd_kafka_t*, int level, const char* fac,
-                                          const char* buf) {
-    if (absl::string_view(fac) == "CONFWARN" && absl::StrContains(buf, "bootstrap.servers")) return;
-    log::Write(level <= 3 ? log::Level::kError : level == 4 ? log::Level::kWarn
-                                              : level <= 6 ? log::Level::kInfo
-                                                           : log::Level::kDebug,
-               buf, {{"rdkafka_fac", fac}, {"client", "mock-cluster"}});
-  });
+  rd_kafka_conf_set_log_cb(
+      conf.get(), [](const rd_kafka_t*, int level, const char* fac, const char* buf) {
+        if (absl::string_view(fac) == "CONFWARN" && absl::StrContains(buf, "bootstrap.servers"))
+          return;
+        log::Write(level <= 3   ? log::Level::kError
+                   : level == 4 ? log::Level::kWarn
+                   : level <= 6 ? log::Level::kInfo
+                                : log::Level::kDebug,
+                   buf, {{"rdkafka_fac", fac}, {"client", "mock-cluster"}});
+      });
   char errstr[512];
   if (rd_kafka_conf_set(conf.get(), "client.id", "quoteflow-mock-cluster", errstr,
                         sizeof(errstr)) != RD_KAFKA_CONF_OK) {
@@ -270,8 +272,8 @@ absl::StatusOr<std::unique_ptr<MockBroker>> MockBroker::Start(const Options& opt
   // AllowAutoTopicCreation flag, so the mock auto-creates every topic a client asks about. Its
   // handler parses v4 (the flag) correctly; advertising v4 makes unknown topics a real error for
   // clients with allow.auto.create.topics=false (and auto-creation opt-in, as on real Kafka).
-  if (rd_kafka_resp_err_t err = rd_kafka_mock_set_apiversion(broker->cluster_, kMetadataApiKey,
-                                                              0, kMetadataMaxVersion)) {
+  if (rd_kafka_resp_err_t err =
+          rd_kafka_mock_set_apiversion(broker->cluster_, kMetadataApiKey, 0, kMetadataMaxVersion)) {
     return absl::InternalError(
         absl::StrCat("enable Metadata v", kMetadataMaxVersion, ": ", rd_kafka_err2name(err)));
   }
@@ -299,7 +301,8 @@ MockBroker::~MockBroker() {
 
 absl::StatusOr<int32_t> MockBroker::ParseBrokerId(absl::string_view text, bool allow_all) const {
   int id = 0;
-  if (absl::SimpleAtoi(text, &id) && ((allow_all && id == -1) || (id >= 1 && id <= broker_count_))) {
+  if (absl::SimpleAtoi(text, &id) &&
+      ((allow_all && id == -1) || (id >= 1 && id <= broker_count_))) {
     return id;
   }
   return absl::InvalidArgumentError(absl::StrCat("broker id '", text, "' must be in [1, ",
@@ -379,8 +382,8 @@ absl::Status MockBroker::ExecuteLocked(const std::vector<std::string>& args) {
   if (cmd == "create-topic") {
     RETURN_IF_ERROR(want(2, "create-topic NAME PARTITIONS"));
     ASSIGN_OR_RETURN(int partitions, ParseInt(args[2], "partitions", 1, 10000));
-    if (rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
-            cluster_, args[1].c_str(), partitions, std::min(3, broker_count_))) {
+    if (rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(cluster_, args[1].c_str(), partitions,
+                                                             std::min(3, broker_count_))) {
       return KafkaError(cmd, err);
     }
     return absl::OkStatus();

@@ -7,7 +7,6 @@
 #include <thread>
 
 #include "absl/strings/match.h"
-
 #include "gtest/gtest.h"
 #include "platform/kafka/kafka_test_util.h"
 
@@ -119,8 +118,8 @@ TEST_F(MockBrokerTest, ProduceAndConsumeRoundTrip) {
   std::vector<Delivery> ds(10);
   std::vector<Delivery*> ptrs;
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(producer->Send("quotes", absl::StrCat("q-", i % 3), absl::StrCat("v", i), &ds[i])
-                    .ok());
+    ASSERT_TRUE(
+        producer->Send("quotes", absl::StrCat("q-", i % 3), absl::StrCat("v", i), &ds[i]).ok());
     ptrs.push_back(&ds[i]);
   }
   ASSERT_TRUE(producer->AwaitAll(ptrs, Soon()).ok());
@@ -154,7 +153,8 @@ TEST_F(MockBrokerTest, UnknownTopicIsPermanentErrorWithQuoteflowProducerDefaults
   auto d = producer->Produce("no-such-topic", "k", "v", Soon());
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->err, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) << rd_kafka_err2name(d->err);
-  EXPECT_TRUE(absl::IsNotFound(producer->PartitionCount("no-such-topic", absl::Seconds(5)).status()));
+  EXPECT_TRUE(
+      absl::IsNotFound(producer->PartitionCount("no-such-topic", absl::Seconds(5)).status()));
   // Once the producer knows the topic is missing, producev() itself fails at once.
   Delivery d2;
   absl::Status s = producer->Send("no-such-topic", "k", "v", &d2);
@@ -187,7 +187,8 @@ TEST_F(MockBrokerTest, ConsumerDoesNotAutoCreate) {
       << rd_kafka_err2name(consumer->last_error());
   auto producer = TestProducer::Create(Settings());
   ASSERT_TRUE(producer.ok());
-  EXPECT_TRUE(absl::IsNotFound(producer->PartitionCount("absent-topic", absl::Seconds(5)).status()));
+  EXPECT_TRUE(
+      absl::IsNotFound(producer->PartitionCount("absent-topic", absl::Seconds(5)).status()));
 }
 
 TEST_F(MockBrokerTest, RetriableProduceErrorsAreRetried) {
@@ -207,8 +208,7 @@ TEST_F(MockBrokerTest, ServeControlAnswersEachLineAndSurvivesEof) {
   ASSERT_EQ(pipe(stop), 0);
   std::thread server([&] { EXPECT_TRUE(ServeControl(*broker_, in[0], out[1], stop[0]).ok()); });
   const std::string commands = "ping\n\nbroker-down 9\nrtt 1 5\n";
-  ASSERT_EQ(write(in[1], commands.data(), commands.size()),
-            static_cast<ssize_t>(commands.size()));
+  ASSERT_EQ(write(in[1], commands.data(), commands.size()), static_cast<ssize_t>(commands.size()));
   close(in[1]);  // EOF: the server keeps running until stopped
   std::string replies;
   while (std::count(replies.begin(), replies.end(), '\n') < 3) {

@@ -31,10 +31,9 @@ absl::StatusOr<std::unique_ptr<BrokerProcess>> BrokerProcess::Start(const Option
     if (!line.ok()) {
       if (absl::IsUnavailable(line.status())) {
         absl::StatusOr<int> code = broker->child_->Wait(absl::Now() + absl::Seconds(5));
-        return absl::UnavailableError(
-            absl::StrCat(options.binary, " exited before it was ready (status ",
-                         code.ok() ? absl::StrCat(*code) : code.status().ToString(),
-                         "); see its stderr"));
+        return absl::UnavailableError(absl::StrCat(
+            options.binary, " exited before it was ready (status ",
+            code.ok() ? absl::StrCat(*code) : code.status().ToString(), "); see its stderr"));
       }
       return absl::Status(line.status().code(),
                           absl::StrCat(options.binary, ": ", line.status().message()));

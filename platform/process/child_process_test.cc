@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -17,9 +16,9 @@ namespace {
 
 absl::Time Soon() { return absl::Now() + absl::Seconds(10); }
 
-std::unique_ptr<ChildProcess> StartShell(const std::string& script,
-                                         ChildProcess::Stdin stdin_mode = ChildProcess::Stdin::kNull,
-                                         std::vector<std::pair<std::string, std::string>> env = {}) {
+std::unique_ptr<ChildProcess> StartShell(
+    const std::string& script, ChildProcess::Stdin stdin_mode = ChildProcess::Stdin::kNull,
+    std::vector<std::pair<std::string, std::string>> env = {}) {
   ChildProcess::Options o;
   o.path = "/bin/sh";
   o.args = {"-c", script};
@@ -44,8 +43,8 @@ TEST(ChildProcessTest, ReadsLinesAndExitStatus) {
 }
 
 TEST(ChildProcessTest, PassesEnvironment) {
-  auto child = StartShell("echo \"$QF_TEST_VAR\"", ChildProcess::Stdin::kNull,
-                          {{"QF_TEST_VAR", "a b=c;d"}});
+  auto child =
+      StartShell("echo \"$QF_TEST_VAR\"", ChildProcess::Stdin::kNull, {{"QF_TEST_VAR", "a b=c;d"}});
   ASSERT_NE(child, nullptr);
   EXPECT_EQ(*child->ReadLine(Soon()), "a b=c;d");
 }
@@ -71,8 +70,8 @@ TEST(ChildProcessTest, SignalReportsNegativeSignal) {
 }
 
 TEST(ChildProcessTest, StdinPipeEchoAndEof) {
-  auto child = StartShell("while read -r l; do echo \"got $l\"; done; echo bye",
-                          ChildProcess::Stdin::kPipe);
+  auto child =
+      StartShell("while read -r l; do echo \"got $l\"; done; echo bye", ChildProcess::Stdin::kPipe);
   ASSERT_NE(child, nullptr);
   ASSERT_TRUE(child->WriteLine("hello").ok());
   EXPECT_EQ(*child->ReadLine(Soon()), "got hello");
