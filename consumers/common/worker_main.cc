@@ -1,0 +1,185 @@
+#include "consumers/common/worker_main.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/resource_quota.h>
+
+#include <atomic>
+#include <cstdio>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "api/health_service.h"
+#include "platform/kafka/kafka_config.h"
+#include "platform/messaging/inbox_consumer.h"
+#include "platform/observability/log.h"
+#include "platform/postgres/migrations.h"
+#include "platform/runtime/runtime.h"
+
+namespace quoteflow::workers {
+namespace {
+
+void DeclareCommonOptions(Config& config, const WorkerDefinition& def) {
+  config.Declare("database-url", "postgresql://quoteflow@127.0.0.1:5432/quoteflow",
+                 "PostgreSQL connection URL (libpq syntax)");
+  config.Declare("db-pool-size", "8", "database connections (consumer + gRPC calls)");
+  config.Declare("statement-timeout", "5s", "Postgres statement_timeout of every connection");
+  config.Declare("startup-timeout", "30s", "how long to wait for Postgres at start");
+  config.Declare("shutdown-grace", "10s", "how long in-flight gRPC calls may finish after SIGTERM");
+  config.Declare("migrate", "false", "apply pending migrations at start instead of refusing");
+  config.Declare("topics", def.default_topics, "comma-separated topics to consume");
+  config.Declare("consumer-name", def.program,
+                 "inbox consumer name (the dedup key in <schema>.inbox)");
+  config.Declare("consumer-group", "", "Kafka consumer group id (default: --consumer-name)");
+  config.Declare("dlq-suffix", ".dlq", "dead-letter topic = topic + suffix (it must exist)");
+  config.Declare("max-poison-attempts", "3", "attempts of an unappliable event before the DLQ");
+  config.Declare("max-batch", "100", "events applied in one transaction at most");
+  if (!def.default_grpc_address.empty()) {
+    config.Declare("grpc-address", def.default_grpc_address, "address the gRPC server listens on");
+  }
+  kafka::KafkaSettings::Declare(config);
+  if (def.declare) def.declare(config);
+}
+
+absl::Status PrepareDatabase(const std::string& url, bool migrate, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (true) {
+    absl::Status s = migrate ? ApplyMigrations(url) : CheckMigrations(url);
+    if (s.code() != absl::StatusCode::kUnavailable || absl::Now() + backoff > deadline) return s;
+    log::Warn("waiting for Postgres", {{"error", s.ToString()}});
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+  }
+}
+
+std::vector<std::string> SplitTopics(const std::string& spec) {
+  std::vector<std::string> topics;
+  for (absl::string_view t : absl::StrSplit(spec, ',', absl::SkipWhitespace())) {
+    topics.emplace_back(absl::StripAsciiWhitespace(t));
+  }
+  return topics;
+}
+
+int ConfigError(const std::string& program, const absl::Status& s) {
+  std::fprintf(stderr, "%s: invalid configuration: %s\n", program.c_str(),
+               std::string(s.message()).c_str());
+  return 2;
+}
+
+}  // namespace
+
+int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
+  BlockTerminationSignals();
+  log::Init(def.program);
+  Config config(def.program, def.summary);
+  DeclareCommonOptions(config, def);
+  auto args = config.Parse(argc, argv);
+  auto pool_size = config.GetInt("db-pool-size", 2, 1000);
+  auto statement_timeout = config.GetDuration("statement-timeout");
+  auto startup_timeout = config.GetDuration("startup-timeout");
+  auto grace = config.GetDuration("shutdown-grace");
+  auto migrate = config.GetBool("migrate");
+  auto poison_attempts = config.GetInt("max-poison-attempts", 1, 1000);
+  auto max_batch = config.GetInt("max-batch", 1, 10000);
+  for (const absl::Status& s :
+       {args.status(), pool_size.status(), statement_timeout.status(), startup_timeout.status(),
+        grace.status(), migrate.status(), poison_attempts.status(), max_batch.status()}) {
+    if (!s.ok()) return ConfigError(def.program, s);
+  }
+  absl::StatusOr<kafka::KafkaSettings> kafka = kafka::KafkaSettings::FromConfig(config);
+  if (!kafka.ok()) return ConfigError(def.program, kafka.status());
+  if (absl::Status s = kafka->Validate(); !s.ok()) return ConfigError(def.program, s);
+  const std::vector<std::string> topics = SplitTopics(config.Get("topics"));
+  if (topics.empty()) {
+    return ConfigError(def.program, absl::InvalidArgumentError("--topics: at least one topic"));
+  }
+
+  const std::string url = config.Get("database-url");
+  // The pool connects lazily: building the parts first reports their options' errors at once.
+  PgPool pool({.database_url = url,
+               .size = static_cast<int>(*pool_size),
+               .statement_timeout = *statement_timeout});
+  SystemClock clock;
+  absl::StatusOr<WorkerParts> parts = def.build(config, pool, clock);
+  if (!parts.ok()) return ConfigError(def.program, parts.status());
+
+  messaging::InboxConsumer consumer(
+      messaging::InboxConsumerOptions{.consumer = config.Get("consumer-name"),
+                                      .group_id = config.Get("consumer-group"),
+                                      .schema = def.schema,
+                                      .topics = topics,
+                                      .dlq_suffix = config.Get("dlq-suffix"),
+                                      .max_poison_attempts = static_cast<int>(*poison_attempts),
+                                      .max_batch = static_cast<int>(*max_batch)},
+      *kafka, pool, *parts->handler);
+  if (absl::Status s = consumer.Validate(); !s.ok()) return ConfigError(def.program, s);
+  config.LogEffective();
+  if (absl::Status s = PrepareDatabase(url, *migrate, *startup_timeout); !s.ok()) {
+    log::Error("database not ready", {{"error", s.ToString()}});
+    return 1;
+  }
+
+  std::unique_ptr<HealthService> health;
+  std::unique_ptr<grpc::Server> server;
+  if (!def.default_grpc_address.empty()) {
+    health = std::make_unique<HealthService>(
+        std::set<std::string>(def.grpc_service_names.begin(), def.grpc_service_names.end()),
+        [&pool] {
+          return pool.Run(absl::Now() + absl::Seconds(1), "health check", [](pqxx::connection& c) {
+            pqxx::nontransaction tx(c);
+            tx.exec("SELECT 1");
+            return absl::OkStatus();
+          });
+        });
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(config.Get("grpc-address"), grpc::InsecureServerCredentials(), &port);
+    grpc::ResourceQuota quota(def.program);
+    quota.SetMaxThreads(64);
+    builder.SetResourceQuota(quota);
+    for (grpc::Service* s : parts->services) builder.RegisterService(s);
+    builder.RegisterService(health.get());
+    server = builder.BuildAndStart();
+    if (server == nullptr || port == 0) {
+      log::Error("cannot listen", {{"address", config.Get("grpc-address")}});
+      return 1;
+    }
+    log::Info("serving", {{"address", config.Get("grpc-address")}, {"port", port}});
+  }
+
+  std::atomic<bool> stop{false};
+  std::atomic<bool> consumer_done{false};
+  absl::Status consumer_status;
+  std::thread consumer_thread([&] {
+    consumer_status = consumer.Run(stop);
+    consumer_done = true;
+  });
+  log::Info(
+      "consuming",
+      {{"topics", config.Get("topics")}, {"group", consumer.group_id()}, {"schema", def.schema}});
+
+  int sig = 0;
+  while (sig == 0 && !consumer_done) sig = PollTerminationSignal(absl::Milliseconds(200));
+  if (sig != 0) log::Info("shutting down", {{"signal", sig}});
+  stop = true;
+  if (health != nullptr) health->Shutdown();
+  if (server != nullptr) {
+    server->Shutdown(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(absl::ToInt64Milliseconds(*grace)));
+    server->Wait();
+  }
+  consumer_thread.join();
+  if (!consumer_status.ok()) {
+    log::Error("consumer failed", {{"error", consumer_status.ToString()}});
+    return 1;
+  }
+  log::Info("stopped", {{"stats", consumer.stats().ToJson()}});
+  return 0;
+}
+
+}  // namespace quoteflow::workers

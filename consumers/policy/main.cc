@@ -1,0 +1,5 @@
+#include "consumers/policy/policy_worker.h"
+
+int main(int argc, char** argv) {
+  return quoteflow::workers::RunWorker(argc, argv, quoteflow::workers::PolicyWorkerDefinition());
+}

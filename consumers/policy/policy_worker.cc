@@ -1,0 +1,42 @@
+#include "consumers/policy/policy_worker.h"
+
+#include "absl/strings/str_cat.h"
+#include "consumers/policy/pg_policy_store.h"
+#include "consumers/policy/policy_event_handler.h"
+#include "consumers/policy/policy_grpc_service.h"
+#include "domain/quote.h"
+#include "domain/saga_rules.h"
+
+namespace quoteflow::workers {
+
+WorkerDefinition PolicyWorkerDefinition() {
+  return WorkerDefinition{
+      .program = "policy-worker",
+      .summary =
+          "the saga's policy service: creates or refuses policies, cancels refused ones, "
+          "serves quoteflow.v1.PolicyService",
+      .schema = "policy",
+      .default_topics = "quotes,customers",
+      .default_grpc_address = "127.0.0.1:50053",
+      .grpc_service_names = {"quoteflow.v1.PolicyService"},
+      .declare =
+          [](Config& config) {
+            config.Declare("underwriting-limit", absl::StrCat(kDefaultUnderwritingLimit),
+                           "largest premium (minor units) a policy is issued for; approved quotes "
+                           "above it are rejected");
+          },
+      .build = [](const Config& config, PgPool& pool, Clock& clock) -> absl::StatusOr<WorkerParts> {
+        absl::StatusOr<int64_t> limit = config.GetInt("underwriting-limit", 1, kMaxPremium);
+        if (!limit.ok()) return limit.status();
+        auto saga = std::make_shared<PolicySaga>(clock, *limit);
+        auto handler = std::make_shared<PolicyEventHandler>(*saga);
+        auto reader = std::make_shared<PgPolicyReader>(pool);
+        auto queries = std::make_shared<PolicyQueries>(*reader);
+        auto service = std::make_shared<PolicyGrpcService>(*queries);
+        return WorkerParts{.keep_alive = {saga, handler, reader, queries, service},
+                           .handler = handler.get(),
+                           .services = {service.get()}};
+      }};
+}
+
+}  // namespace quoteflow::workers
