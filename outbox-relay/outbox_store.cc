@@ -182,7 +182,8 @@ absl::StatusOr<RebalanceResult> PgOutboxStore::Rebalance(int64_t published_total
   return result;
 }
 
-absl::StatusOr<std::vector<OutboxRow>> PgOutboxStore::FetchBatch(int limit) {
+absl::StatusOr<std::vector<OutboxRow>> PgOutboxStore::FetchBatch(int limit, int* scanned) {
+  if (scanned != nullptr) *scanned = 0;
   if (conn_ == nullptr) return absl::UnavailableError("not connected");
   std::vector<OutboxRow> rows;
   if (held_.empty() || limit <= 0) return rows;
@@ -203,6 +204,7 @@ absl::StatusOr<std::vector<OutboxRow>> PgOutboxStore::FetchBatch(int limit) {
             " p WHERE p.parked_at IS NOT NULL AND p.aggregate_id = o.aggregate_id AND p.seq < o.seq)"
             " ORDER BY o.seq LIMIT $2"),
         IntArray(held_), limit);
+    if (scanned != nullptr) *scanned = static_cast<int>(r.size());
     std::map<std::string, int> per_key;
     rows.reserve(r.size());
     for (const auto& row : r) {

@@ -95,9 +95,10 @@ class PgOutboxStore {
   const std::vector<int>& held_shards() const { return held_; }
 
   // Up to `limit` unparked rows of the held shards in seq order, skipping rows behind a parked row of
-  // the same aggregate, and at most max_per_key rows per aggregate. UNAVAILABLE when the connection
-  // broke (store disconnected).
-  absl::StatusOr<std::vector<OutboxRow>> FetchBatch(int limit);
+  // the same aggregate, and at most max_per_key rows per aggregate. `*scanned` (optional) receives how
+  // many rows were read before the per-aggregate cap (== limit: there is more). UNAVAILABLE when the
+  // connection broke (store disconnected).
+  absl::StatusOr<std::vector<OutboxRow>> FetchBatch(int limit, int* scanned = nullptr);
 
   // Deletes published rows. UNAVAILABLE when the connection broke (the rows stay and are published
   // again, by this relay after reconnecting or by whoever takes the shards).

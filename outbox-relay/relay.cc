@@ -89,13 +89,14 @@ void Relay::MaybeLogStats() {
 }
 
 absl::StatusOr<bool> Relay::PublishOneBatch(const std::atomic<bool>& stop, bool* retry_later) {
-  ASSIGN_OR_RETURN(std::vector<OutboxRow> rows, store_.FetchBatch(batch_size_));
+  int scanned = 0;
+  ASSIGN_OR_RETURN(std::vector<OutboxRow> rows, store_.FetchBatch(batch_size_, &scanned));
   if (rows.empty()) {
     batch_size_ = std::min(options_.min_batch, options_.max_batch);
     stats_.batch_size = batch_size_;
     return false;
   }
-  const bool full = static_cast<int>(rows.size()) >= batch_size_;
+  const bool full = scanned >= batch_size_;
 
   std::vector<Delivery> deliveries(rows.size());
   std::vector<OutgoingMessage> messages;
@@ -168,7 +169,7 @@ absl::StatusOr<bool> Relay::PublishOneBatch(const std::atomic<bool>& stop, bool*
   }
   if (full && transient == 0) {
     batch_size_ = std::min(batch_size_ * 2, options_.max_batch);
-  } else if (static_cast<int>(rows.size()) * 4 < batch_size_) {
+  } else if (scanned * 4 < batch_size_) {
     batch_size_ = std::max(batch_size_ / 2, std::min(options_.min_batch, options_.max_batch));
   }
   stats_.batch_size = batch_size_;
