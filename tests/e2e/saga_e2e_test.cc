@@ -1,0 +1,397 @@
+// End to end, the saga by choreography with the real binaries as child processes: PostgreSQL and
+// the broker (test environment), quote-api, one outbox-relay per schema (quote, policy, customer),
+// policy-worker, customer-worker and quote-worker. Customers are created over CustomerService,
+// quotes created and approved over QuoteService, and every approved quote must end ISSUED (policy
+// ACTIVE, counted) or REJECTED (no active policy, count unchanged) within a deadline (I5), on the
+// happy path and on both compensation paths, and with many quotes approved concurrently.
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <pqxx/pqxx>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "platform/process/child_process.h"
+#include "quoteflow/v1/customer.grpc.pb.h"
+#include "quoteflow/v1/policy.grpc.pb.h"
+#include "quoteflow/v1/quote.grpc.pb.h"
+#include "tests/support/test_environment.h"
+
+namespace quoteflow {
+namespace {
+
+using process::ChildProcess;
+using quoteflow::testing::Env;
+using quoteflow::testing::WaitFor;
+
+constexpr char kTopics[] =
+    "quotes:4,policies:4,customers:4,quotes.dlq:1,policies.dlq:1,customers.dlq:1";
+
+bool AcceptsConnections(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+std::string Tail(const std::string& path, size_t bytes = 3000) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+}
+
+// The whole system, started once for the test binary.
+class SagaSystem {
+ public:
+  absl::Status Start() {
+    const std::string bootstrap = Env().bootstrap_servers();
+    if (bootstrap.empty()) return absl::UnavailableError("no broker");
+    env_ = {{"DATABASE_URL", Env().database_url()}, {"KAFKA_BOOTSTRAP_SERVERS", bootstrap}};
+    quote_port_ = process::FreeTcpPort();
+    customer_port_ = process::FreeTcpPort();
+    policy_port_ = process::FreeTcpPort();
+    absl::Status s = Spawn("quote-api", QUOTEFLOW_QUOTE_API_BIN,
+                           {absl::StrCat("--grpc-address=127.0.0.1:", quote_port_)});
+    for (const char* schema : {"quote", "policy", "customer"}) {
+      if (s.ok()) {
+        s = Spawn(absl::StrCat("relay-", schema), QUOTEFLOW_RELAY_BIN,
+                  {absl::StrCat("--outbox-schema=", schema), "--poll-interval=200ms",
+                   absl::StrCat("--relay-id=e2e-", schema)});
+      }
+    }
+    if (s.ok()) {
+      s = Spawn("policy-worker", QUOTEFLOW_POLICY_WORKER_BIN,
+                {absl::StrCat("--grpc-address=127.0.0.1:", policy_port_),
+                 "--underwriting-limit=1000000"});
+    }
+    if (s.ok()) {
+      s = Spawn(
+          "customer-worker", QUOTEFLOW_CUSTOMER_WORKER_BIN,
+          {absl::StrCat("--grpc-address=127.0.0.1:", customer_port_), "--default-max-policies=3"});
+    }
+    if (s.ok()) s = Spawn("quote-worker", QUOTEFLOW_QUOTE_WORKER_BIN, {});
+    for (int port : {quote_port_, customer_port_, policy_port_}) {
+      if (!s.ok()) break;
+      s = WaitServing(port);
+    }
+    if (!s.ok()) return s;
+    quotes_ = v1::QuoteService::NewStub(Channel(quote_port_));
+    customers_ = v1::CustomerService::NewStub(Channel(customer_port_));
+    policies_ = v1::PolicyService::NewStub(Channel(policy_port_));
+    return absl::OkStatus();
+  }
+
+  // SIGTERMs every process (workers first) and returns the names of those that did not exit 0.
+  std::vector<std::string> Stop() {
+    quotes_.reset();
+    customers_.reset();
+    policies_.reset();
+    std::vector<std::string> bad;
+    for (auto it = children_.rbegin(); it != children_.rend(); ++it) {
+      if (!it->second->Running()) {
+        bad.push_back(it->first + " (had exited)");
+        continue;
+      }
+      (void)it->second->Signal(SIGTERM);
+      auto code = it->second->Wait(absl::Now() + absl::Seconds(20));
+      if (!code.ok() || *code != 0) bad.push_back(it->first);
+    }
+    return bad;
+  }
+
+  std::string Logs() const {
+    std::string out;
+    for (const auto& [name, child] : children_) {
+      absl::StrAppend(&out, "==== ", name, " ====\n", Tail(LogPath(name)), "\n");
+    }
+    return out;
+  }
+
+  std::vector<std::string> Dead() {
+    std::vector<std::string> dead;
+    for (auto& [name, child] : children_) {
+      if (!child->Running()) dead.push_back(name);
+    }
+    return dead;
+  }
+
+  v1::QuoteService::Stub& quotes() { return *quotes_; }
+  v1::CustomerService::Stub& customers() { return *customers_; }
+  v1::PolicyService::Stub& policies() { return *policies_; }
+
+ private:
+  static std::string LogPath(const std::string& name) {
+    return ::testing::TempDir() + "saga-e2e-" + name + ".log";
+  }
+
+  absl::Status Spawn(const std::string& name, const std::string& path,
+                     std::vector<std::string> args) {
+    auto child = ChildProcess::Start(
+        {.path = path, .args = std::move(args), .env = env_, .stderr_path = LogPath(name)});
+    if (!child.ok()) return child.status();
+    children_.emplace_back(name, std::move(*child));
+    return absl::OkStatus();
+  }
+
+  static std::shared_ptr<grpc::Channel> Channel(int port) {
+    return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                               grpc::InsecureChannelCredentials());
+  }
+
+  absl::Status WaitServing(int port) {
+    absl::Status listening = WaitFor([&] { return AcceptsConnections(port); }, absl::Seconds(30),
+                                     absl::StrCat("port ", port, " to listen"));
+    if (!listening.ok()) return listening;
+    auto health = grpc::health::v1::Health::NewStub(Channel(port));
+    return WaitFor(
+        [&] {
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+          grpc::health::v1::HealthCheckRequest req;
+          grpc::health::v1::HealthCheckResponse resp;
+          return health->Check(&ctx, req, &resp).ok() &&
+                 resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+        },
+        absl::Seconds(30), absl::StrCat("port ", port, " to report SERVING"));
+  }
+
+  std::vector<std::pair<std::string, std::string>> env_;
+  std::vector<std::pair<std::string, std::unique_ptr<ChildProcess>>> children_;
+  int quote_port_ = 0, customer_port_ = 0, policy_port_ = 0;
+  std::unique_ptr<v1::QuoteService::Stub> quotes_;
+  std::unique_ptr<v1::CustomerService::Stub> customers_;
+  std::unique_ptr<v1::PolicyService::Stub> policies_;
+};
+
+class SagaE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    system_ = new SagaSystem();
+    absl::Status s = system_->Start();
+    if (!s.ok()) start_error_ = new std::string(s.ToString() + "\n" + system_->Logs());
+  }
+  static void TearDownTestSuite() {
+    if (system_ == nullptr) return;
+    std::vector<std::string> bad = system_->Stop();
+    EXPECT_TRUE(bad.empty()) << "did not stop cleanly: " << absl::StrJoin(bad, ", ") << "\n"
+                             << system_->Logs();
+    delete system_;
+    system_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_EQ(start_error_, nullptr) << *start_error_;
+    ASSERT_TRUE(system_->Dead().empty()) << absl::StrJoin(system_->Dead(), ", ") << " died\n"
+                                         << system_->Logs();
+  }
+
+  static void CreateCustomer(const std::string& id, int64_t max_policies) {
+    v1::CreateCustomerRequest req;
+    req.set_customer_id(id);
+    req.set_name("Customer " + id);
+    req.set_max_policies(max_policies);
+    req.set_request_id("create-" + id);
+    v1::Customer out;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status s = system_->customers().CreateCustomer(&ctx, req, &out);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  // Creates and approves a quote; returns its id ("" after a gtest failure).
+  static std::string CreateAndApprove(const std::string& customer, int64_t premium) {
+    v1::CreateQuoteRequest create;
+    create.set_customer_id(customer);
+    create.set_premium(premium);
+    v1::Quote quote;
+    grpc::ClientContext c1;
+    c1.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status s = system_->quotes().CreateQuote(&c1, create, &quote);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    if (!s.ok()) return "";
+    v1::ApproveQuoteRequest approve;
+    approve.set_quote_id(quote.quote_id());
+    approve.set_request_id("approve-" + quote.quote_id());
+    v1::ApproveQuoteResponse approved;
+    grpc::ClientContext c2;
+    c2.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    s = system_->quotes().ApproveQuote(&c2, approve, &approved);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return s.ok() ? quote.quote_id() : "";
+  }
+
+  static v1::Quote GetQuote(const std::string& id) {
+    v1::GetQuoteRequest req;
+    req.set_quote_id(id);
+    v1::Quote out;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(system_->quotes().GetQuote(&ctx, req, &out).ok());
+    return out;
+  }
+
+  static grpc::Status GetPolicy(const std::string& quote_id, v1::Policy* out) {
+    v1::GetPolicyRequest req;
+    req.set_quote_id(quote_id);
+    grpc::ClientContext ctx;
+    return system_->policies().GetPolicy(&ctx, req, out);
+  }
+
+  static v1::Customer GetCustomer(const std::string& id) {
+    v1::GetCustomerRequest req;
+    req.set_customer_id(id);
+    v1::Customer out;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(system_->customers().GetCustomer(&ctx, req, &out).ok());
+    return out;
+  }
+
+  static int64_t Count(const std::string& sql) {
+    pqxx::connection c(Env().database_url());
+    pqxx::nontransaction tx(c);
+    return tx.exec(sql)[0][0].as<int64_t>();
+  }
+
+  // Waits until none of the quotes is APPROVED any more.
+  static void WaitSettled(const std::vector<std::string>& ids, absl::Duration timeout) {
+    std::string list;
+    for (const std::string& id : ids) absl::StrAppend(&list, list.empty() ? "'" : ",'", id, "'");
+    absl::Status settled = WaitFor(
+        [&]() -> absl::Status {
+          int64_t open = Count(
+              "SELECT count(*) FROM quote.quotes WHERE status = 'APPROVED'"
+              " AND quote_id IN (" +
+              list + ")");
+          if (open == 0) return absl::OkStatus();
+          return absl::FailedPreconditionError(absl::StrCat(open, " quotes still APPROVED"));
+        },
+        timeout, "every approved quote to end ISSUED or REJECTED");
+    ASSERT_TRUE(settled.ok()) << settled << "\n" << system_->Logs();
+  }
+
+  // I5 over the whole database: ISSUED <=> an ACTIVE policy; REJECTED => no ACTIVE policy; every
+  // customer's count = its ACTIVE policies; no ACTIVE policy for an unregistered customer.
+  static void ExpectInvariants() {
+    EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes q LEFT JOIN policy.policies p"
+                    " USING (quote_id) WHERE q.status = 'ISSUED'"
+                    " AND (p.status IS NULL OR p.status <> 'ACTIVE')"),
+              0);
+    EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes q JOIN policy.policies p USING (quote_id)"
+                    " WHERE q.status = 'REJECTED' AND p.status = 'ACTIVE'"),
+              0);
+    EXPECT_EQ(Count("SELECT count(*) FROM customer.customers c WHERE policy_count <>"
+                    " (SELECT count(*) FROM policy.policies p WHERE p.customer_id = c.customer_id"
+                    "  AND p.status = 'ACTIVE')"),
+              0);
+    EXPECT_EQ(Count("SELECT count(*) FROM policy.policies p WHERE status = 'ACTIVE' AND NOT"
+                    " EXISTS (SELECT 1 FROM customer.customers c"
+                    " WHERE c.customer_id = p.customer_id)"),
+              0);
+  }
+
+  static SagaSystem* system_;
+  static std::string* start_error_;
+};
+
+SagaSystem* SagaE2eTest::system_ = nullptr;
+std::string* SagaE2eTest::start_error_ = nullptr;
+
+TEST_F(SagaE2eTest, HappyPathAndBothCompensations) {
+  CreateCustomer("e2e-roomy", 5);
+  CreateCustomer("e2e-full", 1);
+  const std::string ok = CreateAndApprove("e2e-roomy", 1200);
+  const std::string over_limit = CreateAndApprove("e2e-roomy", 5'000'000);
+  const std::string first = CreateAndApprove("e2e-full", 1500);
+  // Only after the first one is through, so that which of the two is refused is known.
+  WaitSettled({ok, over_limit, first}, absl::Seconds(60));
+  const std::string over_max = CreateAndApprove("e2e-full", 1700);
+  const std::string unknown = CreateAndApprove("e2e-ghost", 1900);
+  WaitSettled({over_max, unknown}, absl::Seconds(60));
+
+  v1::Policy policy;
+  // Happy path: ISSUED, policy ACTIVE, counted.
+  EXPECT_EQ(GetQuote(ok).status(), v1::QUOTE_STATUS_ISSUED);
+  ASSERT_TRUE(GetPolicy(ok, &policy).ok());
+  EXPECT_EQ(policy.status(), v1::POLICY_STATUS_ACTIVE);
+  EXPECT_EQ(policy.policy_id(), "pol-" + ok);
+  EXPECT_EQ(policy.premium(), 1200);
+  EXPECT_EQ(GetQuote(first).status(), v1::QUOTE_STATUS_ISSUED);
+
+  // Underwriting refusal: REJECTED with the reason, no policy.
+  v1::Quote refused = GetQuote(over_limit);
+  EXPECT_EQ(refused.status(), v1::QUOTE_STATUS_REJECTED);
+  EXPECT_EQ(refused.rejection_reason(), "premium 5000000 exceeds the underwriting limit 1000000");
+  EXPECT_EQ(GetPolicy(over_limit, &policy).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // Customer at its maximum: policy CANCELLED, quote REJECTED, count unchanged.
+  v1::Quote at_max = GetQuote(over_max);
+  EXPECT_EQ(at_max.status(), v1::QUOTE_STATUS_REJECTED);
+  EXPECT_TRUE(absl::StrContains(at_max.rejection_reason(), "is at its maximum of 1"))
+      << at_max.rejection_reason();
+  ASSERT_TRUE(GetPolicy(over_max, &policy).ok());
+  EXPECT_EQ(policy.status(), v1::POLICY_STATUS_CANCELLED);
+  EXPECT_TRUE(absl::StrContains(policy.cancellation_reason(), "is at its maximum of 1"));
+
+  // Unregistered customer: the same compensation.
+  EXPECT_EQ(GetQuote(unknown).status(), v1::QUOTE_STATUS_REJECTED);
+  ASSERT_TRUE(GetPolicy(unknown, &policy).ok());
+  EXPECT_EQ(policy.status(), v1::POLICY_STATUS_CANCELLED);
+
+  EXPECT_EQ(GetCustomer("e2e-roomy").policy_count(), 1);
+  EXPECT_EQ(GetCustomer("e2e-full").policy_count(), 1);
+  ExpectInvariants();
+}
+
+TEST_F(SagaE2eTest, ManyQuotesApprovedConcurrentlyAllSettle) {
+  constexpr int kCustomers = 10;
+  constexpr int kQuotesPerCustomer = 12;
+  constexpr int64_t kMax = 8;  // the last 4 of each customer are refused by the customer side
+  for (int c = 0; c < kCustomers; ++c) CreateCustomer(absl::StrCat("load-", c), kMax);
+  std::vector<std::string> ids(kCustomers * kQuotesPerCustomer);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t i = t; i < ids.size(); i += 4) {
+        ids[i] = CreateAndApprove(absl::StrCat("load-", i % kCustomers), 1000 + i);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  WaitSettled(ids, absl::Seconds(120));
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes WHERE customer_id LIKE 'load-%'"
+                  " AND status = 'ISSUED'"),
+            kCustomers * kMax);
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes WHERE customer_id LIKE 'load-%'"
+                  " AND status = 'REJECTED'"),
+            kCustomers * (kQuotesPerCustomer - kMax));
+  for (int c = 0; c < kCustomers; ++c) {
+    EXPECT_EQ(GetCustomer(absl::StrCat("load-", c)).policy_count(), kMax);
+  }
+  ExpectInvariants();
+}
+
+}  // namespace
+}  // namespace quoteflow
+
+int main(int argc, char** argv) {
+  quoteflow::testing::InitQuoteflowTestMain(
+      &argc, argv, {.broker_args = {absl::StrCat("--topics=", quoteflow::kTopics)}});
+  return RUN_ALL_TESTS();
+}
