@@ -387,6 +387,34 @@ TEST_F(SagaE2eTest, ManyQuotesApprovedConcurrentlyAllSettle) {
   ExpectInvariants();
 }
 
+TEST_F(SagaE2eTest, ThousandQuotesForFiftyCustomersAllIssued) {
+  constexpr int kCustomers = 50;
+  constexpr int kQuotes = 1000;
+  for (int c = 0; c < kCustomers; ++c) CreateCustomer(absl::StrCat("bulk-", c), 1000);
+  std::vector<std::string> ids(kQuotes);
+  std::vector<std::thread> threads;
+  constexpr int kClients = 8;
+  for (int t = 0; t < kClients; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < kQuotes; i += kClients) {
+        ids[i] = CreateAndApprove(absl::StrCat("bulk-", i % kCustomers), 100 + i);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  WaitSettled(ids, absl::Seconds(180));
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes WHERE customer_id LIKE 'bulk-%'"
+                  " AND status = 'ISSUED'"),
+            kQuotes);
+  EXPECT_EQ(Count("SELECT count(*) FROM policy.policies WHERE customer_id LIKE 'bulk-%'"
+                  " AND status = 'ACTIVE'"),
+            kQuotes);
+  EXPECT_EQ(Count("SELECT sum(policy_count) FROM customer.customers"
+                  " WHERE customer_id LIKE 'bulk-%'"),
+            kQuotes);
+  ExpectInvariants();
+}
+
 }  // namespace
 }  // namespace quoteflow
 
