@@ -35,8 +35,8 @@ DlqRecord ToDlqRecord(const std::string& topic, const rd_kafka_message_t* m) {
     const char* name = nullptr;
     const void* value = nullptr;
     size_t size = 0;
-    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
-                       RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (size_t i = 0;
+         rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
          ++i) {
       r.headers.emplace_back(name, value == nullptr
                                        ? std::string()
@@ -94,15 +94,13 @@ absl::StatusOr<std::vector<DlqRecord>> ReadDlq(const kafka::KafkaSettings& setti
                                                const std::string& dlq_topic,
                                                const DlqReadOptions& options) {
   absl::Time deadline = absl::Now() + options.timeout;
-  absl::StatusOr<kafka::HandlePtr> rk =
-      internal::NewAdminConsumer(settings, "quotectl-dlq-reader");
+  absl::StatusOr<kafka::HandlePtr> rk = internal::NewAdminConsumer(settings, "quotectl-dlq-reader");
   if (!rk.ok()) return rk.status();
   absl::StatusOr<int> partitions = internal::PartitionCount(rk->get(), dlq_topic, options.timeout);
   if (!partitions.ok()) return partitions.status();
   if (options.partition >= *partitions) {
-    return absl::InvalidArgumentError(absl::StrCat(dlq_topic, " has ", *partitions,
-                                                   " partition(s); no partition ",
-                                                   options.partition));
+    return absl::InvalidArgumentError(absl::StrCat(
+        dlq_topic, " has ", *partitions, " partition(s); no partition ", options.partition));
   }
   absl::StatusOr<std::vector<internal::Watermarks>> marks =
       internal::QueryWatermarks(rk->get(), dlq_topic, *partitions, options.timeout);
@@ -199,16 +197,16 @@ absl::Status RedriveDlqRecords(const kafka::KafkaSettings& settings,
       ++delivered;
     } else if (first_error.ok()) {
       const DlqRecord& r = records[i];
-      first_error = StatusFromKafka(
-          d.done ? d.err : RD_KAFKA_RESP_ERR__TIMED_OUT,
-          absl::StrCat("redriving ", r.dlq_topic, "[", r.partition, "]@", r.offset, " to ",
-                       r.original_topic, "[", r.original_partition, "]"));
+      first_error =
+          StatusFromKafka(d.done ? d.err : RD_KAFKA_RESP_ERR__TIMED_OUT,
+                          absl::StrCat("redriving ", r.dlq_topic, "[", r.partition, "]@", r.offset,
+                                       " to ", r.original_topic, "[", r.original_partition, "]"));
     }
   }
   if (!first_error.ok()) {
     return absl::Status(first_error.code(),
-                        absl::StrCat(first_error.message(), " (", delivered, " of ",
-                                     records.size(), " record(s) delivered)"));
+                        absl::StrCat(first_error.message(), " (", delivered, " of ", records.size(),
+                                     " record(s) delivered)"));
   }
   return absl::OkStatus();
 }

@@ -1,5 +1,5 @@
-// Operator functions over dead-letter topics (the "<topic>.dlq" records InboxConsumer produces, with
-// the dlq_* headers of dlq_headers.h), for `quotectl dlq ...`:
+// Operator functions over dead-letter topics (the "<topic>.dlq" records InboxConsumer produces,
+// with the dlq_* headers of dlq_headers.h), for `quotectl dlq ...`:
 //   dlq list --topic T.dlq [--partition P] [--limit N]
 //       reads the topic from its first stored record (manual assignment: no consumer group, no
 //       commit) and prints one line per record: position, key, consumer, original position,

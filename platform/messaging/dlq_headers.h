@@ -1,10 +1,9 @@
 // Names of the Kafka headers InboxConsumer adds when it dead-letters a record to "<topic>.dlq",
 // shared with the `quotectl dlq` admin functions (dlq_admin.h). A dead-lettered record keeps the
 // original key, value and headers; these are appended:
-//   dlq_reason              why it was dead-lettered ("decode: ...", "handler: INVALID_ARGUMENT: ...")
-//   dlq_consumer            the inbox consumer name that gave up on it
-//   dlq_original_topic      topic, partition and offset it was read from (decimal strings)
-//   dlq_original_partition
+//   dlq_reason              why it was dead-lettered ("decode: ...", "handler: INVALID_ARGUMENT:
+//   ...") dlq_consumer            the inbox consumer name that gave up on it dlq_original_topic
+//   topic, partition and offset it was read from (decimal strings) dlq_original_partition
 //   dlq_original_offset
 //   dlq_attempts            how many times it was tried (decimal)
 //   dlq_failed_at           RFC 3339 UTC time of the last failure

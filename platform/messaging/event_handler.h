@@ -1,8 +1,8 @@
 // The contract between the consumer runtime (InboxConsumer, inbox_consumer.h) and the services'
 // event handlers: the runtime polls Kafka, decodes the envelope, opens ONE PostgreSQL transaction,
-// inserts (consumer, event id) into <schema>.inbox, and only for a new event id calls the handler in
-// that same transaction; it commits, and only then commits the Kafka offset. A duplicate event id
-// changes nothing. Handlers write the events they emit with InsertOutboxRow
+// inserts (consumer, event id) into <schema>.inbox, and only for a new event id calls the handler
+// in that same transaction; it commits, and only then commits the Kafka offset. A duplicate event
+// id changes nothing. Handlers write the events they emit with InsertOutboxRow
 // (platform/postgres/outbox_writer.h) in the same transaction.
 //
 // Thread-safety: the runtime calls a handler from one thread per partition batch; a handler used by
@@ -11,9 +11,8 @@
 #define QUOTEFLOW_PLATFORM_MESSAGING_EVENT_HANDLER_H_
 
 #include <cstdint>
-#include <string>
-
 #include <pqxx/pqxx>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -42,8 +41,8 @@ class EventHandler {
   // Applies `event` in `tx`; the inbox row is already inserted in `tx`. Return OK to commit.
   // Errors decide what the runtime does:
   //  - INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND, OUT_OF_RANGE: the event itself cannot be
-  //    applied (poison): the transaction is rolled back, retried a bounded number of times, then the
-  //    record goes to the dead-letter topic with the reason and the consumer moves on.
+  //    applied (poison): the transaction is rolled back, retried a bounded number of times, then
+  //    the record goes to the dead-letter topic with the reason and the consumer moves on.
   //  - anything else (UNAVAILABLE, ABORTED, DEADLINE_EXCEEDED, INTERNAL...): transient; rolled back
   //    and retried with backoff, forever, without skipping or reordering.
   // Business outcomes (a rejected policy, a customer at its maximum) are NOT errors: the handler

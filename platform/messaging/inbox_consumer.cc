@@ -66,9 +66,7 @@ absl::Duration Doubled(absl::Duration d, absl::Duration cap) { return std::min(d
 
 using TopicPartition = std::pair<std::string, int32_t>;
 
-std::string TpName(const TopicPartition& tp) {
-  return absl::StrCat(tp.first, "[", tp.second, "]");
-}
+std::string TpName(const TopicPartition& tp) { return absl::StrCat(tp.first, "[", tp.second, "]"); }
 
 std::string DescribeList(const rd_kafka_topic_partition_list_t* parts) {
   std::vector<std::string> names;
@@ -164,15 +162,14 @@ class InboxConsumer::Session {
                                               ": ", rd_kafka_err2str(err)));
     }
     stats_.running = true;
-    log::Info("inbox consumer started",
-              {{"consumer", opt_.consumer},
-               {"group", owner_.group_id_},
-               {"topics", absl::StrJoin(opt_.topics, ",")},
-               {"schema", opt_.schema},
-               {"max_batch", opt_.max_batch}});
+    log::Info("inbox consumer started", {{"consumer", opt_.consumer},
+                                         {"group", owner_.group_id_},
+                                         {"topics", absl::StrJoin(opt_.topics, ",")},
+                                         {"schema", opt_.schema},
+                                         {"max_batch", opt_.max_batch}});
     next_commit_ = absl::Now() + opt_.commit_interval;
     next_stats_ = opt_.stats_interval > absl::ZeroDuration() ? absl::Now() + opt_.stats_interval
-                                                            : absl::InfiniteFuture();
+                                                             : absl::InfiniteFuture();
     next_lag_ = absl::Now() + absl::Seconds(1);
     return absl::OkStatus();
   }
@@ -215,7 +212,7 @@ class InboxConsumer::Session {
     kafka::MessagePtr msg;
     TopicPartition tp;
     int64_t offset = 0;
-    uint64_t epoch = 0;         // assignment epoch of its partition when it was fetched
+    uint64_t epoch = 0;          // assignment epoch of its partition when it was fetched
     absl::Status decode_status;  // not OK: poison
     bool wanted = false;
     InboundEvent event;
@@ -265,9 +262,9 @@ class InboxConsumer::Session {
         rd_kafka_assign(rk, parts);
       }
       if (paused_) rd_kafka_pause_partitions(rk, parts);
-      log::Info("partitions assigned", {{"consumer", opt_.consumer},
-                                        {"partitions", DescribeList(parts)},
-                                        {"paused", paused_}});
+      log::Info(
+          "partitions assigned",
+          {{"consumer", opt_.consumer}, {"partitions", DescribeList(parts)}, {"paused", paused_}});
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
       if (!rd_kafka_assignment_lost(rk)) {
         CommitNow(/*sync=*/true, "revoke");
@@ -289,7 +286,8 @@ class InboxConsumer::Session {
       log::Info("partitions revoked",
                 {{"consumer", opt_.consumer}, {"partitions", DescribeList(parts)}});
     } else {
-      log::Error("rebalance error", {{"consumer", opt_.consumer}, {"error", rd_kafka_err2str(err)}});
+      log::Error("rebalance error",
+                 {{"consumer", opt_.consumer}, {"error", rd_kafka_err2str(err)}});
       rd_kafka_assign(rk, nullptr);
       assigned_.clear();
     }
@@ -368,8 +366,8 @@ class InboxConsumer::Session {
                                          {"partition", front.tp.second},
                                          {"offset", static_cast<long long>(front.offset)},
                                          {"error", front.decode_status.ToString()}});
-        Outcome o = DeadLetter(front, absl::StrCat("decode: ", front.decode_status.ToString()),
-                               1, stop);
+        Outcome o =
+            DeadLetter(front, absl::StrCat("decode: ", front.decode_status.ToString()), 1, stop);
         if (o == Outcome::kStopped) return false;
         if (o == Outcome::kDone) StoreOffset(front);
         queue_.pop_front();
@@ -419,23 +417,23 @@ class InboxConsumer::Session {
   // record, whether its event id was already in the inbox.
   absl::Status Apply(const std::vector<Record*>& batch, std::vector<bool>* dup) {
     dup->assign(batch.size(), false);
-    absl::Status s = owner_.pool_.Run(
-        absl::Now() + opt_.acquire_timeout, "applying events",
-        [&](pqxx::connection& conn) -> absl::Status {
-          pqxx::work tx(conn);
-          for (size_t i = 0; i < batch.size(); ++i) {
-            const InboundEvent& ev = batch[i]->event;
-            pqxx::result r = tx.exec_params(inbox_sql_, opt_.consumer, ev.event.event_id);
-            if (r.affected_rows() == 0) {
-              (*dup)[i] = true;
-              continue;
-            }
-            absl::Status hs = owner_.handler_.Handle(tx, ev);
-            if (!hs.ok()) return hs;
-          }
-          tx.commit();
-          return absl::OkStatus();
-        });
+    absl::Status s = owner_.pool_.Run(absl::Now() + opt_.acquire_timeout, "applying events",
+                                      [&](pqxx::connection& conn) -> absl::Status {
+                                        pqxx::work tx(conn);
+                                        for (size_t i = 0; i < batch.size(); ++i) {
+                                          const InboundEvent& ev = batch[i]->event;
+                                          pqxx::result r = tx.exec_params(inbox_sql_, opt_.consumer,
+                                                                          ev.event.event_id);
+                                          if (r.affected_rows() == 0) {
+                                            (*dup)[i] = true;
+                                            continue;
+                                          }
+                                          absl::Status hs = owner_.handler_.Handle(tx, ev);
+                                          if (!hs.ok()) return hs;
+                                        }
+                                        tx.commit();
+                                        return absl::OkStatus();
+                                      });
     if (s.ok()) ++stats_.transactions;
     return s;
   }
@@ -477,10 +475,9 @@ class InboxConsumer::Session {
         if (poison_attempts >= opt_.max_poison_attempts) {
           Outcome o = DeadLetter(r, absl::StrCat("handler: ", s.ToString()),
                                  poison_attempts + transient_attempts, stop);
-          if (o == Outcome::kDone) {
-            Observe(r, /*duplicate=*/false, /*skipped=*/true);
-            StoreOffset(r);
-          }
+          // Not observed for gap detection: it was not applied, so the aggregate's next
+          // version shows up as a gap, and a later redrive of it as a stale version.
+          if (o == Outcome::kDone) StoreOffset(r);
           Resume();
           return o;
         }
@@ -599,8 +596,8 @@ class InboxConsumer::Session {
         err = rd_kafka_producev(producer_.get(), RD_KAFKA_V_TOPIC(dlq_topic.c_str()),
                                 RD_KAFKA_V_KEY(m->key, m->key_len),
                                 RD_KAFKA_V_VALUE(m->payload, m->len),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                                RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
           rd_kafka_headers_destroy(hdrs);
         } else {
@@ -705,9 +702,8 @@ class InboxConsumer::Session {
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR || list->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       log::Debug("offset not stored (partition no longer assigned)",
                  {{"partition", TpName(r.tp)},
-                  {"error", rd_kafka_err2str(err != RD_KAFKA_RESP_ERR_NO_ERROR
-                                                 ? err
-                                                 : list->elems[0].err)}});
+                  {"error", rd_kafka_err2str(
+                                err != RD_KAFKA_RESP_ERR_NO_ERROR ? err : list->elems[0].err)}});
       return;
     }
     offsets_dirty_ = true;
@@ -793,8 +789,8 @@ class InboxConsumer::Session {
   std::string lag_by_partition_;
 };
 
-InboxConsumer::InboxConsumer(InboxConsumerOptions options, kafka::KafkaSettings kafka,
-                             PgPool& pool, EventHandler& handler)
+InboxConsumer::InboxConsumer(InboxConsumerOptions options, kafka::KafkaSettings kafka, PgPool& pool,
+                             EventHandler& handler)
     : options_(std::move(options)),
       kafka_(std::move(kafka)),
       pool_(pool),
@@ -808,8 +804,8 @@ absl::Status InboxConsumer::Validate() const {
     return absl::InvalidArgumentError("inbox consumer: the consumer name is empty");
   }
   if (!IsPlainIdentifier(options_.schema)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "inbox consumer: schema '", options_.schema, "' is not a plain lower-case identifier"));
+    return absl::InvalidArgumentError(absl::StrCat("inbox consumer: schema '", options_.schema,
+                                                   "' is not a plain lower-case identifier"));
   }
   if (options_.topics.empty()) {
     return absl::InvalidArgumentError("inbox consumer: no topics to consume");
@@ -827,8 +823,7 @@ absl::Status InboxConsumer::Validate() const {
         "inbox consumer: max_poison_attempts, max_batch and version_tracker_capacity must be >= 1");
   }
   if (options_.min_backoff <= absl::ZeroDuration() || options_.max_backoff < options_.min_backoff) {
-    return absl::InvalidArgumentError(
-        "inbox consumer: need 0 < min_backoff <= max_backoff");
+    return absl::InvalidArgumentError("inbox consumer: need 0 < min_backoff <= max_backoff");
   }
   if (options_.dlq_delivery_timeout < absl::Milliseconds(1)) {
     return absl::InvalidArgumentError("inbox consumer: dlq_delivery_timeout must be positive");

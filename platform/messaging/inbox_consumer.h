@@ -2,7 +2,8 @@
 // saga orchestrator): it reads its topics as a member of a Kafka consumer group and applies each
 // event exactly once to PostgreSQL through an EventHandler (event_handler.h):
 //
-//   poll -> decode the JSON envelope -> skip types the handler does not want (offset still advances)
+//   poll -> decode the JSON envelope -> skip types the handler does not want (offset still
+//   advances)
 //   -> ONE transaction: INSERT INTO <schema>.inbox (consumer, event_id) ON CONFLICT DO NOTHING;
 //      a duplicate event id commits nothing else; otherwise handler.Handle(tx, event)
 //   -> COMMIT -> only then store the record's offset, committed to Kafka shortly after
@@ -13,16 +14,17 @@
 // record only affects itself.
 //
 // Failures (the classification is the handler contract's):
-//  - transient (Postgres down, ABORTED, DEADLINE_EXCEEDED, INTERNAL, ...): the same record is retried
+//  - transient (Postgres down, ABORTED, DEADLINE_EXCEEDED, INTERNAL, ...): the same record is
+//  retried
 //    with capped exponential backoff, forever, never skipped or reordered. While it waits, every
 //    assigned partition is paused (the consumer keeps polling, so it stays in its group); records
 //    already fetched are kept in memory in order.
 //  - poison (a record that does not decode, or a handler returning INVALID_ARGUMENT,
 //    FAILED_PRECONDITION, NOT_FOUND or OUT_OF_RANGE): retried up to max_poison_attempts times (a
-//    record that does not decode is not retried: decoding is deterministic), then produced, with its
-//    key, value and headers plus the dlq_* headers of dlq_headers.h, to "<topic><dlq_suffix>" by an
-//    idempotent producer; after its delivery report the consumer moves on. Records of other keys
-//    wait only for those bounded retries. If the dead-letter topic cannot be written (missing,
+//    record that does not decode is not retried: decoding is deterministic), then produced, with
+//    its key, value and headers plus the dlq_* headers of dlq_headers.h, to "<topic><dlq_suffix>"
+//    by an idempotent producer; after its delivery report the consumer moves on. Records of other
+//    keys wait only for those bounded retries. If the dead-letter topic cannot be written (missing,
 //    broker down), the record is retried like a transient failure: nothing is skipped silently.
 //  - rebalances: assignments are taken as they come (eager or cooperative protocol); before a
 //    partition is revoked its stored offsets are committed synchronously, and records of revoked
@@ -85,22 +87,22 @@ struct InboxConsumerOptions {
 
 // Counters of one InboxConsumer; every field may be read from any thread.
 struct InboxConsumerStats {
-  std::atomic<int64_t> handled{0};         // events applied (handler called, transaction committed)
-  std::atomic<int64_t> duplicates{0};      // "inbox duplicate": event id already in the inbox
-  std::atomic<int64_t> skipped{0};         // event types the handler does not want
-  std::atomic<int64_t> retries{0};         // re-attempts of a record (transient or poison)
+  std::atomic<int64_t> handled{0};     // events applied (handler called, transaction committed)
+  std::atomic<int64_t> duplicates{0};  // "inbox duplicate": event id already in the inbox
+  std::atomic<int64_t> skipped{0};     // event types the handler does not want
+  std::atomic<int64_t> retries{0};     // re-attempts of a record (transient or poison)
   std::atomic<int64_t> transient_errors{0};
-  std::atomic<int64_t> poison_errors{0};   // failed poison attempts (decode or handler)
-  std::atomic<int64_t> dead_lettered{0};   // records delivered to a dead-letter topic
+  std::atomic<int64_t> poison_errors{0};  // failed poison attempts (decode or handler)
+  std::atomic<int64_t> dead_lettered{0};  // records delivered to a dead-letter topic
   std::atomic<int64_t> version_gaps{0};
   std::atomic<int64_t> stale_versions{0};
-  std::atomic<int64_t> transactions{0};    // committed transactions
-  std::atomic<int64_t> rebalances{0};      // assign + revoke callbacks
+  std::atomic<int64_t> transactions{0};  // committed transactions
+  std::atomic<int64_t> rebalances{0};    // assign + revoke callbacks
   std::atomic<int64_t> assigned_partitions{0};
-  std::atomic<int64_t> offset_commits{0};  // successful offset commits
-  std::atomic<int64_t> lag{0};             // sum over assigned partitions of high watermark -
-                                           // position, as of the last stats refresh
-  std::atomic<bool> running{false};        // between subscribe and close
+  std::atomic<int64_t> offset_commits{0};      // successful offset commits
+  std::atomic<int64_t> lag{0};                 // sum over assigned partitions of high watermark -
+                                               // position, as of the last stats refresh
+  std::atomic<bool> running{false};            // between subscribe and close
   std::atomic<bool> waiting_on_record{false};  // a record is being retried (partitions paused)
 
   // {"handled":..,"duplicates":..,...} with every counter above.

@@ -22,8 +22,8 @@ absl::StatusOr<kafka::HandlePtr> NewAdminConsumer(
   absl::StatusOr<kafka::ConfPtr> conf = settings.Build(kafka::KafkaRole::kConsumer, group_id);
   if (!conf.ok()) return conf.status();
   char errstr[512];
-  if (rd_kafka_conf_set(conf->get(), "enable.auto.offset.store", "false", errstr,
-                        sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+  if (rd_kafka_conf_set(conf->get(), "enable.auto.offset.store", "false", errstr, sizeof(errstr)) !=
+      RD_KAFKA_CONF_OK) {
     return absl::InvalidArgumentError(errstr);
   }
   if (configure) configure(conf->get());
@@ -67,11 +67,11 @@ absl::StatusOr<std::vector<Watermarks>> QueryWatermarks(rd_kafka_t* rk, const st
                                                         int partitions, absl::Duration timeout) {
   std::vector<Watermarks> out(static_cast<size_t>(partitions));
   for (int p = 0; p < partitions; ++p) {
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-        rk, topic.c_str(), p, &out[p].low, &out[p].high, Millis(timeout));
+    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &out[p].low,
+                                                               &out[p].high, Millis(timeout));
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return absl::UnavailableError(absl::StrCat("watermarks of ", topic, "[", p,
-                                                 "]: ", rd_kafka_err2str(err)));
+      return absl::UnavailableError(
+          absl::StrCat("watermarks of ", topic, "[", p, "]: ", rd_kafka_err2str(err)));
     }
   }
   return out;

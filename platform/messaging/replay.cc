@@ -20,7 +20,8 @@ namespace quoteflow::messaging {
 namespace {
 
 constexpr char kReplayUsage[] =
-    "usage: replay --group GROUP --topic TOPIC (--to-offset O [--partition P] | --to-time RFC3339 |\n"
+    "usage: replay --group GROUP --topic TOPIC (--to-offset O [--partition P] | --to-time RFC3339 "
+    "|\n"
     "              --to-earliest | --to-latest) [--dry-run] [--timeout 60s]\n"
     "Stop the group's workers first: the group must have no active members.\n";
 
@@ -108,9 +109,9 @@ absl::StatusOr<int64_t> ScanForTime(rd_kafka_t* rk, const std::string& topic, in
 }
 
 absl::StatusOr<std::map<int32_t, int64_t>> Targets(rd_kafka_t* rk, const ReplayRequest& req,
-                                                    int partitions,
-                                                    const std::vector<internal::Watermarks>& marks,
-                                                    absl::Time deadline) {
+                                                   int partitions,
+                                                   const std::vector<internal::Watermarks>& marks,
+                                                   absl::Time deadline) {
   std::map<int32_t, int64_t> targets;
   for (int p = 0; p < partitions; ++p) {
     if (req.target == ReplayTarget::kOffset && req.partition >= 0 && p != req.partition) continue;
@@ -124,9 +125,9 @@ absl::StatusOr<std::map<int32_t, int64_t>> Targets(rd_kafka_t* rk, const ReplayR
         break;
       case ReplayTarget::kOffset:
         if (req.offset < w.low || req.offset > w.high) {
-          return absl::OutOfRangeError(
-              absl::StrCat("offset ", req.offset, " is outside ", req.topic, "[", p,
-                           "]'s stored range [", w.low, ", ", w.high, "]"));
+          return absl::OutOfRangeError(absl::StrCat("offset ", req.offset, " is outside ",
+                                                    req.topic, "[", p, "]'s stored range [", w.low,
+                                                    ", ", w.high, "]"));
         }
         targets[p] = req.offset;
         break;
@@ -150,20 +151,20 @@ absl::StatusOr<std::map<int32_t, int64_t>> Targets(rd_kafka_t* rk, const ReplayR
     const rd_kafka_topic_partition_t& e = list->elems[i];
     const internal::Watermarks& w = marks[e.partition];
     if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return absl::UnavailableError(absl::StrCat("offsets_for_times ", req.topic, "[",
-                                                 e.partition, "]: ", rd_kafka_err2str(e.err)));
+      return absl::UnavailableError(absl::StrCat("offsets_for_times ", req.topic, "[", e.partition,
+                                                 "]: ", rd_kafka_err2str(e.err)));
     }
     int64_t offset = e.offset;
     if (offset < 0 && w.high > w.low) {
       // "No record at or after T". Trust it only if the last record is indeed older than T: some
       // brokers (the mock cluster) answer -1 without looking timestamps up.
-      absl::StatusOr<std::vector<kafka::MessagePtr>> last = internal::ReadRanges(
-          rk, req.topic, {{e.partition, {w.high - 1, w.high}}}, deadline);
+      absl::StatusOr<std::vector<kafka::MessagePtr>> last =
+          internal::ReadRanges(rk, req.topic, {{e.partition, {w.high - 1, w.high}}}, deadline);
       if (!last.ok()) return last.status();
       rd_kafka_timestamp_type_t type;
       if (!last->empty() && rd_kafka_message_timestamp((*last)[0].get(), &type) >= ts_ms) {
-        absl::StatusOr<int64_t> scanned = ScanForTime(rk, req.topic, e.partition, w, ts_ms,
-                                                      deadline);
+        absl::StatusOr<int64_t> scanned =
+            ScanForTime(rk, req.topic, e.partition, w, ts_ms, deadline);
         if (!scanned.ok()) return scanned.status();
         offset = *scanned;
       }
@@ -175,8 +176,8 @@ absl::StatusOr<std::map<int32_t, int64_t>> Targets(rd_kafka_t* rk, const ReplayR
 
 }  // namespace
 
-absl::StatusOr<std::vector<PartitionReset>> ResetConsumerGroup(
-    const kafka::KafkaSettings& settings, const ReplayRequest& req) {
+absl::StatusOr<std::vector<PartitionReset>> ResetConsumerGroup(const kafka::KafkaSettings& settings,
+                                                               const ReplayRequest& req) {
   if (req.group.empty() || req.topic.empty()) {
     return absl::InvalidArgumentError("replay: a group and a topic are required");
   }
@@ -208,8 +209,8 @@ absl::StatusOr<std::vector<PartitionReset>> ResetConsumerGroup(
   int members = ActiveMembers(rk, req.group, &clients);
   if (members > 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat("consumer group ", req.group, " has ", members, " active member(s) (",
-                     clients, "): stop the group's workers first, then replay"));
+        absl::StrCat("consumer group ", req.group, " has ", members, " active member(s) (", clients,
+                     "): stop the group's workers first, then replay"));
   }
 
   kafka::TopicPartitionListPtr list(
@@ -238,14 +239,15 @@ absl::StatusOr<std::vector<PartitionReset>> ResetConsumerGroup(
   rd_kafka_topic_partition_list_add(sub.get(), req.topic.c_str(), RD_KAFKA_PARTITION_UA);
   if (rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, sub.get());
       err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::UnavailableError(absl::StrCat("joining group ", req.group, ": ",
-                                               rd_kafka_err2str(err)));
+    return absl::UnavailableError(
+        absl::StrCat("joining group ", req.group, ": ", rd_kafka_err2str(err)));
   }
   absl::Status status;
   while (!membership.assigned) {
     if (absl::Now() >= deadline) {
       status = absl::DeadlineExceededError(absl::StrCat(
-          "could not join consumer group ", req.group, " within ", absl::FormatDuration(req.timeout),
+          "could not join consumer group ", req.group, " within ",
+          absl::FormatDuration(req.timeout),
           ": members that have not left yet? Stop the group's workers (or wait for their session "
           "timeout) and try again"));
       break;
@@ -278,13 +280,13 @@ absl::StatusOr<std::vector<PartitionReset>> ResetConsumerGroup(
   return result;
 }
 
-int RunReplayCommand(const std::vector<std::string>& args_in,
-                     const kafka::KafkaSettings& settings, std::ostream& out, std::ostream& err) {
+int RunReplayCommand(const std::vector<std::string>& args_in, const kafka::KafkaSettings& settings,
+                     std::ostream& out, std::ostream& err) {
   std::vector<std::string> args = args_in;
   if (!args.empty() && args[0] == "replay") args.erase(args.begin());
-  absl::StatusOr<std::map<std::string, std::string>> flags = internal::ParseFlags(
-      args, {"group", "topic", "to-offset", "partition", "to-time", "timeout"},
-      {"to-earliest", "to-latest", "dry-run"});
+  absl::StatusOr<std::map<std::string, std::string>> flags =
+      internal::ParseFlags(args, {"group", "topic", "to-offset", "partition", "to-time", "timeout"},
+                           {"to-earliest", "to-latest", "dry-run"});
   if (!flags.ok()) {
     err << "replay: " << flags.status().message() << "\n" << kReplayUsage;
     return 2;

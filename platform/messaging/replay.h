@@ -52,8 +52,8 @@ struct PartitionReset {
 // (the message says to stop the workers first); DEADLINE_EXCEEDED when the group could not be
 // joined within the timeout (members that have not left yet); UNAVAILABLE when the brokers cannot
 // be reached or the commit failed.
-absl::StatusOr<std::vector<PartitionReset>> ResetConsumerGroup(
-    const kafka::KafkaSettings& settings, const ReplayRequest& request);
+absl::StatusOr<std::vector<PartitionReset>> ResetConsumerGroup(const kafka::KafkaSettings& settings,
+                                                               const ReplayRequest& request);
 
 // Runs `replay ...` (a leading "replay" is skipped), printing the reset per partition to `out` and
 // errors to `err`. Returns 0 on success, 2 for a usage error, 1 when the operation failed.

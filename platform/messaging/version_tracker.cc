@@ -4,8 +4,7 @@
 
 namespace quoteflow::messaging {
 
-VersionObservation VersionTracker::Observe(absl::string_view key, uint64_t epoch,
-                                           int64_t version) {
+VersionObservation VersionTracker::Observe(absl::string_view key, uint64_t epoch, int64_t version) {
   if (version <= 0) return {VersionVerdict::kUntracked, 0};
   std::string k(key);
   auto it = index_.find(k);
