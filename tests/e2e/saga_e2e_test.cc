@@ -23,6 +23,8 @@
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "platform/messaging/dlq_admin.h"
+#include "platform/postgres/outbox_writer.h"
 #include "platform/process/child_process.h"
 #include "quoteflow/v1/customer.grpc.pb.h"
 #include "quoteflow/v1/policy.grpc.pb.h"
@@ -413,6 +415,47 @@ TEST_F(SagaE2eTest, ThousandQuotesForFiftyCustomersAllIssued) {
                   " WHERE customer_id LIKE 'bulk-%'"),
             kQuotes);
   ExpectInvariants();
+}
+
+TEST_F(SagaE2eTest, PoisonEventIsDeadLetteredWithItsReasonWhileOtherTrafficCompletes) {
+  // A QuoteRejected for a quote that does not exist: quote-worker cannot apply it (NOT_FOUND).
+  {
+    pqxx::connection c(Env().database_url());
+    pqxx::work tx(c);
+    InsertOutboxRow(tx, {.schema = "quote", .source = "/quoteflow/e2e"},
+                    DomainEvent{.event_id = "poison-1",
+                                .aggregate_id = "q-ghost",
+                                .quote_id = "q-ghost",
+                                .aggregate_version = 3,
+                                .occurred_at = absl::Now(),
+                                .payload = QuoteRejected{.customer_id = "c", .reason = "r"}});
+    tx.commit();
+  }
+  CreateCustomer("poison-ok", 3);
+  const std::string ok = CreateAndApprove("poison-ok", 1200);
+  WaitSettled({ok}, absl::Seconds(60));
+  EXPECT_EQ(GetQuote(ok).status(), v1::QUOTE_STATUS_ISSUED);
+
+  kafka::KafkaSettings kafka(Env().bootstrap_servers(), {});
+  std::vector<messaging::DlqRecord> records;
+  absl::Status dead_lettered = WaitFor(
+      [&]() -> absl::Status {
+        absl::StatusOr<std::vector<messaging::DlqRecord>> read =
+            messaging::ReadDlq(kafka, "quotes.dlq", {});
+        if (!read.ok()) return read.status();
+        for (const messaging::DlqRecord& r : *read) {
+          if (r.key == "q-ghost") {
+            records.push_back(r);
+            return absl::OkStatus();
+          }
+        }
+        return absl::NotFoundError("no record for q-ghost yet");
+      },
+      absl::Seconds(60), "the poison event on quotes.dlq");
+  ASSERT_TRUE(dead_lettered.ok()) << dead_lettered << "\n" << system_->Logs();
+  EXPECT_EQ(records[0].consumer, "quote-worker");
+  EXPECT_EQ(records[0].original_topic, "quotes");
+  EXPECT_TRUE(absl::StrContains(records[0].reason, "quote q-ghost not found")) << records[0].reason;
 }
 
 }  // namespace
