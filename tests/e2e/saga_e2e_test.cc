@@ -265,6 +265,12 @@ class SagaE2eTest : public ::testing::Test {
     return out;
   }
 
+  static std::string Query1(const std::string& sql) {
+    pqxx::connection c(Env().database_url());
+    pqxx::nontransaction tx(c);
+    return tx.exec(sql)[0][0].as<std::string>();
+  }
+
   static int64_t Count(const std::string& sql) {
     pqxx::connection c(Env().database_url());
     pqxx::nontransaction tx(c);
@@ -456,6 +462,157 @@ TEST_F(SagaE2eTest, PoisonEventIsDeadLetteredWithItsReasonWhileOtherTrafficCompl
   EXPECT_EQ(records[0].consumer, "quote-worker");
   EXPECT_EQ(records[0].original_topic, "quotes");
   EXPECT_TRUE(absl::StrContains(records[0].reason, "quote q-ghost not found")) << records[0].reason;
+}
+
+// Waits until `dlq_topic` holds a record with `key`; returns it.
+absl::StatusOr<messaging::DlqRecord> WaitForDlqRecord(const std::string& dlq_topic,
+                                                      const std::string& key) {
+  kafka::KafkaSettings kafka(Env().bootstrap_servers(), {});
+  messaging::DlqRecord found;
+  absl::Status s = WaitFor(
+      [&]() -> absl::Status {
+        absl::StatusOr<std::vector<messaging::DlqRecord>> read =
+            messaging::ReadDlq(kafka, dlq_topic, {});
+        if (!read.ok()) return read.status();
+        for (const messaging::DlqRecord& r : *read) {
+          if (r.key == key) {
+            found = r;
+            return absl::OkStatus();
+          }
+        }
+        return absl::NotFoundError(absl::StrCat("no record for ", key, " yet"));
+      },
+      absl::Seconds(60), absl::StrCat("a record keyed ", key, " on ", dlq_topic));
+  if (!s.ok()) return s;
+  return found;
+}
+
+TEST_F(SagaE2eTest, EveryEventRepublishedChangesNothing) {
+  CreateCustomer("dup", 2);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(CreateAndApprove("dup", 1000 + i));
+    WaitSettled({ids.back()}, absl::Seconds(60));  // in order: the third one is refused
+  }
+  ASSERT_EQ(GetQuote(ids[2]).status(), v1::QUOTE_STATUS_REJECTED);
+  // The cancellation of the refused policy is the one event that may still be on its way.
+  ASSERT_TRUE(WaitFor(
+                  [&] {
+                    return Count("SELECT count(*) FROM customer.inbox WHERE event_id = 'pol-" +
+                                 ids[2] + "/cancelled'") == 1;
+                  },
+                  absl::Seconds(60), "customer-worker to see the cancellation")
+                  .ok());
+  auto snapshot = [&] {
+    pqxx::connection c(Env().database_url());
+    pqxx::nontransaction tx(c);
+    std::string out;
+    for (const char* sql :
+         {"SELECT quote_id, status, version, rejection_reason FROM quote.quotes"
+          " WHERE customer_id = 'dup' ORDER BY 1",
+          "SELECT policy_id, status, version FROM policy.policies WHERE customer_id = 'dup'"
+          " ORDER BY 1",
+          "SELECT customer_id, policy_count, version FROM customer.customers"
+          " WHERE customer_id = 'dup'",
+          "SELECT policy_id, status FROM customer.policy_counts WHERE customer_id = 'dup'"
+          " ORDER BY 1"}) {
+      for (const pqxx::row& r : tx.exec(sql)) {
+        for (const pqxx::field& f : r) absl::StrAppend(&out, f.c_str(), "|");
+        out += "\n";
+      }
+    }
+    return out;
+  };
+  const std::string before = snapshot();
+  const std::string since = Query1("SELECT now()::text");
+
+  // Republish every event of the three sagas that a worker consumes, with its original id: the
+  // QuoteApproved events (ids recorded by quote-api) and the policy side's events, whose ids are
+  // derived from the facts they state. Behind them, on the same keys (same partitions, so they
+  // are consumed after the copies), poison events that land on the DLQs: when they are there, the
+  // copies have been consumed.
+  {
+    pqxx::connection c(Env().database_url());
+    pqxx::work tx(c);
+    const absl::Time now = absl::Now();
+    for (const std::string& q : ids) {
+      const std::string approved_id =
+          tx.exec(
+                "SELECT event_id FROM quote.requests WHERE operation = 'approve'"
+                " AND quote_id = " +
+                tx.quote(q))[0][0]
+              .as<std::string>();
+      const int64_t premium =
+          tx.exec("SELECT premium FROM quote.quotes WHERE quote_id = " + tx.quote(q))[0][0]
+              .as<int64_t>();
+      const OutboxTarget quote_outbox{.schema = "quote", .source = "/quoteflow/e2e"};
+      const OutboxTarget policy_outbox{.schema = "policy", .source = "/quoteflow/e2e"};
+      InsertOutboxRow(
+          tx, quote_outbox,
+          DomainEvent{.event_id = approved_id,
+                      .aggregate_id = q,
+                      .quote_id = q,
+                      .aggregate_version = 2,
+                      .occurred_at = now,
+                      .payload = QuoteApproved{.customer_id = "dup", .premium = premium}});
+      InsertOutboxRow(tx, quote_outbox,
+                      DomainEvent{.event_id = "barrier-" + q,
+                                  .aggregate_id = q,
+                                  .quote_id = q,
+                                  .aggregate_version = 2,
+                                  .occurred_at = now,
+                                  .payload = QuoteApproved{.customer_id = "dup", .premium = 0}});
+      const std::string pol = "pol-" + q;
+      InsertOutboxRow(tx, policy_outbox,
+                      DomainEvent{.event_id = pol + "/created",
+                                  .aggregate_id = pol,
+                                  .quote_id = q,
+                                  .aggregate_version = 1,
+                                  .occurred_at = now,
+                                  .payload = PolicyCreated{
+                                      .policy_id = pol, .customer_id = "dup", .premium = premium}});
+      if (q == ids[2]) {
+        InsertOutboxRow(tx, policy_outbox,
+                        DomainEvent{.event_id = pol + "/cancelled",
+                                    .aggregate_id = pol,
+                                    .quote_id = q,
+                                    .aggregate_version = 2,
+                                    .occurred_at = now,
+                                    .payload = PolicyCancelled{
+                                        .policy_id = pol, .customer_id = "dup", .reason = "copy"}});
+      }
+      InsertOutboxRow(tx, policy_outbox,
+                      DomainEvent{.event_id = "barrier-" + pol,
+                                  .aggregate_id = pol,
+                                  .quote_id = q,
+                                  .aggregate_version = 3,
+                                  .occurred_at = now,
+                                  .payload = PolicyCancelled{
+                                      .policy_id = pol, .customer_id = "", .reason = "poison"}});
+    }
+    tx.commit();
+  }
+  for (const std::string& q : ids) {
+    absl::StatusOr<messaging::DlqRecord> a = WaitForDlqRecord("quotes.dlq", q);
+    ASSERT_TRUE(a.ok()) << a.status() << "\n" << system_->Logs();
+    EXPECT_EQ(a->consumer, "policy-worker");
+    absl::StatusOr<messaging::DlqRecord> b = WaitForDlqRecord("policies.dlq", "pol-" + q);
+    ASSERT_TRUE(b.ok()) << b.status() << "\n" << system_->Logs();
+    EXPECT_EQ(b->consumer, "customer-worker");
+  }
+  EXPECT_EQ(snapshot(), before);
+  // Nothing of these sagas was applied again by any worker.
+  for (const char* schema : {"policy", "customer", "quote"}) {
+    std::string cond;
+    for (const std::string& q : ids) {
+      absl::StrAppend(&cond, cond.empty() ? "" : " OR ", "event_id LIKE '%", q, "%'");
+    }
+    EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM ", schema, ".inbox WHERE received_at >= '",
+                                 since, "' AND (", cond, ")")),
+              0)
+        << schema;
+  }
+  ExpectInvariants();
 }
 
 }  // namespace
