@@ -7,6 +7,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -82,6 +83,8 @@ DomainEvent MakeEvent(const std::string& aggregate, int64_t version, std::string
   return e;
 }
 
+// Produces asynchronously (per-partition order is kept by the idempotent producer); Flush()
+// waits for every delivery report.
 class Producer {
  public:
   Producer() {
@@ -89,18 +92,29 @@ class Producer {
     EXPECT_TRUE(p.ok()) << p.status();
     if (p.ok()) p_ = std::make_unique<kafka::testing::TestProducer>(*std::move(p));
   }
+  ~Producer() { Flush(); }
   void Send(const std::string& topic, const DomainEvent& e) {
     SendRaw(topic, e.aggregate_id, EncodeEnvelope(e));
   }
   void SendRaw(const std::string& topic, const std::string& key, const std::string& value) {
     ASSERT_NE(p_, nullptr);
-    auto d = p_->Produce(topic, key, value, absl::Now() + absl::Seconds(10));
-    ASSERT_TRUE(d.ok()) << d.status();
-    ASSERT_EQ(d->err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2name(d->err);
+    pending_.emplace_back();
+    ASSERT_TRUE(p_->Send(topic, key, value, &pending_.back()).ok());
+  }
+  void Flush() {
+    if (p_ == nullptr || pending_.empty()) return;
+    std::vector<kafka::testing::Delivery*> all;
+    for (auto& d : pending_) all.push_back(&d);
+    ASSERT_TRUE(p_->AwaitAll(all, absl::Now() + absl::Seconds(20)).ok());
+    for (const auto& d : pending_) {
+      ASSERT_EQ(d.err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2name(d.err);
+    }
+    pending_.clear();
   }
 
  private:
   std::unique_ptr<kafka::testing::TestProducer> p_;
+  std::deque<kafka::testing::Delivery> pending_;  // stable addresses for the reports
 };
 
 // Records each applied event in policy.test_effects. `hook` (set before the consumer starts, or
@@ -146,6 +160,7 @@ class Running {
     thread_ = std::thread([this] { result_ = consumer_->Run(stop_); });
   }
   ~Running() { Stop().IgnoreError(); }
+  void RequestStop() { stop_ = true; }
   absl::Status Stop() {
     if (thread_.joinable()) {
       stop_ = true;
@@ -236,6 +251,7 @@ TEST_F(InboxConsumerTest, AppliesEachEventOnceAcrossRestartsAndWireDuplicates) {
       if ((a + v) % 5 == 0) producer.Send(topic, e);  // same event id twice on the wire
     }
   }
+  producer.Flush();
   const int kDuplicatesOnWire = 40;
 
   // Hold the handler on one event and look at the group's committed offset meanwhile.
@@ -340,6 +356,7 @@ TEST_F(InboxConsumerTest, DeadLettersPoisonRecordsAndMovesOn) {
   producer.Send(topic, MakeEvent("qc-poison", 1, "poison-event"));
   producer.Send(topic, MakeEvent("qc-poison", 2));
   for (int a = 0; a < 30; ++a) producer.Send(topic, MakeEvent(absl::StrCat("qc-", a), 1));
+  producer.Flush();
 
   TestHandler handler;
   std::atomic<int> poison_calls{0};
@@ -411,6 +428,8 @@ TEST_F(InboxConsumerTest, TwoInstancesShareTheGroup) {
   EXPECT_EQ(a.stats().handled + b.stats().handled, kAggregates * kVersions);
   EXPECT_EQ(Effects(), kAggregates * kVersions);
   EXPECT_EQ(OutOfOrder(), 0);
+  a.RequestStop();  // both at once: a lone survivor would first rejoin the group
+  b.RequestStop();
   ASSERT_TRUE(a.Stop().ok());
   ASSERT_TRUE(b.Stop().ok());
 }
@@ -430,6 +449,7 @@ TEST_F(InboxConsumerTest, CountsVersionGapsAndStaleVersions) {
   DomainEvent skipped = MakeEvent("cust-1", 1);
   skipped.payload = CustomerPolicyCountRejected{"cust-1", "p-1", "at maximum"};
   producer.Send(topic, skipped);
+  producer.Flush();
 
   TestHandler handler;
   Running running(*pool_, handler, topic, group);
@@ -459,6 +479,7 @@ TEST_F(InboxConsumerTest, DlqListRedriveAndReplayToEarliest) {
   Producer producer;
   for (int a = 0; a < 20; ++a) producer.Send(topic, MakeEvent(absl::StrCat("qf-", a), 1));
   producer.Send(topic, MakeEvent("qf-flaky", 1, "flaky-event"));
+  producer.Flush();
 
   TestHandler handler;
   std::atomic<bool> reject{true};
