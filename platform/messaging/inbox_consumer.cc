@@ -25,6 +25,12 @@
 namespace quoteflow::messaging {
 namespace {
 
+// rd_kafka_rebalance_protocol() is NULL while the consumer closes (and outside a group).
+bool IsCooperative(rd_kafka_t* rk) {
+  const char* protocol = rd_kafka_rebalance_protocol(rk);
+  return protocol != nullptr && std::strcmp(protocol, "COOPERATIVE") == 0;
+}
+
 constexpr int kPollSliceMs = 100;
 constexpr size_t kMaxReasonBytes = 2000;
 
@@ -248,7 +254,7 @@ class InboxConsumer::Session {
   void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
     ++stats_.rebalances;
     rd_kafka_t* rk = consumer_.get();
-    bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    bool cooperative = IsCooperative(rk);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       for (int i = 0; i < parts->cnt; ++i) {
         assigned_[{parts->elems[i].topic, parts->elems[i].partition}].epoch = ++epoch_counter_;

@@ -19,6 +19,12 @@
 namespace quoteflow::messaging {
 namespace {
 
+// rd_kafka_rebalance_protocol() is NULL while the consumer closes (and outside a group).
+bool IsCooperative(rd_kafka_t* rk) {
+  const char* protocol = rd_kafka_rebalance_protocol(rk);
+  return protocol != nullptr && std::strcmp(protocol, "COOPERATIVE") == 0;
+}
+
 constexpr char kReplayUsage[] =
     "usage: replay --group GROUP --topic TOPIC (--to-offset O [--partition P] | --to-time RFC3339 "
     "|\n"
@@ -39,7 +45,7 @@ struct Membership {
 void ReplayRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                      rd_kafka_topic_partition_list_t* parts, void* opaque) {
   auto* m = static_cast<Membership*>(opaque);
-  bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  bool cooperative = IsCooperative(rk);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     for (int i = 0; i < parts->cnt; ++i) {
       if (m->topic == parts->elems[i].topic) m->partitions.insert(parts->elems[i].partition);
