@@ -7,6 +7,9 @@ template <class... Ts>
 struct Overloaded : Ts... {
   using Ts::operator()...;
 };
+// clang 14 has no class template argument deduction for aggregates (C++20 P1816; clang 17).
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
 
 }  // namespace
 
@@ -19,6 +22,7 @@ const char* EventTypeName(const EventPayload& payload) {
           [](const PolicyCancelled&) { return "PolicyCancelled"; },
           [](const CustomerPolicyCountUpdated&) { return "CustomerPolicyCountUpdated"; },
           [](const CustomerPolicyCountRejected&) { return "CustomerPolicyCountRejected"; },
+          [](const QuoteIssued&) { return "QuoteIssued"; },
       },
       payload);
 }
@@ -31,6 +35,7 @@ const char* AggregateTypeOf(const EventPayload& payload) {
                         [](const PolicyCancelled&) { return "policy"; },
                         [](const CustomerPolicyCountUpdated&) { return "customer"; },
                         [](const CustomerPolicyCountRejected&) { return "customer"; },
+                        [](const QuoteIssued&) { return "quote"; },
                     },
                     payload);
 }

@@ -41,9 +41,16 @@ struct CustomerPolicyCountRejected {
   std::string policy_id;
   std::string reason;
 };
+// The quote was issued (orchestration: quote-worker's reply to IssueQuote; choreography issues the
+// quote on CustomerPolicyCountUpdated and emits nothing).
+struct QuoteIssued {
+  std::string customer_id;
+  std::string policy_id;
+};
 
-using EventPayload = std::variant<QuoteApproved, QuoteRejected, PolicyCreated, PolicyCancelled,
-                                  CustomerPolicyCountUpdated, CustomerPolicyCountRejected>;
+using EventPayload =
+    std::variant<QuoteApproved, QuoteRejected, PolicyCreated, PolicyCancelled,
+                 CustomerPolicyCountUpdated, CustomerPolicyCountRejected, QuoteIssued>;
 
 // The event type name used on the wire ("QuoteApproved", ...).
 const char* EventTypeName(const EventPayload& payload);
