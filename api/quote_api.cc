@@ -12,7 +12,9 @@
 #include "api/quote_grpc_service.h"
 #include "domain/quote_commands.h"
 #include "platform/config/config.h"
+#include "platform/observability/grpc_metrics.h"
 #include "platform/observability/log.h"
+#include "platform/observability/metrics_server.h"
 #include "platform/postgres/migrations.h"
 #include "platform/postgres/pg_pool.h"
 #include "platform/postgres/pg_quote_repository.h"
@@ -33,6 +35,7 @@ void DeclareOptions(Config& config) {
   config.Declare("startup-timeout", "30s", "how long to wait for Postgres at start");
   config.Declare("shutdown-grace", "10s", "how long in-flight calls may finish after SIGTERM");
   config.Declare("migrate", "false", "apply pending migrations at start instead of refusing");
+  metrics::DeclareMetricsAddress(config, "");  // deploy/ and `make run` use 127.0.0.1:9464
 }
 
 // Waits for Postgres and a current schema (or applies it with --migrate).
@@ -65,7 +68,8 @@ int RunQuoteApi(int argc, char** argv) {
   auto migrate = config.GetBool("migrate");
   for (const absl::Status& s :
        {args.status(), pool_size.status(), max_message.status(), max_threads.status(),
-        statement_timeout.status(), startup_timeout.status(), grace.status(), migrate.status()}) {
+        statement_timeout.status(), startup_timeout.status(), grace.status(), migrate.status(),
+        metrics::ValidateMetricsAddress(config)}) {
     if (!s.ok()) {
       std::fprintf(stderr, "quote-api: invalid configuration: %s\n",
                    std::string(s.message()).c_str());
@@ -96,8 +100,10 @@ int RunQuoteApi(int argc, char** argv) {
     });
   });
 
+  metrics::Registry registry;
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  metrics::AddGrpcServerMetrics(builder, registry);
   int port = 0;
   builder.AddListeningPort(config.Get("grpc-address"), grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(*max_message));
@@ -112,6 +118,19 @@ int RunQuoteApi(int argc, char** argv) {
     return 1;
   }
   log::Info("serving", {{"address", config.Get("grpc-address")}, {"port", port}});
+  // /readyz follows the gRPC health service (Postgres reachable, not shutting down).
+  auto metrics_server = metrics::StartFromConfig(config, registry, [&health] {
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    health.Check(nullptr, &request, &response);
+    return response.status() == grpc::health::v1::HealthCheckResponse::SERVING
+               ? absl::OkStatus()
+               : absl::UnavailableError("not serving (Postgres unreachable or shutting down)");
+  });
+  if (!metrics_server.ok()) {
+    log::Error("cannot serve metrics", {{"error", metrics_server.status().ToString()}});
+    return 1;
+  }
 
   const int sig = WaitForTerminationSignal();
   log::Info("shutting down", {{"signal", sig}});

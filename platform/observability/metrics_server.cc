@@ -107,6 +107,12 @@ void DeclareMetricsAddress(Config& config, const std::string& default_address) {
                  "(\"\" = none)");
 }
 
+absl::Status ValidateMetricsAddress(const Config& config) {
+  const std::string& address = config.Get("metrics-address");
+  if (address.empty()) return absl::OkStatus();
+  return ParseListenAddress(address).status();
+}
+
 absl::StatusOr<std::unique_ptr<MetricsServer>> StartFromConfig(
     const Config& config, const Registry& registry, MetricsServer::ReadinessProbe ready) {
   const std::string& address = config.Get("metrics-address");

@@ -68,6 +68,10 @@ absl::StatusOr<std::pair<std::string, int>> ParseListenAddress(const std::string
 // Declares --metrics-address (env METRICS_ADDRESS) with this binary's default ("" = off).
 void DeclareMetricsAddress(Config& config, const std::string& default_address);
 
+// INVALID_ARGUMENT (naming --metrics-address) when the option is set but malformed; call it with
+// the other configuration checks, before anything starts.
+absl::Status ValidateMetricsAddress(const Config& config);
+
 // Starts the endpoint when --metrics-address is set; returns nullptr when it is "". Errors as
 // Start(). Logs the address it serves on.
 absl::StatusOr<std::unique_ptr<MetricsServer>> StartFromConfig(
