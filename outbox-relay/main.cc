@@ -8,9 +8,11 @@
 #include "outbox-relay/fail_point.h"
 #include "outbox-relay/relay.h"
 #include "outbox-relay/relay_config.h"
+#include "outbox-relay/relay_metrics.h"
 #include "platform/config/config.h"
 #include "platform/kafka/kafka_config.h"
 #include "platform/observability/log.h"
+#include "platform/observability/metrics_server.h"
 
 namespace {
 
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
   Config config("outbox-relay", "publishes a service's transactional outbox to Kafka");
   relay::DeclareRelayFlags(config);
   kafka::KafkaSettings::Declare(config);
+  metrics::DeclareMetricsAddress(config, "");  // deploy/ and `make run` use port 9465 and up
   absl::StatusOr<std::vector<std::string>> positional = config.Parse(argc, argv);
   if (!positional.ok()) return Refuse(positional.status());
   if (!positional->empty()) {
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
   }
   absl::StatusOr<relay::RelayOptions> options = relay::RelayOptionsFromConfig(config);
   if (!options.ok()) return Refuse(options.status());
+  if (absl::Status s = metrics::ValidateMetricsAddress(config); !s.ok()) return Refuse(s);
   absl::StatusOr<kafka::KafkaSettings> kafka_settings = kafka::KafkaSettings::FromConfig(config);
   if (!kafka_settings.ok()) return Refuse(kafka_settings.status());
   if (absl::Status s = kafka_settings->Build(kafka::KafkaRole::kProducer).status(); !s.ok()) {
@@ -70,6 +74,14 @@ int main(int argc, char** argv) {
         return conf->release();
       },
       *std::move(fail_points));
+  metrics::Registry registry;
+  relay::RegisterRelayMetrics(registry, relay.stats());
+  auto metrics_server = metrics::StartFromConfig(
+      config, registry, [&relay] { return relay::RelayReadiness(relay.stats()); });
+  if (!metrics_server.ok()) {
+    log::Error("cannot serve metrics", {{"error", metrics_server.status().ToString()}});
+    return 1;
+  }
   absl::Status status = relay.Run(stop_requested);
   if (!status.ok()) {
     log::Error("outbox-relay stopped on an error", {{"error", status.ToString()}});
