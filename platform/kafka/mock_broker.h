@@ -73,7 +73,10 @@ struct MockTopic {
 // The topics quoteflow uses, as "name:partitions,...".
 inline constexpr char kDefaultMockTopics[] =
     "quotes:12,policies:12,customers:12,quote-commands:12,policy-commands:12,"
-    "customer-commands:12,saga-replies:12,quoteflow-dlq:3";
+    "customer-commands:12,saga-replies:12,quoteflow-dlq:3,"
+    // Dead-letter topics of the consumers (<topic>.dlq): present before the first poison record.
+    "quotes.dlq:3,policies.dlq:3,customers.dlq:3,quote-commands.dlq:3,policy-commands.dlq:3,"
+    "customer-commands.dlq:3,saga-replies.dlq:3";
 
 // Parses "name:partitions,..." (whitespace trimmed, empty pieces skipped). INVALID_ARGUMENT for a
 // piece without ':', an empty name, or partitions not in [1, 10000].

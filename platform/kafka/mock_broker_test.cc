@@ -22,10 +22,11 @@ absl::Time Soon(int seconds = 20) { return absl::Now() + absl::Seconds(seconds);
 TEST(ParseMockTopicsTest, DefaultList) {
   auto topics = ParseMockTopics(kDefaultMockTopics);
   ASSERT_TRUE(topics.ok()) << topics.status();
-  ASSERT_EQ(topics->size(), 8u);
+  ASSERT_EQ(topics->size(), 15u);
   EXPECT_EQ((*topics)[0].name, "quotes");
   EXPECT_EQ((*topics)[0].partitions, 12);
-  EXPECT_EQ(topics->back().name, "quoteflow-dlq");
+  EXPECT_EQ((*topics)[7].name, "quoteflow-dlq");
+  EXPECT_EQ(topics->back().name, "saga-replies.dlq");
   EXPECT_EQ(topics->back().partitions, 3);
 }
 

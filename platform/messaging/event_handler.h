@@ -11,18 +11,24 @@
 #define QUOTEFLOW_PLATFORM_MESSAGING_EVENT_HANDLER_H_
 
 #include <cstdint>
+#include <optional>
 #include <pqxx/pqxx>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "domain/events.h"
+#include "domain/saga_orchestration.h"
 
 namespace quoteflow::messaging {
 
-// One decoded Kafka record.
+// One decoded Kafka record: an event, or (saga orchestration) a command envelope.
 struct InboundEvent {
+  // For a command, only event_id (= the command id, the inbox key), quote_id and occurred_at (=
+  // issued_at) are set.
   DomainEvent event;
+  // Set when the record is a command ({"commandID",...}, platform/events/command_codec.h).
+  std::optional<SagaCommand> command;
   std::string topic;
   int32_t partition = 0;
   int64_t offset = 0;
@@ -34,7 +40,7 @@ class EventHandler {
  public:
   virtual ~EventHandler() = default;
 
-  // Whether this consumer acts on `event_type`. Other types are acknowledged and skipped without
+  // Whether this consumer acts on `event_type` (an event's or a command's type). Other types are acknowledged and skipped without
   // a transaction (and counted).
   virtual bool Wants(absl::string_view event_type) const = 0;
 
@@ -45,6 +51,9 @@ class EventHandler {
   //    the record goes to the dead-letter topic with the reason and the consumer moves on.
   //  - anything else (UNAVAILABLE, ABORTED, DEADLINE_EXCEEDED, INTERNAL...): transient; rolled back
   //    and retried with backoff, forever, without skipping or reordering.
+  // A pqxx exception escaping Handle() is mapped with StatusFromPqxx and so counts as transient
+  // (a unique or check violation would then be retried forever): handlers catch the SQL errors
+  // that the event itself causes and return INVALID_ARGUMENT or FAILED_PRECONDITION instead.
   // Business outcomes (a rejected policy, a customer at its maximum) are NOT errors: the handler
   // records them and emits the compensating event, and returns OK.
   virtual absl::Status Handle(pqxx::work& tx, const InboundEvent& event) = 0;

@@ -7,6 +7,9 @@
 #include "absl/strings/str_join.h"
 #include "outbox-relay/outbox_admin.h"
 #include "platform/config/config.h"
+#include "platform/kafka/kafka_config.h"
+#include "platform/messaging/dlq_admin.h"
+#include "platform/messaging/replay.h"
 #include "platform/observability/log.h"
 #include "platform/postgres/migrations.h"
 
@@ -21,7 +24,15 @@ constexpr char kUsage[] =
     "  outbox stats            backlog, oldest unpublished age, parked rows, relays\n"
     "  outbox parked [LIMIT]   rows the broker refused permanently, with their errors\n"
     "  outbox retry SEQ        put a parked row back in line\n"
-    "  outbox drop SEQ         delete a parked row without publishing it\n";
+    "  outbox drop SEQ         delete a parked row without publishing it\n"
+    "  dlq list --topic T.dlq [--partition P] [--limit N]\n"
+    "                          dead-lettered records with their reasons\n"
+    "  dlq redrive --topic T.dlq (--offset O [--partition P] | --all)\n"
+    "                          send records back to their original topic\n"
+    "  replay --group G --topic T (--to-offset O [--partition P] | --to-time RFC3339 |\n"
+    "         --to-earliest | --to-latest) [--dry-run]\n"
+    "                          reset a stopped worker's offsets (the inbox absorbs repeats)\n"
+    "Kafka commands also take --kafka-bootstrap-servers and the other --kafka-* flags.\n";
 
 int Migrate(const std::vector<std::string>& args, const std::string& url) {
   if (args.size() == 2 && args[1] == "status") {
@@ -64,6 +75,7 @@ int RunQuotectl(int argc, char** argv) {
   config.Declare("database-url", "postgresql://quoteflow@127.0.0.1:5432/quoteflow",
                  "PostgreSQL connection URL");
   config.Declare("outbox-schema", "quote", "service schema whose outbox `outbox` commands use");
+  kafka::KafkaSettings::Declare(config);
   auto parsed = config.Parse(command_at, argv);
   if (!parsed.ok()) {
     std::cerr << "quotectl: " << parsed.status().message() << "\n" << kUsage;
@@ -78,6 +90,15 @@ int RunQuotectl(int argc, char** argv) {
   if (args[0] == "migrate") return Migrate(args, url);
   if (args[0] == "outbox") {
     return relay::RunOutboxCommand(args, url, config.Get("outbox-schema"), std::cout, std::cerr);
+  }
+  if (args[0] == "dlq" || args[0] == "replay") {
+    auto settings = kafka::KafkaSettings::FromConfig(config);
+    if (!settings.ok()) {
+      std::cerr << "quotectl: " << settings.status().message() << "\n";
+      return 2;
+    }
+    return args[0] == "dlq" ? messaging::RunDlqCommand(args, *settings, std::cout, std::cerr)
+                            : messaging::RunReplayCommand(args, *settings, std::cout, std::cerr);
   }
   std::cerr << "quotectl: unknown command '" << args[0] << "'\n" << kUsage;
   return 2;

@@ -2,6 +2,7 @@
 // variables) come before the command; everything after it belongs to the command.
 //   migrate [status]                         apply pending migrations / check the schema is current
 //   outbox parked|retry SEQ|drop SEQ|stats   the relay's outbox (--outbox-schema picks the service)
+//   dlq list|redrive, replay                 dead-letter topics and consumer offsets (Kafka flags)
 // Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error.
 #ifndef QUOTEFLOW_TOOLS_QUOTECTL_QUOTECTL_H_
 #define QUOTEFLOW_TOOLS_QUOTECTL_QUOTECTL_H_
