@@ -1,0 +1,130 @@
+// (a) API vs Postgres: ApproveQuote throughput and latency through quote-api (gRPC, the load
+// generator in this process) against pgbench running the very statements the repository runs
+// (platform/postgres/pg_quote_repository.cc), prepared, at the same concurrency, on the same
+// server, one after the other.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "tests/bench/benchmarks.h"
+#include "tests/bench/load_generator.h"
+
+namespace quoteflow::bench {
+namespace {
+
+// pg_quote_repository.cc's read and write statements, with pgbench variables in place of $n
+// (the two parameters that are always empty, rejection_reason and topic, are literals: pgbench
+// cannot define an empty variable).
+constexpr char kPgbenchScript[] = R"(\set n random(1, :quotes)
+\set rid random(1, 9000000000000000000)
+\set eid random(1, 9000000000000000000)
+SELECT q.quote_id AS quote_id, q.customer_id AS customer_id, q.premium AS premium, q.status AS status, q.version AS version, q.rejection_reason AS rejection_reason, (extract(epoch from q.created_at) * 1000000)::bigint AS created_us, (extract(epoch from q.updated_at) * 1000000)::bigint AS updated_us, r.operation AS r_operation, r.quote_id AS r_quote_id, r.status AS r_status, r.version AS r_version, r.rejection_reason AS r_rejection_reason, (extract(epoch from r.updated_at) * 1000000)::bigint AS r_updated_us, r.event_id AS r_event_id FROM (SELECT :n::text AS quote_id) k LEFT JOIN quote.quotes q ON q.quote_id = k.quote_id LEFT JOIN quote.requests r ON r.request_id = :rid::text \gset
+\set nv :version + 1
+WITH upd AS ( UPDATE quote.quotes SET status = :st::text, version = :nv::bigint, rejection_reason = ''::text, updated_at = :ts::timestamptz WHERE quote_id = :n::text AND version = :version::bigint RETURNING 1), ob AS ( INSERT INTO quote.outbox (event_id, event_type, aggregate_type, aggregate_id, aggregate_version, quote_id, topic, payload, source, traceparent, occurred_at) SELECT :eid::text, :etype::text, :atype::text, :n::text, :nv::bigint, :n::text, NULLIF(''::text, ''), :payload::text, :source::text, :trace::text, :ts::timestamptz FROM upd), req AS ( INSERT INTO quote.requests (request_id, operation, quote_id, status, version, rejection_reason, updated_at, event_id) SELECT :rid::text, 'approve', :n::text, :st::text, :nv::bigint, ''::text, :ts::timestamptz, NULLIF(:eid::text, '') FROM upd WHERE :rid::text <> '') SELECT count(*) FROM upd;
+)";
+
+// An envelope of the size quote-api writes.
+constexpr char kPayload[] =
+    R"({"eventID":"5b0c2a8e-6f0e-4f43-9c53-2f4a3c0d9e11","eventType":"QuoteApproved",)"
+    R"("quoteID":"0d7f7c1e-1b9e-4b4e-a7a5-0f4a3c2b1d00","aggregateID":)"
+    R"("0d7f7c1e-1b9e-4b4e-a7a5-0f4a3c2b1d00","aggregateVersion":2,)"
+    R"("occurredAt":"2024-05-01T12:00:00.000000Z","data":{"customerId":"cust-456","premium":"1200"}})";
+
+absl::Status Prefill(BenchSystem& sys, const std::string& prefix, int64_t first, int64_t count) {
+  return sys
+      .Sql(absl::StrCat("INSERT INTO quote.quotes (quote_id, customer_id, premium, status, version,"
+                        " rejection_reason, created_at, updated_at) SELECT '",
+                        prefix, "' || g, 'bench-cust', 1200, 'DRAFT', 1, '', now(), now()"
+                        " FROM generate_series(",
+                        first, ", ", first + count - 1, ") g; ANALYZE quote.quotes"))
+      .status();
+}
+
+}  // namespace
+
+absl::Status RunApiBenchmark(const BenchContext& ctx) {
+  const BenchFlags& f = *ctx.flags;
+  auto clients = f.GetIntList("clients", ctx.tiny ? std::vector<int>{1, 4} : std::vector<int>{1, 16, 64});
+  auto duration = f.GetDuration("api-duration", ctx.tiny ? absl::Seconds(1) : absl::Seconds(8));
+  auto per_s = f.GetInt("api-prefill-per-s", 16000);
+  auto pool = f.GetInt("db-pool-size", 16);
+  auto threads = f.GetInt("loadgen-threads", 1);
+  for (const absl::Status& s :
+       {clients.status(), duration.status(), per_s.status(), pool.status(), threads.status()}) {
+    if (!s.ok()) return s;
+  }
+  Heading("api: ApproveQuote through quote-api vs pgbench with the same SQL");
+  BenchSystem sys(ctx.binaries, ctx.work_dir);
+  if (absl::Status s = sys.StartPostgres(ctx.durable); !s.ok()) return s;
+  absl::StatusOr<std::string> address =
+      sys.StartQuoteApi({absl::StrCat("--db-pool-size=", *pool)});
+  if (!address.ok()) return address.status();
+  const int64_t pgbench_quotes = ctx.tiny ? 1000 : 100000;
+  if (absl::Status s = Prefill(sys, "", 10000000, pgbench_quotes); !s.ok()) return s;
+  const std::map<std::string, std::string> defines = {
+      {"quotes", absl::StrCat(pgbench_quotes)},
+      {"st", "APPROVED"},
+      {"ts", "2024-05-01T12:00:00.000000Z"},
+      {"etype", "QuoteApproved"},
+      {"atype", "quote"},
+      {"payload", kPayload},
+      {"source", "/quoteflow/quote-api"},
+      {"trace", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}};
+  // pgbench's ids are numbers offset by 10,000,000; remap them into the pgbench range.
+  const std::string script = absl::StrReplaceAll(
+      kPgbenchScript, {{"random(1, :quotes)", "random(10000000, 10000000 + :quotes - 1)"}});
+
+  double worst_tps_ratio = 1e9, worst_p99_ratio = 0;
+  std::printf("  %-8s %12s %10s %10s %12s %10s %10s %9s %9s\n", "clients", "api_tps", "api_p50",
+              "api_p99", "pgbench_tps", "pgb_p50", "pgb_p99", "tps_ratio", "p99_ratio");
+  for (int c : *clients) {
+    const int64_t ids = std::max<int64_t>(
+        2000, static_cast<int64_t>(*per_s * absl::ToDoubleSeconds(*duration)));
+    const std::string prefix = absl::StrCat("api", c, "-");
+    const std::string warm = absl::StrCat("warm", c, "-");
+    if (absl::Status s = Prefill(sys, prefix, 0, ids); !s.ok()) return s;
+    if (absl::Status s = Prefill(sys, warm, 0, 20 * c + 200); !s.ok()) return s;
+
+    absl::StatusOr<PgbenchResult> pgb = sys.RunPgbench(script, c, *duration, defines);
+    if (!pgb.ok()) return pgb.status();
+
+    LoadOptions lo;
+    lo.target = *address;
+    lo.streams = c;
+    lo.workload = Workload::kApproveExisting;
+    lo.threads = static_cast<int>(*threads);
+    lo.id_prefix = warm;
+    lo.id_count = 20 * c + 200;
+    lo.count = lo.id_count;
+    if (absl::StatusOr<LoadResult> w = LoadGenerator(lo).Run(); !w.ok()) return w.status();
+    lo.id_prefix = prefix;
+    lo.id_count = ids;
+    lo.count = 0;
+    lo.duration = *duration;
+    absl::StatusOr<LoadResult> api = LoadGenerator(lo).Run();
+    if (!api.ok()) return api.status();
+    if (api->failed > 0) {
+      std::printf("  api errors at %d clients: %s\n", c, api->Report().c_str());
+    }
+    const double tps_ratio = api->approve_per_s / pgb->tps;
+    const double p99_ratio =
+        api->approve_latency.PercentileMs(0.99) / std::max(1e-9, pgb->latency.PercentileMs(0.99));
+    std::printf("  %-8d %12.0f %8.2fms %8.2fms %12.0f %8.2fms %8.2fms %9.3f %9.3f\n", c,
+                api->approve_per_s, api->approve_latency.PercentileMs(0.5),
+                api->approve_latency.PercentileMs(0.99), pgb->tps,
+                pgb->latency.PercentileMs(0.5), pgb->latency.PercentileMs(0.99), tps_ratio,
+                p99_ratio);
+    std::fflush(stdout);
+    if (c >= 16 || ctx.tiny) {
+      worst_tps_ratio = std::min(worst_tps_ratio, tps_ratio);
+      worst_p99_ratio = std::max(worst_p99_ratio, p99_ratio);
+    }
+  }
+  Figure("machine", MachineLoad());
+  Ratio("api_tps_vs_pgbench", worst_tps_ratio, ">=0.85");
+  Ratio("api_p99_vs_pgbench", worst_p99_ratio, "<=2.0");
+  return absl::OkStatus();
+}
+
+}  // namespace quoteflow::bench

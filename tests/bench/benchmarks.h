@@ -1,0 +1,42 @@
+// The benchmarks of quoteflow-bench. Each runs against its own throwaway Postgres (and broker and
+// quoteflow processes), prints its absolute figures and ends with one or more
+// `RATIO <name> <value> target=<target>` lines comparing them with a baseline measured in the same
+// run (docs/performance.md explains each). A failure to set up returns an error status; a missed
+// target is not an error (benchmarks measure, they do not judge).
+//
+// Thread-safety: run one benchmark at a time, from the main thread.
+#ifndef QUOTEFLOW_TESTS_BENCH_BENCHMARKS_H_
+#define QUOTEFLOW_TESTS_BENCH_BENCHMARKS_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "tests/bench/bench_flags.h"
+#include "tests/bench/bench_system.h"
+
+namespace quoteflow::bench {
+
+// Everything a benchmark needs: flags, binaries, a fresh work directory, and `tiny` for the
+// seconds-long smoke run (sizes shrink; the output has the same shape).
+struct BenchContext {
+  const BenchFlags* flags = nullptr;
+  BenchBinaries binaries;
+  std::string work_dir;
+  bool tiny = false;
+  bool durable = true;
+};
+
+// (a) ApproveQuote through quote-api vs pgbench running the same SQL, at 1/16/64 clients.
+absl::Status RunApiBenchmark(const BenchContext& ctx);
+// (b) outbox-relay draining N rows vs a plain producer and vs Postgres alone.
+absl::Status RunRelayBenchmark(const BenchContext& ctx);
+// (c) commit -> on Kafka latency at 20% of the maximum rate, NOTIFY on and off.
+absl::Status RunLatencyBenchmark(const BenchContext& ctx);
+// (d) relay throughput with 1, 2 and 4 replicas over 64 shards.
+absl::Status RunRelayScaleBenchmark(const BenchContext& ctx);
+// (e) approve -> ISSUED through the whole saga, and worker throughput with 1 and 2 instances.
+absl::Status RunSagaBenchmark(const BenchContext& ctx);
+
+}  // namespace quoteflow::bench
+
+#endif  // QUOTEFLOW_TESTS_BENCH_BENCHMARKS_H_
