@@ -13,9 +13,12 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "api/health_service.h"
+#include "consumers/common/consumer_metrics.h"
 #include "platform/kafka/kafka_config.h"
 #include "platform/messaging/inbox_consumer.h"
+#include "platform/observability/grpc_metrics.h"
 #include "platform/observability/log.h"
+#include "platform/observability/metrics_server.h"
 #include "platform/postgres/migrations.h"
 #include "platform/runtime/runtime.h"
 
@@ -37,6 +40,7 @@ void DeclareCommonOptions(Config& config, const WorkerDefinition& def) {
   config.Declare("dlq-suffix", ".dlq", "dead-letter topic = topic + suffix (it must exist)");
   config.Declare("max-poison-attempts", "3", "attempts of an unappliable event before the DLQ");
   config.Declare("max-batch", "100", "events applied in one transaction at most");
+  metrics::DeclareMetricsAddress(config, "");  // deploy/ and `make run` use ports 9466 and up
   if (!def.default_grpc_address.empty()) {
     config.Declare("grpc-address", def.default_grpc_address, "address the gRPC server listens on");
   }
@@ -93,6 +97,9 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
   absl::StatusOr<kafka::KafkaSettings> kafka = kafka::KafkaSettings::FromConfig(config);
   if (!kafka.ok()) return ConfigError(def.program, kafka.status());
   if (absl::Status s = kafka->Validate(); !s.ok()) return ConfigError(def.program, s);
+  if (absl::Status s = metrics::ValidateMetricsAddress(config); !s.ok()) {
+    return ConfigError(def.program, s);
+  }
   const std::vector<std::string> topics = SplitTopics(config.Get("topics"));
   if (topics.empty()) {
     return ConfigError(def.program, absl::InvalidArgumentError("--topics: at least one topic"));
@@ -123,6 +130,7 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
     return 1;
   }
 
+  metrics::Registry registry;
   std::unique_ptr<HealthService> health;
   std::unique_ptr<grpc::Server> server;
   if (!def.default_grpc_address.empty()) {
@@ -137,6 +145,7 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
         });
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
+    metrics::AddGrpcServerMetrics(builder, registry);
     int port = 0;
     builder.AddListeningPort(config.Get("grpc-address"), grpc::InsecureServerCredentials(), &port);
     grpc::ResourceQuota quota(def.program);
@@ -150,6 +159,15 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
       return 1;
     }
     log::Info("serving", {{"address", config.Get("grpc-address")}, {"port", port}});
+  }
+
+  RegisterConsumerMetrics(registry, consumer.stats());
+  auto metrics_server = metrics::StartFromConfig(config, registry, [&consumer, &health] {
+    return WorkerReadiness(consumer.stats(), health.get());
+  });
+  if (!metrics_server.ok()) {
+    log::Error("cannot serve metrics", {{"error", metrics_server.status().ToString()}});
+    return 1;
   }
 
   std::atomic<bool> stop{false};
