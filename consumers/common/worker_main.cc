@@ -33,7 +33,16 @@ void DeclareCommonOptions(Config& config, const WorkerDefinition& def) {
   config.Declare("startup-timeout", "30s", "how long to wait for Postgres at start");
   config.Declare("shutdown-grace", "10s", "how long in-flight gRPC calls may finish after SIGTERM");
   config.Declare("migrate", "false", "apply pending migrations at start instead of refusing");
-  config.Declare("topics", def.default_topics, "comma-separated topics to consume");
+  config.Declare("saga-mode", "choreography",
+                 "choreography (react to the other services' events) or orchestration (handle "
+                 "saga-orchestrator's commands)");
+  config.Declare(
+      "topics", "",
+      absl::StrCat("comma-separated topics to consume (default: ", def.default_topics,
+                   def.orchestration_topics.empty()
+                       ? std::string()
+                       : absl::StrCat("; in orchestration mode ", def.orchestration_topics),
+                   ")"));
   config.Declare("consumer-name", def.program,
                  "inbox consumer name (the dedup key in <schema>.inbox)");
   config.Declare("consumer-group", "", "Kafka consumer group id (default: --consumer-name)");
@@ -100,7 +109,19 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
   if (absl::Status s = metrics::ValidateMetricsAddress(config); !s.ok()) {
     return ConfigError(def.program, s);
   }
-  const std::vector<std::string> topics = SplitTopics(config.Get("topics"));
+  const std::string& mode = config.Get("saga-mode");
+  if (mode != "choreography" && mode != "orchestration") {
+    return ConfigError(def.program,
+                       absl::InvalidArgumentError(absl::StrCat(
+                           "--saga-mode: '", mode, "' is neither choreography nor orchestration")));
+  }
+  std::string topic_spec = config.Get("topics");
+  if (topic_spec.empty()) {
+    topic_spec = mode == "orchestration" && !def.orchestration_topics.empty()
+                     ? def.orchestration_topics
+                     : def.default_topics;
+  }
+  const std::vector<std::string> topics = SplitTopics(topic_spec);
   if (topics.empty()) {
     return ConfigError(def.program, absl::InvalidArgumentError("--topics: at least one topic"));
   }
@@ -177,9 +198,10 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
     consumer_status = consumer.Run(stop);
     consumer_done = true;
   });
-  log::Info(
-      "consuming",
-      {{"topics", config.Get("topics")}, {"group", consumer.group_id()}, {"schema", def.schema}});
+  log::Info("consuming", {{"topics", topic_spec},
+                          {"group", consumer.group_id()},
+                          {"schema", def.schema},
+                          {"saga_mode", mode}});
 
   int sig = 0;
   while (sig == 0 && !consumer_done) sig = PollTerminationSignal(absl::Milliseconds(200));

@@ -8,6 +8,7 @@
 //   --database-url --db-pool-size --statement-timeout --startup-timeout --shutdown-grace --migrate
 //   --topics --consumer-name --consumer-group --dlq-suffix --max-poison-attempts --max-batch
 //   --grpc-address (only for workers that serve gRPC)
+//   --saga-mode (SAGA_MODE: choreography, the default, or orchestration; the build step reads it)
 // Thread-safety: RunWorker is called once, from main().
 #ifndef QUOTEFLOW_CONSUMERS_COMMON_WORKER_MAIN_H_
 #define QUOTEFLOW_CONSUMERS_COMMON_WORKER_MAIN_H_
@@ -40,6 +41,8 @@ struct WorkerDefinition {
   std::string summary;  // one line for --help
   std::string schema;   // its service schema, holding its inbox
   std::string default_topics;
+  // The default of --topics with --saga-mode=orchestration ("": default_topics).
+  std::string orchestration_topics;
   // "" when the worker serves no gRPC; otherwise the default of --grpc-address.
   std::string default_grpc_address;
   // Names reported by the health service besides "".

@@ -1,9 +1,11 @@
 #include "consumers/customer/customer_worker.h"
 
 #include "absl/strings/str_cat.h"
+#include "consumers/common/command_handler.h"
 #include "consumers/customer/customer_event_handler.h"
 #include "consumers/customer/customer_grpc_service.h"
 #include "consumers/customer/pg_customer_store.h"
+#include "consumers/orchestrator/saga_topics.h"
 #include "domain/customer.h"
 #include "domain/saga_rules.h"
 
@@ -17,6 +19,7 @@ WorkerDefinition CustomerWorkerDefinition() {
           "serves quoteflow.v1.CustomerService",
       .schema = "customer",
       .default_topics = "policies",
+      .orchestration_topics = kCustomerCommandsTopic,
       .default_grpc_address = "127.0.0.1:50052",
       .grpc_service_names = {"quoteflow.v1.CustomerService"},
       .declare =
@@ -28,13 +31,29 @@ WorkerDefinition CustomerWorkerDefinition() {
         absl::StatusOr<int64_t> max = config.GetInt("default-max-policies", 1, kMaxPoliciesLimit);
         if (!max.ok()) return max.status();
         auto saga = std::make_shared<CustomerSaga>(clock);
-        auto handler = std::make_shared<CustomerEventHandler>(*saga);
+        std::shared_ptr<messaging::EventHandler> handler;
+        std::shared_ptr<void> participant;
+        if (config.Get("saga-mode") == kSagaModeOrchestration) {
+          // Orchestration: UpdateCustomerPolicyCount commands, replies to saga-replies.
+          auto service = std::make_shared<CustomerCommandService>(clock);
+          const OutboxTarget target{.schema = "customer", .source = kCustomerWorkerSource};
+          handler = std::make_shared<CommandHandler<CustomerCommandService, CustomerSagaStore>>(
+              *service,
+              [target](pqxx::work& tx, const std::string& trace) {
+                return std::make_unique<PgCustomerSagaStore>(tx, target, trace);
+              },
+              target, kSagaRepliesTopic);
+          participant = service;
+        } else {
+          handler = std::make_shared<CustomerEventHandler>(*saga);
+        }
         auto repository = std::make_shared<PgCustomerRepository>(pool);
         auto commands = std::make_shared<CustomerCommands>(*repository, clock, *max);
         auto service = std::make_shared<CustomerGrpcService>(*commands);
-        return WorkerParts{.keep_alive = {saga, handler, repository, commands, service},
-                           .handler = handler.get(),
-                           .services = {service.get()}};
+        return WorkerParts{
+            .keep_alive = {saga, participant, handler, repository, commands, service},
+            .handler = handler.get(),
+            .services = {service.get()}};
       }};
 }
 

@@ -1,5 +1,8 @@
 #include "consumers/quote/quote_worker.h"
 
+#include "consumers/common/command_handler.h"
+#include "consumers/orchestrator/saga_topics.h"
+#include "consumers/quote/pg_quote_saga_store.h"
 #include "consumers/quote/quote_event_handler.h"
 
 namespace quoteflow::workers {
@@ -12,7 +15,20 @@ WorkerDefinition QuoteWorkerDefinition() {
           "customer counted the policy",
       .schema = "quote",
       .default_topics = "quotes,customers",
-      .build = [](const Config&, PgPool&, Clock& clock) -> absl::StatusOr<WorkerParts> {
+      .orchestration_topics = kQuoteCommandsTopic,
+      .build = [](const Config& config, PgPool&, Clock& clock) -> absl::StatusOr<WorkerParts> {
+        if (config.Get("saga-mode") == kSagaModeOrchestration) {
+          // Orchestration: IssueQuote / RejectQuote commands; replies through quote.outbox.
+          auto service = std::make_shared<QuoteCommandService>(clock);
+          const OutboxTarget target{.schema = "quote", .source = "/quoteflow/quote-worker"};
+          auto handler = std::make_shared<CommandHandler<QuoteCommandService, QuoteSagaStore>>(
+              *service,
+              [](pqxx::work& tx, const std::string&) {
+                return std::make_unique<PgQuoteSagaStore>(tx);
+              },
+              target, kSagaRepliesTopic);
+          return WorkerParts{.keep_alive = {service, handler}, .handler = handler.get()};
+        }
         auto saga = std::make_shared<QuoteSaga>(clock);
         auto handler = std::make_shared<QuoteEventHandler>(*saga);
         return WorkerParts{.keep_alive = {saga, handler}, .handler = handler.get()};

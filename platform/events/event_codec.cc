@@ -21,6 +21,9 @@ template <class... Ts>
 struct Overloaded : Ts... {
   using Ts::operator()...;
 };
+// clang 14 has no class template argument deduction for aggregates (C++20 P1816; clang 17).
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
 
 std::string PayloadJson(const EventPayload& payload) {
   std::string json;
@@ -70,6 +73,12 @@ std::string PayloadJson(const EventPayload& payload) {
                    m.set_reason(e.reason);
                    print(m);
                  },
+                 [&](const QuoteIssued& e) {
+                   pb::QuoteIssued m;
+                   m.set_customer_id(e.customer_id);
+                   m.set_policy_id(e.policy_id);
+                   print(m);
+                 },
              },
              payload);
   return json;
@@ -112,6 +121,10 @@ absl::StatusOr<EventPayload> PayloadFromJson(absl::string_view type, const std::
   if (type == "CustomerPolicyCountRejected") {
     ASSIGN_OR_RETURN(auto m, ParseData<pb::CustomerPolicyCountRejected>(type, data));
     return CustomerPolicyCountRejected{m.customer_id(), m.policy_id(), m.reason()};
+  }
+  if (type == "QuoteIssued") {
+    ASSIGN_OR_RETURN(auto m, ParseData<pb::QuoteIssued>(type, data));
+    return QuoteIssued{m.customer_id(), m.policy_id()};
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown eventType '", type, "'"));
 }
@@ -162,6 +175,13 @@ absl::StatusOr<DomainEvent> DecodeEnvelope(absl::string_view json) {
     return absl::InvalidArgumentError(
         absl::StrCat("occurredAt '", env.occurred_at(), "' is not RFC 3339: ", err));
   }
+  if (occurred == absl::InfiniteFuture() || occurred == absl::InfinitePast()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("occurredAt '", env.occurred_at(), "' is not RFC 3339"));
+  }
+  // The envelope carries microseconds (FormatRfc3339, like Postgres timestamptz): finer digits
+  // from other producers are truncated, so that decode(encode(x)) == x.
+  occurred = absl::UnixEpoch() + absl::Floor(occurred - absl::UnixEpoch(), absl::Microseconds(1));
   std::string data_json;
   if (env.has_data()) (void)MessageToJsonString(env.data(), &data_json);
   if (data_json.empty()) data_json = "{}";

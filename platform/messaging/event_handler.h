@@ -40,8 +40,8 @@ class EventHandler {
  public:
   virtual ~EventHandler() = default;
 
-  // Whether this consumer acts on `event_type` (an event's or a command's type). Other types are acknowledged and skipped without
-  // a transaction (and counted).
+  // Whether this consumer acts on `event_type` (an event's or a command's type). Other types are
+  // acknowledged and skipped without a transaction (and counted).
   virtual bool Wants(absl::string_view event_type) const = 0;
 
   // Applies `event` in `tx`; the inbox row is already inserted in `tx`. Return OK to commit.

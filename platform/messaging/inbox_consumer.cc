@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "platform/events/command_codec.h"
 #include "platform/events/event_codec.h"
 #include "platform/messaging/dlq_headers.h"
 #include "platform/messaging/version_tracker.h"
@@ -334,7 +335,16 @@ class InboxConsumer::Session {
       r.decode_status = absl::InvalidArgumentError("empty record value");
     } else {
       absl::StatusOr<DomainEvent> ev = DecodeEnvelope(value);
-      if (!ev.ok()) {
+      absl::StatusOr<SagaCommand> command = absl::InvalidArgumentError("not a command");
+      if (!ev.ok()) command = DecodeCommandEnvelope(value);
+      if (command.ok()) {
+        // A command (saga orchestration): the inbox deduplicates it by its command id.
+        r.event.event = DomainEvent{.event_id = command->command_id,
+                                    .quote_id = command->quote_id,
+                                    .occurred_at = command->issued_at};
+        r.wanted = owner_.handler_.Wants(command->type());
+        r.event.command = *std::move(command);
+      } else if (!ev.ok()) {
         r.decode_status = ev.status();
       } else {
         r.event.event = *std::move(ev);
@@ -669,7 +679,7 @@ class InboxConsumer::Session {
   // duplicate event id there is a plain redelivery, not a stale version).
   void Observe(const Record& r, bool duplicate, bool skipped) {
     const DomainEvent& ev = r.event.event;
-    if (!r.decode_status.ok()) return;
+    if (!r.decode_status.ok() || r.event.command.has_value()) return;  // commands have no version
     std::string key = absl::StrCat(ev.aggregate_type(), "/", ev.aggregate_id);
     VersionObservation o = tracker_.Observe(key, r.epoch, ev.aggregate_version);
     if (o.verdict == VersionVerdict::kGap) {

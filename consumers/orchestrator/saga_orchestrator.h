@@ -1,0 +1,82 @@
+// saga-orchestrator's application layer: the EventHandler that starts a saga on QuoteApproved and
+// advances it on each participant reply (one saga row locked per transaction, in the consumer
+// runtime's transaction with its inbox row), and the DeadlineSweeper that advances sagas whose
+// step's deadline passed (SELECT ... FOR UPDATE SKIP LOCKED in bounded batches, so that several
+// orchestrator instances share the sweep and never advance one saga twice). The decisions are
+// domain/saga_orchestration.h's; the rows pg_saga_store.h's.
+//
+// Thread-safety: the handler is stateless apart from configuration (thread-safe); a
+// DeadlineSweeper runs its own thread between Start() and its destructor; stats are atomic.
+#ifndef QUOTEFLOW_CONSUMERS_ORCHESTRATOR_SAGA_ORCHESTRATOR_H_
+#define QUOTEFLOW_CONSUMERS_ORCHESTRATOR_SAGA_ORCHESTRATOR_H_
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+#include "absl/time/time.h"
+#include "domain/clock.h"
+#include "domain/saga_orchestration.h"
+#include "platform/messaging/event_handler.h"
+#include "platform/postgres/pg_pool.h"
+
+namespace quoteflow::workers {
+
+// Counters of one orchestrator process (for logs and the "saga stats" line).
+struct SagaStats {
+  std::atomic<int64_t> started{0};
+  std::atomic<int64_t> replies{0};
+  std::atomic<int64_t> deadlines{0};    // expired deadlines handled
+  std::atomic<int64_t> stuck_total{0};  // sagas that became STUCK (the alerting metric)
+};
+
+class SagaEventHandler : public messaging::EventHandler {
+ public:
+  // `active` false (choreography mode): wants nothing.
+  SagaEventHandler(Clock& clock, SagaSettings settings, SagaStats& stats, bool active)
+      : clock_(clock), settings_(settings), stats_(stats), active_(active) {}
+
+  bool Wants(absl::string_view event_type) const override;
+  // INVALID_ARGUMENT for a reply its step never gives (dead-lettered); storage errors otherwise
+  // (ABORTED on a concurrent change: retried). A reply for an unknown saga is logged and skipped.
+  absl::Status Handle(pqxx::work& tx, const messaging::InboundEvent& event) override;
+
+ private:
+  Clock& clock_;
+  const SagaSettings settings_;
+  SagaStats& stats_;
+  const bool active_;
+};
+
+class DeadlineSweeper {
+ public:
+  DeadlineSweeper(PgPool& pool, Clock& clock, SagaSettings settings, SagaStats& stats,
+                  absl::Duration interval, int batch)
+      : pool_(pool),
+        clock_(clock),
+        settings_(settings),
+        stats_(stats),
+        interval_(interval),
+        batch_(batch) {}
+  ~DeadlineSweeper();  // stops and joins the thread
+
+  void Start();
+  // One transaction: advances up to `batch` expired sagas; returns how many. Storage errors.
+  absl::StatusOr<int> SweepOnce();
+
+ private:
+  void Loop();
+
+  PgPool& pool_;
+  Clock& clock_;
+  const SagaSettings settings_;
+  SagaStats& stats_;
+  const absl::Duration interval_;
+  const int batch_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace quoteflow::workers
+
+#endif  // QUOTEFLOW_CONSUMERS_ORCHESTRATOR_SAGA_ORCHESTRATOR_H_
