@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "consumers/orchestrator/saga_admin.h"
 #include "outbox-relay/outbox_admin.h"
 #include "platform/config/config.h"
 #include "platform/kafka/kafka_config.h"
@@ -12,6 +13,7 @@
 #include "platform/messaging/replay.h"
 #include "platform/observability/log.h"
 #include "platform/postgres/migrations.h"
+#include "tools/quotectl/verify.h"
 
 namespace quoteflow {
 namespace {
@@ -24,6 +26,9 @@ constexpr char kUsage[] =
     "  outbox stats            backlog, oldest unpublished age, parked rows, relays\n"
     "  outbox parked [LIMIT]   rows the broker refused permanently, with their errors\n"
     "  outbox retry SEQ        put a parked row back in line\n"
+    "  saga list [--state S]   sagas by orchestration (e.g. --state STUCK), newest first\n"
+    "  saga show QUOTE_ID      one saga with its history\n"
+    "  saga retry QUOTE_ID     resume a STUCK saga (its step's command is sent again)\n"
     "  outbox drop SEQ         delete a parked row without publishing it\n"
     "  dlq list --topic T.dlq [--partition P] [--limit N]\n"
     "                          dead-lettered records with their reasons\n"
@@ -32,6 +37,8 @@ constexpr char kUsage[] =
     "  replay --group G --topic T (--to-offset O [--partition P] | --to-time RFC3339 |\n"
     "         --to-earliest | --to-latest) [--dry-run]\n"
     "                          reset a stopped worker's offsets (the inbox absorbs repeats)\n"
+    "  verify [--stuck-after=5m] [--max-print=N]\n"
+    "                          audit quotes, policies and customer counts; exit 1 if inconsistent\n"
     "Kafka commands also take --kafka-bootstrap-servers and the other --kafka-* flags.\n";
 
 int Migrate(const std::vector<std::string>& args, const std::string& url) {
@@ -88,6 +95,7 @@ int RunQuotectl(int argc, char** argv) {
   }
   const std::string& url = config.Get("database-url");
   if (args[0] == "migrate") return Migrate(args, url);
+  if (args[0] == "saga") return workers::RunSagaCommand(args, url, std::cout, std::cerr);
   if (args[0] == "outbox") {
     return relay::RunOutboxCommand(args, url, config.Get("outbox-schema"), std::cout, std::cerr);
   }
@@ -100,6 +108,7 @@ int RunQuotectl(int argc, char** argv) {
     return args[0] == "dlq" ? messaging::RunDlqCommand(args, *settings, std::cout, std::cerr)
                             : messaging::RunReplayCommand(args, *settings, std::cout, std::cerr);
   }
+  if (args[0] == "verify") return quotectl::RunVerifyCommand(args, url, std::cout, std::cerr);
   std::cerr << "quotectl: unknown command '" << args[0] << "'\n" << kUsage;
   return 2;
 }
