@@ -6,7 +6,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: deps build run test test-unit clean
+.PHONY: deps build run test test-unit clean chaos
 
 deps:
 	@bash scripts/install-deps.sh
@@ -23,6 +23,17 @@ test: build
 
 test-unit: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L unit
+
+# The full chaos suite (tests/chaos): every scenario at the issue's sizes; the report lands in
+# $(BUILD_DIR)/chaos-report.txt, one `CHAOS <scenario> PASS|FAIL <counts>` line per scenario is
+# printed, and any violation makes this target fail.
+chaos: build
+	@rm -f $(BUILD_DIR)/chaos-report.txt
+	@cd $(BUILD_DIR) && QUOTEFLOW_CHAOS_FULL=1 QUOTEFLOW_CHAOS_REPORT=$(abspath $(BUILD_DIR))/chaos-report.txt \
+		./tests/chaos/chaos_test $(CHAOS_ARGS) > chaos-run.log 2>&1; rc=$$?; \
+		grep '^CHAOS ' chaos-report.txt || echo "CHAOS no scenario ran (see $(BUILD_DIR)/chaos-run.log)"; \
+		echo "report: $(BUILD_DIR)/chaos-report.txt, log: $(BUILD_DIR)/chaos-run.log"; \
+		if [ $$rc -ne 0 ] || grep -q '^CHAOS .* FAIL' chaos-report.txt || ! grep -q '^CHAOS ' chaos-report.txt; then exit 1; fi
 
 clean:
 	rm -rf $(BUILD_DIR)

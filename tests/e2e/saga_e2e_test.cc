@@ -4,184 +4,34 @@
 // quotes created and approved over QuoteService, and every approved quote must end ISSUED (policy
 // ACTIVE, counted) or REJECTED (no active policy, count unchanged) within a deadline (I5), on the
 // happy path and on both compensation paths, and with many quotes approved concurrently.
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <fstream>
 #include <map>
 #include <pqxx/pqxx>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "platform/messaging/dlq_admin.h"
 #include "platform/postgres/outbox_writer.h"
-#include "platform/process/child_process.h"
 #include "quoteflow/v1/customer.grpc.pb.h"
 #include "quoteflow/v1/policy.grpc.pb.h"
 #include "quoteflow/v1/quote.grpc.pb.h"
+#include "tests/support/saga_system.h"
 #include "tests/support/test_environment.h"
 
 namespace quoteflow {
 namespace {
 
-using process::ChildProcess;
 using quoteflow::testing::Env;
+using quoteflow::testing::SagaSystem;
 using quoteflow::testing::WaitFor;
 
 constexpr char kTopics[] =
     "quotes:4,policies:4,customers:4,quotes.dlq:1,policies.dlq:1,customers.dlq:1";
-
-bool AcceptsConnections(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
-
-std::string Tail(const std::string& path, size_t bytes = 3000) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
-}
-
-// The whole system, started once for the test binary.
-class SagaSystem {
- public:
-  absl::Status Start() {
-    const std::string bootstrap = Env().bootstrap_servers();
-    if (bootstrap.empty()) return absl::UnavailableError("no broker");
-    env_ = {{"DATABASE_URL", Env().database_url()}, {"KAFKA_BOOTSTRAP_SERVERS", bootstrap}};
-    quote_port_ = process::FreeTcpPort();
-    customer_port_ = process::FreeTcpPort();
-    policy_port_ = process::FreeTcpPort();
-    absl::Status s = Spawn("quote-api", QUOTEFLOW_QUOTE_API_BIN,
-                           {absl::StrCat("--grpc-address=127.0.0.1:", quote_port_)});
-    for (const char* schema : {"quote", "policy", "customer"}) {
-      if (s.ok()) {
-        s = Spawn(absl::StrCat("relay-", schema), QUOTEFLOW_RELAY_BIN,
-                  {absl::StrCat("--outbox-schema=", schema), "--poll-interval=200ms",
-                   absl::StrCat("--relay-id=e2e-", schema)});
-      }
-    }
-    if (s.ok()) {
-      s = Spawn("policy-worker", QUOTEFLOW_POLICY_WORKER_BIN,
-                {absl::StrCat("--grpc-address=127.0.0.1:", policy_port_),
-                 "--underwriting-limit=1000000"});
-    }
-    if (s.ok()) {
-      s = Spawn(
-          "customer-worker", QUOTEFLOW_CUSTOMER_WORKER_BIN,
-          {absl::StrCat("--grpc-address=127.0.0.1:", customer_port_), "--default-max-policies=3"});
-    }
-    if (s.ok()) s = Spawn("quote-worker", QUOTEFLOW_QUOTE_WORKER_BIN, {});
-    for (int port : {quote_port_, customer_port_, policy_port_}) {
-      if (!s.ok()) break;
-      s = WaitServing(port);
-    }
-    if (!s.ok()) return s;
-    quotes_ = v1::QuoteService::NewStub(Channel(quote_port_));
-    customers_ = v1::CustomerService::NewStub(Channel(customer_port_));
-    policies_ = v1::PolicyService::NewStub(Channel(policy_port_));
-    return absl::OkStatus();
-  }
-
-  // SIGTERMs every process (workers first) and returns the names of those that did not exit 0.
-  std::vector<std::string> Stop() {
-    quotes_.reset();
-    customers_.reset();
-    policies_.reset();
-    std::vector<std::string> bad;
-    for (auto it = children_.rbegin(); it != children_.rend(); ++it) {
-      if (!it->second->Running()) {
-        bad.push_back(it->first + " (had exited)");
-        continue;
-      }
-      (void)it->second->Signal(SIGTERM);
-      auto code = it->second->Wait(absl::Now() + absl::Seconds(20));
-      if (!code.ok() || *code != 0) bad.push_back(it->first);
-    }
-    return bad;
-  }
-
-  std::string Logs() const {
-    std::string out;
-    for (const auto& [name, child] : children_) {
-      absl::StrAppend(&out, "==== ", name, " ====\n", Tail(LogPath(name)), "\n");
-    }
-    return out;
-  }
-
-  std::vector<std::string> Dead() {
-    std::vector<std::string> dead;
-    for (auto& [name, child] : children_) {
-      if (!child->Running()) dead.push_back(name);
-    }
-    return dead;
-  }
-
-  v1::QuoteService::Stub& quotes() { return *quotes_; }
-  v1::CustomerService::Stub& customers() { return *customers_; }
-  v1::PolicyService::Stub& policies() { return *policies_; }
-
- private:
-  static std::string LogPath(const std::string& name) {
-    return ::testing::TempDir() + "saga-e2e-" + name + ".log";
-  }
-
-  absl::Status Spawn(const std::string& name, const std::string& path,
-                     std::vector<std::string> args) {
-    auto child = ChildProcess::Start(
-        {.path = path, .args = std::move(args), .env = env_, .stderr_path = LogPath(name)});
-    if (!child.ok()) return child.status();
-    children_.emplace_back(name, std::move(*child));
-    return absl::OkStatus();
-  }
-
-  static std::shared_ptr<grpc::Channel> Channel(int port) {
-    return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                               grpc::InsecureChannelCredentials());
-  }
-
-  absl::Status WaitServing(int port) {
-    absl::Status listening = WaitFor([&] { return AcceptsConnections(port); }, absl::Seconds(30),
-                                     absl::StrCat("port ", port, " to listen"));
-    if (!listening.ok()) return listening;
-    auto health = grpc::health::v1::Health::NewStub(Channel(port));
-    return WaitFor(
-        [&] {
-          grpc::ClientContext ctx;
-          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-          grpc::health::v1::HealthCheckRequest req;
-          grpc::health::v1::HealthCheckResponse resp;
-          return health->Check(&ctx, req, &resp).ok() &&
-                 resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
-        },
-        absl::Seconds(30), absl::StrCat("port ", port, " to report SERVING"));
-  }
-
-  std::vector<std::pair<std::string, std::string>> env_;
-  std::vector<std::pair<std::string, std::unique_ptr<ChildProcess>>> children_;
-  int quote_port_ = 0, customer_port_ = 0, policy_port_ = 0;
-  std::unique_ptr<v1::QuoteService::Stub> quotes_;
-  std::unique_ptr<v1::CustomerService::Stub> customers_;
-  std::unique_ptr<v1::PolicyService::Stub> policies_;
-};
 
 class SagaE2eTest : public ::testing::Test {
  protected:

@@ -1,0 +1,677 @@
+// The chaos suite (issue 7, "Reliability"): each test is one named scenario that starts the real
+// system (tests/support/saga_system.h: quote-api, three outbox-relays, three workers) on its own
+// topics, drives ApproveQuote load over gRPC with client retries (load.h), injects faults (SIGKILL,
+// Postgres immediate stops, broker storms, idle transactions, poison, overload), then checks
+// I1-I5 with the ledger checker (ledger.h) and compares the final state with the reference
+// computed from the inputs. Each prints its ledger lines and one
+//   CHAOS <scenario> PASS|FAIL <counts>
+// line (also appended to $QUOTEFLOW_CHAOS_REPORT when set). Sizes: small by default (the ctest
+// `chaos` label, a few minutes on 2 cores); QUOTEFLOW_CHAOS_FULL=1 selects the issue's sizes
+// (`make chaos`); QUOTEFLOW_CHAOS_SCALE=<float> multiplies the load of either set.
+//
+// Run one scenario: chaos_test --gtest_filter='Chaos.Baseline'.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "platform/kafka/kafka_config.h"
+#include "platform/local/local_postgres.h"
+#include "platform/messaging/dlq_admin.h"
+#include "platform/postgres/migrations.h"
+#include "platform/postgres/outbox_writer.h"
+#include "platform/process/broker_process.h"
+#include "tests/chaos/ledger.h"
+#include "tests/chaos/load.h"
+#include "tests/support/saga_system.h"
+#include "tests/support/test_environment.h"
+
+namespace quoteflow::chaos {
+namespace {
+
+using ::quoteflow::testing::Env;
+using ::quoteflow::testing::SagaSystem;
+using ::quoteflow::testing::SagaSystemOptions;
+using ::quoteflow::testing::WaitFor;
+
+bool Full() {
+  const char* v = std::getenv("QUOTEFLOW_CHAOS_FULL");
+  return v != nullptr && std::string(v) == "1";
+}
+double Scale() {
+  const char* v = std::getenv("QUOTEFLOW_CHAOS_SCALE");
+  return v == nullptr ? 1.0 : std::max(0.01, std::atof(v));
+}
+// A load size: `ci` by default, `full` with QUOTEFLOW_CHAOS_FULL=1, times the scale.
+int Load(int ci, int full) { return std::max(1, static_cast<int>((Full() ? full : ci) * Scale())); }
+// A fault count or duration: not scaled.
+int Pick(int ci, int full) { return Full() ? full : ci; }
+
+void Report(const std::string& line) {
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+  if (const char* path = std::getenv("QUOTEFLOW_CHAOS_REPORT")) {
+    std::ofstream out(path, std::ios::app);
+    out << line << "\n";
+  }
+}
+
+int64_t Count(const std::string& url, const std::string& sql) {
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  return tx.exec(sql)[0][0].as<int64_t>();
+}
+
+// The inputs every scenario shares: customers with room, two customers that fill up (their later
+// quotes are compensated: policy CANCELLED, quote REJECTED), an unregistered customer, and every
+// 13th premium above the underwriting limit (refused by the policy side).
+constexpr int kRoomyCustomers = 20;
+constexpr int64_t kLimit = 1000000;
+std::string CustomerOf(int i) {
+  if (i % 29 == 3) return "ghost";
+  if (i % 11 == 5) return absl::StrCat("full-", i % 2);
+  return absl::StrCat("c", i % kRoomyCustomers);
+}
+int64_t PremiumOf(int i) { return i % 13 == 7 ? 2 * kLimit : 100 + (i % 1000); }
+
+class Chaos : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    load_thread_stop();
+    if (system_ != nullptr) {
+      std::vector<std::string> bad = system_->Stop();
+      // A process that exited by itself is a finding; report it with the logs.
+      EXPECT_TRUE(bad.empty()) << "did not stop cleanly: " << absl::StrJoin(bad, ", ") << "\n"
+                               << system_->Logs();
+      system_.reset();
+    }
+  }
+
+  void load_thread_stop() {
+    if (load_thread_.joinable()) load_thread_.join();
+  }
+
+  // Creates this scenario's topics, resets the database (shared cluster) and starts the system.
+  void StartSystem(const std::string& scenario, SagaSystemOptions options = {},
+                   const std::string& database_url = "") {
+    scenario_ = scenario;
+    url_ = database_url.empty() ? Env().database_url() : database_url;
+    if (database_url.empty()) {
+      ASSERT_TRUE(testing::ResetDatabase().ok());
+    }
+    prefix_ = absl::StrCat("chaos-", scenario, "-", absl::ToUnixMillis(absl::Now()) % 1000000, ".");
+    process::BrokerProcess* broker = Env().broker();
+    ASSERT_NE(broker, nullptr);
+    for (const char* t : {"quotes", "policies", "customers"}) {
+      ASSERT_TRUE(broker->Control(absl::StrCat("create-topic ", prefix_, t, " 4")).ok());
+      ASSERT_TRUE(broker->Control(absl::StrCat("create-topic ", prefix_, t, ".dlq 1")).ok());
+    }
+    topics_ = Topics{prefix_ + "quotes", prefix_ + "policies", prefix_ + "customers"};
+    options.database_url = url_;
+    options.topic_prefix = prefix_;
+    options.group_prefix = prefix_;
+    options.log_prefix = "chaos-" + scenario;
+    options.underwriting_limit = kLimit;
+    // Short group timings, so that a SIGKILLed worker's partitions move within seconds.
+    for (const char* w : {"policy-worker", "customer-worker", "quote-worker"}) {
+      options.extra_args[w].push_back(
+          "--kafka-properties=session.timeout.ms=6000,heartbeat.interval.ms=500,"
+          "topic.metadata.refresh.interval.ms=1000");
+    }
+    system_ = std::make_unique<SagaSystem>(std::move(options));
+    absl::Status s = system_->Start();
+    ASSERT_TRUE(s.ok()) << s << "\n" << system_->Logs();
+    CreateCustomers();
+  }
+
+  void CreateCustomers() {
+    reference_.underwriting_limit = kLimit;
+    for (int c = 0; c < kRoomyCustomers; ++c) AddCustomer(absl::StrCat("c", c), 100000);
+    AddCustomer("full-0", 2);
+    AddCustomer("full-1", 3);
+    reference_.max_policies["ghost"] = 0;
+  }
+
+  void AddCustomer(const std::string& id, int64_t max) {
+    v1::CreateCustomerRequest req;
+    req.set_customer_id(id);
+    req.set_name("Customer " + id);
+    req.set_max_policies(max);
+    req.set_request_id("create-" + id);
+    absl::Status s = WaitFor(
+        [&] {
+          v1::Customer out;
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+          return system_->customers().CreateCustomer(&ctx, req, &out).ok();
+        },
+        absl::Seconds(30), "CreateCustomer " + id);
+    ASSERT_TRUE(s.ok()) << s;
+    reference_.max_policies[id] = max;
+  }
+
+  LoadOptions Options(int quotes, int concurrency) {
+    return LoadOptions{.run_id = prefix_,
+                       .quotes = quotes,
+                       .concurrency = concurrency,
+                       .customer_of = CustomerOf,
+                       .premium_of = PremiumOf};
+  }
+
+  // Runs the load on a background thread (faults are injected from the test thread: children
+  // are tied to the thread that started them).
+  void StartLoad(LoadOptions options) {
+    driver_ = std::make_unique<LoadDriver>(system_->quotes(), std::move(options));
+    load_thread_ = std::thread([this] { load_ = driver_->Run(); });
+  }
+  LoadResult& FinishLoad() {
+    load_thread_stop();
+    return load_;
+  }
+
+  // Waits until nothing moves any more: outboxes empty (parked rows aside), no quote APPROVED.
+  absl::Status WaitQuiet(absl::Duration timeout) {
+    return WaitFor(
+        [&]() -> absl::Status {
+          try {
+            const int64_t pending =
+                Count(url_,
+                      "SELECT (SELECT count(*) FROM quote.outbox WHERE parked_at IS NULL)"
+                      " + (SELECT count(*) FROM policy.outbox WHERE parked_at IS NULL)"
+                      " + (SELECT count(*) FROM customer.outbox WHERE parked_at IS NULL)");
+            const int64_t open =
+                Count(url_, "SELECT count(*) FROM quote.quotes WHERE status = 'APPROVED'");
+            if (pending == 0 && open == 0) return absl::OkStatus();
+            return absl::UnavailableError(
+                absl::StrCat(pending, " outbox rows pending, ", open, " quotes APPROVED"));
+          } catch (const std::exception& e) {
+            return absl::UnavailableError(e.what());
+          }
+        },
+        timeout, "outboxes empty and every saga settled");
+  }
+
+  // Checks the ledger until it holds (the last consumers may still be applying the final events)
+  // or `timeout` passes; prints and records it; returns it.
+  LedgerReport CheckUntilHolds(absl::Duration timeout, LedgerOptions extra = {}) {
+    LedgerOptions options = std::move(extra);
+    options.database_url = url_;
+    options.bootstrap_servers = Env().bootstrap_servers();
+    options.topics = topics_;
+    if (options.reference == nullptr) options.reference = &reference_;
+    LedgerReport report;
+    absl::Status s = WaitFor(
+        [&]() -> absl::Status {
+          absl::StatusOr<LedgerReport> r = CheckLedger(options, load_.approvals);
+          if (!r.ok()) return r.status();
+          report = *r;
+          return report.ok() ? absl::OkStatus() : absl::FailedPreconditionError(report.ToString());
+        },
+        timeout, "the ledger to hold");
+    if (report.lines.empty()) ADD_FAILURE() << "ledger could not be read: " << s;
+    std::printf("%s", report.ToString().c_str());
+    return report;
+  }
+
+  // The scenario's CHAOS line; `ok` adds the scenario's own checks to the ledger's verdict.
+  void Verdict(const LedgerReport& report, bool ok, const std::string& extra) {
+    const bool pass = ok && report.ok() && !::testing::Test::HasFailure();
+    std::string lines;
+    for (const InvariantLine& l : report.lines) {
+      absl::StrAppend(&lines, "  ", l.name, " ", l.ok ? "PASS" : "FAIL", " ", l.counts, "\n");
+    }
+    Report(absl::StrCat("CHAOS ", scenario_, " ", pass ? "PASS" : "FAIL", " ", report.Summary(),
+                        " | ", extra, " | load: ", load_.ToString()));
+    if (const char* path = std::getenv("QUOTEFLOW_CHAOS_REPORT")) {
+      std::ofstream out(path, std::ios::app);
+      out << lines;
+    }
+    EXPECT_TRUE(report.ok()) << report.ToString() << "\n" << system_->Logs();
+  }
+
+  void ExpectAllRunning() {
+    std::vector<std::string> dead = system_->Dead();
+    EXPECT_TRUE(dead.empty()) << absl::StrJoin(dead, ", ") << " died\n" << system_->Logs();
+  }
+
+  std::string scenario_, prefix_, url_;
+  Topics topics_;
+  Reference reference_;
+  std::unique_ptr<SagaSystem> system_;
+  std::unique_ptr<LoadDriver> driver_;
+  std::thread load_thread_;
+  LoadResult load_;
+};
+
+// 1. Baseline: no fault. All sagas complete and I1-I5 hold.
+TEST_F(Chaos, Baseline) {
+  StartSystem("baseline");
+  if (HasFatalFailure()) return;
+  StartLoad(Options(Load(400, 10000), 16));
+  FinishLoad();
+  EXPECT_EQ(load_.given_up, 0);
+  EXPECT_EQ(load_.unexpected, 0);
+  ASSERT_TRUE(WaitQuiet(absl::Seconds(Pick(60, 300))).ok()) << system_->Logs();
+  LedgerReport r = CheckUntilHolds(absl::Seconds(30));
+  Verdict(r, load_.given_up == 0, absl::StrCat("faults=none concurrency=16"));
+}
+
+// 2. Retries: each ApproveQuote request id sent 8 times at once: one state change and one event.
+TEST_F(Chaos, ConcurrentRetriesOfOneRequest) {
+  StartSystem("retries");
+  if (HasFatalFailure()) return;
+  LoadOptions o = Options(Load(150, 1000), 8);
+  o.sends_per_approve = 8;
+  StartLoad(o);
+  FinishLoad();
+  ASSERT_TRUE(WaitQuiet(absl::Seconds(Pick(60, 300))).ok()) << system_->Logs();
+  LedgerReport r = CheckUntilHolds(absl::Seconds(30));
+  // One QuoteApproved event id per quote on the wire, one approve record, version bumped once.
+  absl::StatusOr<std::vector<WireRecord>> wire =
+      ReadTopic(Env().bootstrap_servers(), topics_.quotes);
+  ASSERT_TRUE(wire.ok()) << wire.status();
+  std::map<std::string, std::set<std::string>> approved_ids;
+  for (const WireRecord& w : *wire) {
+    if (w.type == "QuoteApproved") approved_ids[w.aggregate_id].insert(w.event_id);
+  }
+  int64_t multi = 0, replies_differ = 0;
+  for (const auto& [q, ids] : approved_ids) multi += ids.size() > 1;
+  for (const Approval& a : load_.approvals) replies_differ += a.event_ids_seen.size() > 1;
+  const int64_t requests =
+      Count(url_, "SELECT count(*) FROM quote.requests WHERE operation = 'approve'");
+  EXPECT_EQ(multi, 0);
+  EXPECT_EQ(replies_differ, 0);
+  EXPECT_EQ(requests, static_cast<int64_t>(load_.approvals.size()));
+  EXPECT_EQ(approved_ids.size(), load_.approvals.size());
+  Verdict(r, multi == 0 && replies_differ == 0,
+          absl::StrCat("sends-per-request=8 request-ids=", load_.approvals.size(),
+                       " approve-records=", requests, " quotes-with-approved-events=",
+                       approved_ids.size(), " quotes-with-several-approved-events=", multi,
+                       " requests-with-differing-replies=", replies_differ));
+}
+
+// 3. Postgres `stop -m immediate` + restart, N times under load, on a durable cluster:
+// 0 acknowledged-but-lost. `negative_control` runs synchronous_commit=off (and a lazy WAL writer)
+// instead, where the checker must catch loss.
+class PostgresChaos : public Chaos {
+ protected:
+  void Run(bool negative_control) {
+    LocalPostgres::Options pg{.durable = true};
+    if (negative_control) {
+      pg.settings = {{"synchronous_commit", "off"},
+                     {"wal_writer_delay", "10000ms"},
+                     {"wal_writer_flush_after", "0"}};
+    }
+    absl::StatusOr<std::unique_ptr<LocalPostgres>> started = LocalPostgres::Start(pg);
+    ASSERT_TRUE(started.ok()) << started.status();
+    postgres_ = std::move(*started);
+    ASSERT_TRUE(ApplyMigrations(postgres_->database_url()).ok());
+    StartSystem(negative_control ? "pg-crash-sync-commit-off" : "pg-crash", {},
+                postgres_->database_url());
+    if (HasFatalFailure()) return;
+    const int crashes = negative_control ? 2 : Pick(3, 5);
+    LoadOptions o = Options(Load(negative_control ? 3000 : 800, 5000), 16);
+    o.give_up_after = absl::Seconds(90);
+    StartLoad(o);
+    int done = 0;
+    for (int k = 0; k < crashes; ++k) {
+      // Crash while ApproveQuotes are being acknowledged.
+      const int64_t before = driver_->approved();
+      absl::Status progressing =
+          WaitFor([&] { return driver_->approved() >= before + o.quotes / (crashes + 2); },
+                  absl::Seconds(60), "approvals between crashes");
+      if (!progressing.ok()) break;
+      ASSERT_TRUE(postgres_->Stop(LocalPostgres::Mode::kImmediate).ok());
+      absl::SleepFor(absl::Milliseconds(500));  // the outage itself (a fault, not a wait)
+      absl::Status back = postgres_->Restart();
+      ASSERT_TRUE(back.ok()) << back;
+      ++done;
+    }
+    FinishLoad();
+    ExpectAllRunning();
+    if (negative_control) {
+      // Settle what survived, then the checker must find acknowledged approvals that are gone.
+      (void)WaitQuiet(absl::Seconds(60));
+      LedgerOptions lo;
+      lo.database_url = url_;
+      lo.bootstrap_servers = Env().bootstrap_servers();
+      lo.topics = topics_;
+      absl::StatusOr<LedgerReport> r = CheckLedger(lo, load_.approvals);
+      ASSERT_TRUE(r.ok()) << r.status();
+      std::printf("%s", r->ToString().c_str());
+      const bool caught = !r->ok() && r->totals.at("lost") > 0;
+      Report(absl::StrCat("CHAOS ", scenario_, " ", caught ? "PASS" : "FAIL",
+                          " (negative control: the checker must report loss) ", r->Summary(),
+                          " | faults=pg-immediate-stop x", done,
+                          " synchronous_commit=off | load: ", load_.ToString()));
+      EXPECT_TRUE(caught) << "synchronous_commit=off + immediate stops lost nothing?\n"
+                          << r->ToString();
+      return;
+    }
+    ASSERT_TRUE(WaitQuiet(absl::Seconds(Pick(90, 300))).ok()) << system_->Logs();
+    LedgerReport r = CheckUntilHolds(absl::Seconds(30));
+    Verdict(r, done == crashes,
+            absl::StrCat("faults=pg-immediate-stop+restart x", done, " durable=true"));
+  }
+
+  void TearDown() override {
+    Chaos::TearDown();
+    postgres_.reset();
+  }
+
+  std::unique_ptr<LocalPostgres> postgres_;
+};
+
+TEST_F(PostgresChaos, ImmediateStopLosesNothingAcknowledged) { Run(false); }
+TEST_F(PostgresChaos, NegativeControlSynchronousCommitOffIsCaught) { Run(true); }
+
+// Kills `names` in turn, `rounds` times each, restarting each at once, while the load runs.
+int KillRounds(SagaSystem& system, LoadDriver& driver, const std::vector<std::string>& names,
+               int rounds, int quotes) {
+  int kills = 0;
+  const int total = rounds * static_cast<int>(names.size());
+  for (int k = 0; k < total; ++k) {
+    const int64_t before = driver.approved();
+    // Spread the kills over the load: wait for a share of it (or a moment when it is stuck).
+    (void)WaitFor([&] { return driver.approved() >= before + quotes / (total + 2); },
+                  absl::Seconds(5), "some approvals between kills");
+    const std::string& name = names[k % names.size()];
+    EXPECT_TRUE(system.Kill(name).ok()) << name;
+    absl::Status s = system.Restart(name);
+    EXPECT_TRUE(s.ok()) << name << ": " << s;
+    ++kills;
+  }
+  return kills;
+}
+
+// 4. SIGKILL of quote-api N times under load: every quote approved iff its outbox row exists or
+// was published (ledger I1), nothing acknowledged is lost.
+TEST_F(Chaos, QuoteApiSigkill) {
+  StartSystem("sigkill-quote-api");
+  if (HasFatalFailure()) return;
+  const int quotes = Load(600, 5000);
+  StartLoad(Options(quotes, 16));
+  const int kills = KillRounds(*system_, *driver_, {"quote-api"}, Pick(4, 10), quotes);
+  FinishLoad();
+  ExpectAllRunning();
+  ASSERT_TRUE(WaitQuiet(absl::Seconds(Pick(60, 300))).ok()) << system_->Logs();
+  LedgerReport r = CheckUntilHolds(absl::Seconds(30));
+  Verdict(r, load_.given_up == 0, absl::StrCat("faults=SIGKILL quote-api x", kills));
+}
+
+// 5. SIGKILL of each relay and each worker N times under load: 0 missing, 0 double-applied,
+// compensations emitted exactly once, and the final state equals the reference computed from the
+// inputs (the run without kills): over-limit premiums REJECTED, unregistered customer REJECTED,
+// each customer ISSUED exactly min(max, eligible quotes), counts equal to ACTIVE policies.
+TEST_F(Chaos, RelayAndWorkerSigkill) {
+  StartSystem("sigkill-relays-workers");
+  if (HasFatalFailure()) return;
+  const int quotes = Load(500, 5000);
+  StartLoad(Options(quotes, 16));
+  const std::vector<std::string> names = {"relay-quote",     "policy-worker",  "relay-policy",
+                                          "customer-worker", "relay-customer", "quote-worker"};
+  const int kills = KillRounds(*system_, *driver_, names, Pick(2, 10), quotes);
+  FinishLoad();
+  ExpectAllRunning();
+  ASSERT_TRUE(WaitQuiet(absl::Seconds(Pick(90, 300))).ok()) << system_->Logs();
+  LedgerReport r = CheckUntilHolds(absl::Seconds(60));
+  Verdict(r, load_.given_up == 0,
+          absl::StrCat("faults=SIGKILL x", kills, " (", absl::StrJoin(names, ","), " in turn)"));
+}
+
+// 6. Broker storms: injected produce errors, delayed acks, leader moves, all brokers down for a
+// while. ApproveQuote keeps succeeding throughout, the backlog drains within 30 s of recovery,
+// nothing is lost.
+TEST_F(Chaos, BrokerStorms) {
+  StartSystem("broker-storms");
+  if (HasFatalFailure()) return;
+  process::BrokerProcess* broker = Env().broker();
+  ASSERT_NE(broker, nullptr);
+  const absl::Duration down = absl::Seconds(Pick(8, 60));
+  // The load runs as long as the storm: 4 clients, one quote per 40 ms each, until `stop`.
+  std::atomic<bool> stop{false};
+  LoadOptions o = Options(Load(800, 8000), 4);
+  o.give_up_after = absl::Seconds(30);
+  o.pace = absl::Milliseconds(40);
+  o.stop = &stop;
+  StartLoad(o);
+  std::vector<std::string> phases;
+  bool kept_succeeding = true;
+  auto phase = [&](const std::string& name, const std::vector<std::string>& on,
+                   const std::vector<std::string>& off, absl::Duration length) {
+    const int64_t ok_before = driver_->ok_replies();
+    for (const std::string& c : on) EXPECT_TRUE(broker->Control(c).ok()) << c;
+    absl::SleepFor(length);  // the fault's duration
+    const int64_t ok_during = driver_->ok_replies() - ok_before;
+    for (const std::string& c : off) EXPECT_TRUE(broker->Control(c).ok()) << c;
+    if (ok_during == 0) kept_succeeding = false;
+    phases.push_back(absl::StrCat(name, ":ok-approvals-during=", ok_during));
+  };
+  const std::string q = topics_.quotes, p = topics_.policies, c = topics_.customers;
+  phase("produce-errors", {"errors Produce 20 NOT_LEADER_FOR_PARTITION"}, {"clear-errors Produce"},
+        absl::Seconds(2));
+  phase("delayed-acks", {"rtt -1 500"}, {"rtt -1 0"}, absl::Seconds(Pick(3, 10)));
+  phase("leader-moves",
+        {absl::StrCat("leader ", q, " 0 2"), absl::StrCat("leader ", p, " 1 3"),
+         absl::StrCat("leader ", c, " 2 1")},
+        {}, absl::Seconds(2));
+  phase("fetch-errors", {"errors Fetch 10 NOT_LEADER_FOR_PARTITION"}, {"clear-errors Fetch"},
+        absl::Seconds(2));
+  phase("brokers-down", {"broker-down -1"}, {}, down);
+  const absl::Time recovered = absl::Now();
+  EXPECT_TRUE(broker->Control("broker-up -1").ok());
+  absl::SleepFor(absl::Seconds(2));
+  stop = true;
+  FinishLoad();
+  absl::Status drained = WaitQuiet(absl::Seconds(30) + (absl::Now() - recovered));
+  const absl::Duration drain_time = absl::Now() - recovered;
+  EXPECT_TRUE(drained.ok()) << drained << "\n" << system_->Logs();
+  EXPECT_TRUE(kept_succeeding) << absl::StrJoin(phases, " ");
+  ExpectAllRunning();
+  LedgerReport r = CheckUntilHolds(absl::Seconds(30));
+  Verdict(r, kept_succeeding && drained.ok(),
+          absl::StrCat("faults=", absl::StrJoin(phases, ","), " down=", absl::FormatDuration(down),
+                       " drained-after-recovery=",
+                       absl::FormatDuration(absl::Trunc(drain_time, absl::Milliseconds(100)))));
+}
+
+// 7. A session left idle in a transaction holding row locks on the outbox: the server cuts it
+// (idle_in_transaction_session_timeout) and the relay publishes the rows it held.
+TEST_F(Chaos, IdleInTransactionSessionIsCutAndRelayRecovers) {
+  StartSystem("idle-in-transaction");
+  if (HasFatalFailure()) return;
+  // Rows accumulate while the quote relay is down.
+  ASSERT_TRUE(system_->Kill("relay-quote").ok());
+  StartLoad(Options(Load(100, 1000), 8));
+  FinishLoad();
+  const int64_t held = Count(url_, "SELECT count(*) FROM quote.outbox");
+  ASSERT_GT(held, 0);
+  pqxx::connection idle(url_);
+  const int idle_pid = idle.backendpid();
+  pqxx::work tx(idle);
+  tx.exec("SET LOCAL idle_in_transaction_session_timeout = '3s'");
+  tx.exec("SELECT txid_current()");
+  const int64_t locked = tx.exec("SELECT seq FROM quote.outbox FOR UPDATE").size();
+  const absl::Time left_idle = absl::Now();
+  ASSERT_TRUE(system_->Restart("relay-quote").ok());
+  // The server ends the idle session; the relay then publishes everything.
+  absl::Status cut = WaitFor(
+      [&] {
+        return Count(url_, absl::StrCat("SELECT count(*) FROM pg_stat_activity WHERE pid = ",
+                                        idle_pid)) == 0;
+      },
+      absl::Seconds(30), "the idle session to be terminated");
+  const absl::Duration cut_after = absl::Now() - left_idle;
+  bool statement_failed = false;
+  try {
+    tx.exec("SELECT 1");
+  } catch (const std::exception&) {
+    statement_failed = true;  // the session is gone
+  }
+  EXPECT_TRUE(cut.ok()) << cut;
+  EXPECT_TRUE(statement_failed);
+  absl::Status quiet = WaitQuiet(absl::Seconds(30));
+  const absl::Duration recovered_after = absl::Now() - left_idle;
+  EXPECT_TRUE(quiet.ok()) << quiet << "\n" << system_->Logs();
+  ExpectAllRunning();
+  LedgerReport r = CheckUntilHolds(absl::Seconds(30));
+  Verdict(
+      r, cut.ok() && statement_failed && quiet.ok(),
+      absl::StrCat("faults=idle-in-transaction session holding ", locked,
+                   " outbox rows locked (timeout 3s) cut-after=",
+                   absl::FormatDuration(absl::Trunc(cut_after, absl::Milliseconds(100))),
+                   " outbox-drained-after=",
+                   absl::FormatDuration(absl::Trunc(recovered_after, absl::Milliseconds(100)))));
+}
+
+// 8. Poison events (a QuoteRejected for an unknown quote; a PolicyCancelled naming no customer)
+// and an oversized outbox payload: each dead-lettered / parked exactly once with a reason, while
+// other keys keep flowing: their sagas complete within 10 s of the load's end.
+TEST_F(Chaos, PoisonAndOversizedPayload) {
+  StartSystem("poison");
+  if (HasFatalFailure()) return;
+  const int poison = Pick(3, 20);
+  std::set<std::string> foreign;
+  {
+    pqxx::connection c(url_);
+    pqxx::work tx(c);
+    const absl::Time now = absl::Now();
+    for (int k = 0; k < poison; ++k) {
+      const std::string q = absl::StrCat("q-poison-", k);
+      InsertOutboxRow(tx, {.schema = "quote", .source = "/quoteflow/chaos"},
+                      DomainEvent{.event_id = q + "/rejected",
+                                  .aggregate_id = q,
+                                  .quote_id = q,
+                                  .aggregate_version = 3,
+                                  .occurred_at = now,
+                                  .payload = QuoteRejected{.customer_id = "c", .reason = "r"}});
+      const std::string pol = "pol-" + q;
+      InsertOutboxRow(tx, {.schema = "policy", .source = "/quoteflow/chaos"},
+                      DomainEvent{.event_id = pol + "/cancelled",
+                                  .aggregate_id = pol,
+                                  .quote_id = q,
+                                  .aggregate_version = 2,
+                                  .occurred_at = now,
+                                  .payload = PolicyCancelled{
+                                      .policy_id = pol, .customer_id = "", .reason = "poison"}});
+      foreign.insert(q + "/rejected");
+      foreign.insert(pol + "/cancelled");
+    }
+    // 2 MiB: above the producer's message.max.bytes, so the broker path refuses it for good.
+    InsertOutboxRow(tx, {.schema = "quote", .source = "/quoteflow/chaos"},
+                    DomainEvent{.event_id = "q-huge/rejected",
+                                .aggregate_id = "q-huge",
+                                .quote_id = "q-huge",
+                                .aggregate_version = 3,
+                                .occurred_at = now,
+                                .payload = QuoteRejected{.customer_id = "c",
+                                                         .reason = std::string(2 << 20, 'x')}});
+    foreign.insert("q-huge/rejected");
+    tx.commit();
+  }
+  StartLoad(Options(Load(300, 3000), 16));
+  FinishLoad();
+  const absl::Time load_end = absl::Now();
+  absl::Status quiet = WaitQuiet(absl::Seconds(10));
+  const absl::Duration lag_zero_after = absl::Now() - load_end;
+  EXPECT_TRUE(quiet.ok()) << quiet << "\n" << system_->Logs();
+  // Dead-lettered once each, with a reason.
+  kafka::KafkaSettings kafka(Env().bootstrap_servers(), {});
+  std::map<std::string, int> dlq_count;
+  std::map<std::string, std::string> reasons;
+  absl::Status dead = WaitFor(
+      [&]() -> absl::Status {
+        dlq_count.clear();
+        for (const std::string& t : {topics_.quotes + ".dlq", topics_.policies + ".dlq"}) {
+          absl::StatusOr<std::vector<messaging::DlqRecord>> read = messaging::ReadDlq(kafka, t, {});
+          if (!read.ok()) return read.status();
+          for (const messaging::DlqRecord& d : *read) {
+            ++dlq_count[d.key];
+            reasons[d.key] = d.reason;
+          }
+        }
+        if (static_cast<int>(dlq_count.size()) >= 2 * poison) return absl::OkStatus();
+        return absl::NotFoundError(absl::StrCat(dlq_count.size(), " keys dead-lettered"));
+      },
+      absl::Seconds(60), "every poison event on a DLQ");
+  EXPECT_TRUE(dead.ok()) << dead << "\n" << system_->Logs();
+  int dead_once = 0, dead_twice = 0, no_reason = 0;
+  for (const auto& [key, n] : dlq_count) {
+    if (n == 1) ++dead_once;
+    if (n > 1) ++dead_twice;
+    if (reasons[key].empty()) ++no_reason;
+  }
+  // Parked once, with the broker's reason.
+  absl::Status parked = WaitFor(
+      [&] {
+        return Count(url_,
+                     "SELECT count(*) FROM quote.outbox WHERE event_id = 'q-huge/rejected'"
+                     " AND parked_at IS NOT NULL AND coalesce(last_error, '') <> ''") == 1;
+      },
+      absl::Seconds(60), "the oversized row to be parked with its reason");
+  EXPECT_TRUE(parked.ok()) << parked << "\n" << system_->Logs();
+  std::string parked_reason;
+  try {
+    pqxx::connection c(url_);
+    pqxx::nontransaction tx(c);
+    pqxx::result res = tx.exec("SELECT last_error FROM quote.outbox WHERE parked_at IS NOT NULL");
+    for (const pqxx::row& row : res) parked_reason = row[0].as<std::string>().substr(0, 80);
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << e.what();
+  }
+  EXPECT_EQ(dead_once, 2 * poison);
+  EXPECT_EQ(dead_twice, 0);
+  EXPECT_EQ(no_reason, 0);
+  ExpectAllRunning();
+  LedgerOptions lo;
+  lo.allow_parked = true;
+  lo.foreign_event_ids = foreign;
+  LedgerReport r = CheckUntilHolds(absl::Seconds(30), lo);
+  Verdict(r, quiet.ok() && dead.ok() && parked.ok() && dead_once == 2 * poison && dead_twice == 0,
+          absl::StrCat("faults=", 2 * poison,
+                       " poison events + 1 oversized (2 MiB) payload;"
+                       " dead-lettered-once=",
+                       dead_once, " dead-lettered-more=", dead_twice, " without-reason=", no_reason,
+                       " parked=", parked.ok() ? 1 : 0, " parked-reason=\"", parked_reason,
+                       "\" other-keys-settled-after=",
+                       absl::FormatDuration(absl::Trunc(lag_zero_after, absl::Milliseconds(100)))));
+}
+
+// 9. Overload: 4x the baseline concurrency with 50 ms deadlines: only OK, DEADLINE_EXCEEDED or
+// RESOURCE_EXHAUSTED, no call hangs, and I1-I2 (all of I1-I5, in fact) hold after the client
+// retries.
+TEST_F(Chaos, OverloadWithShortDeadlines) {
+  StartSystem("overload");
+  if (HasFatalFailure()) return;
+  LoadOptions o = Options(Load(400, 4000), 64);
+  o.call_deadline = absl::Milliseconds(50);
+  o.min_backoff = absl::Milliseconds(5);
+  o.max_backoff = absl::Milliseconds(100);
+  o.give_up_after = absl::Seconds(120);
+  StartLoad(o);
+  FinishLoad();
+  int64_t other = 0;
+  for (const auto& [code, n] : load_.codes) {
+    if (code != "OK" && code != "DEADLINE_EXCEEDED" && code != "RESOURCE_EXHAUSTED") other += n;
+  }
+  EXPECT_EQ(other, 0) << load_.ToString();
+  // No hang: no call outlived its deadline by more than a scheduling hiccup.
+  EXPECT_LT(load_.max_call, absl::Seconds(2)) << load_.ToString();
+  EXPECT_EQ(load_.given_up, 0);
+  ExpectAllRunning();
+  ASSERT_TRUE(WaitQuiet(absl::Seconds(Pick(60, 300))).ok()) << system_->Logs();
+  LedgerReport r = CheckUntilHolds(absl::Seconds(30));
+  Verdict(r, other == 0 && load_.max_call < absl::Seconds(2) && load_.given_up == 0,
+          absl::StrCat("faults=overload concurrency=64 deadline=50ms other-codes=", other));
+}
+
+}  // namespace
+}  // namespace quoteflow::chaos

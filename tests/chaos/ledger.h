@@ -1,0 +1,106 @@
+// The chaos suite's ledger checker: after a run, it gathers every fact about the run and checks
+// the invariants I1-I5 of DESIGN.md section 2 against them:
+//   - the client's ledger: every ApproveQuote the load driver saw OK (quote id, QuoteApproved
+//     event id, customer, premium) and every one it gave up on;
+//   - the database: quotes, approve request records, outbox rows still pending (or parked),
+//     every inbox row per consumer, policies, declined quotes, customers and policy count entries;
+//   - Kafka: every record of the run's three topics read back from the first stored offset, by
+//     event id (ce_id header) with its key, type, partition, offset and aggregate version.
+// Check() returns one line per invariant with its counts (expected, found, missing,
+// duplicated-on-wire, double-applied, reordered, ...) and whether it was violated; a final state
+// can also be compared with a reference computed from the inputs (ExpectedOutcome).
+//
+// Thread-safety: Collect() and Check() are called from one thread after the load stopped.
+#ifndef QUOTEFLOW_TESTS_CHAOS_LEDGER_H_
+#define QUOTEFLOW_TESTS_CHAOS_LEDGER_H_
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace quoteflow::chaos {
+
+// One ApproveQuote as the client saw it.
+struct Approval {
+  int index = 0;                         // position in the load
+  std::string customer_id;               // input
+  int64_t premium = 0;                   // input
+  std::string quote_id;                  // from CreateQuote ("" when the quote was never created)
+  bool acked = false;                    // ApproveQuote returned OK (at least once)
+  std::string event_id;                  // the QuoteApproved event id it returned
+  std::set<std::string> event_ids_seen;  // every event id any OK reply carried
+};
+
+// One Kafka record of the run.
+struct WireRecord {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string key;
+  std::string event_id;
+  std::string type;
+  std::string aggregate_id;
+  std::string quote_id;
+  int64_t version = 0;
+};
+
+struct Topics {
+  std::string quotes = "quotes";
+  std::string policies = "policies";
+  std::string customers = "customers";
+};
+
+// Reads every stored record of `topic` from its first offset to the high watermark.
+absl::StatusOr<std::vector<WireRecord>> ReadTopic(const std::string& bootstrap,
+                                                  const std::string& topic,
+                                                  absl::Duration timeout = absl::Seconds(60));
+
+// The expected final state, computed from the inputs without running anything ("the run without
+// kills"): per customer, its maximum (0: not registered); the underwriting limit.
+struct Reference {
+  std::map<std::string, int64_t> max_policies;
+  int64_t underwriting_limit = 1000000;
+};
+
+struct InvariantLine {
+  std::string name;  // "I1 atomicity", ...
+  bool ok = true;
+  std::string counts;                 // "expected=... found=... missing=..."
+  std::vector<std::string> examples;  // a few offending ids, for the failure message
+};
+
+struct LedgerReport {
+  std::vector<InvariantLine> lines;
+  bool ok() const;
+  // One line per invariant: "<name> PASS|FAIL <counts>".
+  std::string ToString() const;
+  // "acked=... lost=... missing=... dup-wire=... double-applied=... reordered=..." (for CHAOS).
+  std::string Summary() const;
+  std::map<std::string, int64_t> totals;  // the numbers Summary() prints, by name
+};
+
+struct LedgerOptions {
+  std::string database_url;
+  std::string bootstrap_servers;
+  Topics topics;
+  // Parked outbox rows expected (scenario 8): they are reported, not counted as pending.
+  bool allow_parked = false;
+  // Event ids that were inserted by the test itself (poison, oversized): ignored by I1/I5.
+  std::set<std::string> foreign_event_ids;
+  // Compare the final state with this reference (I5), when set.
+  const Reference* reference = nullptr;
+};
+
+// Gathers the facts and checks I1-I5. Errors: UNAVAILABLE / INTERNAL when Postgres or Kafka
+// cannot be read (the run cannot be judged).
+absl::StatusOr<LedgerReport> CheckLedger(const LedgerOptions& options,
+                                         const std::vector<Approval>& approvals);
+
+}  // namespace quoteflow::chaos
+
+#endif  // QUOTEFLOW_TESTS_CHAOS_LEDGER_H_

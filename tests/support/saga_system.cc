@@ -1,0 +1,233 @@
+#include "tests/support/saga_system.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "tests/support/test_environment.h"
+
+namespace quoteflow::testing {
+namespace {
+
+bool AcceptsConnections(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
+std::string FileTail(const std::string& path, size_t bytes) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+}
+
+SagaSystem::SagaSystem(SagaSystemOptions options) : options_(std::move(options)) {}
+
+SagaSystem::~SagaSystem() {
+  quotes_.reset();
+  customers_.reset();
+  policies_.reset();
+  // ChildProcess's destructor SIGKILLs whatever still runs.
+}
+
+void SagaSystem::Add(const std::string& name, const std::string& path,
+                     std::vector<std::string> args, int grpc_port) {
+  auto extra = options_.extra_args.find(name);
+  if (extra != options_.extra_args.end()) {
+    args.insert(args.end(), extra->second.begin(), extra->second.end());
+  }
+  procs_.push_back(
+      Proc{.name = name, .path = path, .args = std::move(args), .grpc_port = grpc_port});
+}
+
+absl::Status SagaSystem::Start() {
+  const std::string url =
+      options_.database_url.empty() ? Env().database_url() : options_.database_url;
+  const std::string bootstrap =
+      options_.bootstrap_servers.empty() ? Env().bootstrap_servers() : options_.bootstrap_servers;
+  if (bootstrap.empty()) return absl::UnavailableError("no broker");
+  env_ = {{"DATABASE_URL", url}, {"KAFKA_BOOTSTRAP_SERVERS", bootstrap}};
+  env_.insert(env_.end(), options_.extra_env.begin(), options_.extra_env.end());
+  quote_port_ = process::FreeTcpPort();
+  customer_port_ = process::FreeTcpPort();
+  policy_port_ = process::FreeTcpPort();
+  const std::string& p = options_.topic_prefix;
+  const std::string topic_map = absl::StrCat("--topic-map=quote=", p, "quotes,policy=", p,
+                                             "policies,customer=", p, "customers");
+  auto group = [&](const std::string& worker) -> std::vector<std::string> {
+    if (options_.group_prefix.empty()) return {};
+    return {absl::StrCat("--consumer-group=", options_.group_prefix, worker)};
+  };
+  auto with = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  Add("quote-api", QUOTEFLOW_QUOTE_API_BIN,
+      {absl::StrCat("--grpc-address=127.0.0.1:", quote_port_)}, quote_port_);
+  for (const char* schema : {"quote", "policy", "customer"}) {
+    for (int r = 0; r < std::max(1, options_.relays_per_schema); ++r) {
+      const std::string name =
+          r == 0 ? absl::StrCat("relay-", schema) : absl::StrCat("relay-", schema, "-", r);
+      Add(name, QUOTEFLOW_RELAY_BIN,
+          {absl::StrCat("--outbox-schema=", schema), "--poll-interval=200ms",
+           absl::StrCat("--relay-id=", options_.log_prefix, "-", name), topic_map},
+          0);
+    }
+  }
+  Add("policy-worker", QUOTEFLOW_POLICY_WORKER_BIN,
+      with({absl::StrCat("--grpc-address=127.0.0.1:", policy_port_),
+            absl::StrCat("--underwriting-limit=", options_.underwriting_limit),
+            absl::StrCat("--topics=", p, "quotes,", p, "customers")},
+           group("policy-worker")),
+      policy_port_);
+  Add("customer-worker", QUOTEFLOW_CUSTOMER_WORKER_BIN,
+      with({absl::StrCat("--grpc-address=127.0.0.1:", customer_port_),
+            absl::StrCat("--default-max-policies=", options_.default_max_policies),
+            absl::StrCat("--topics=", p, "policies")},
+           group("customer-worker")),
+      customer_port_);
+  Add("quote-worker", QUOTEFLOW_QUOTE_WORKER_BIN,
+      with({absl::StrCat("--topics=", p, "quotes,", p, "customers")}, group("quote-worker")), 0);
+
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (Proc& proc : procs_) {
+      if (absl::Status s = Spawn(proc); !s.ok()) return s;
+    }
+  }
+  for (int port : {quote_port_, customer_port_, policy_port_}) {
+    if (absl::Status s = WaitServing(port, absl::Seconds(30)); !s.ok()) return s;
+  }
+  quotes_ = v1::QuoteService::NewStub(Channel(quote_port_));
+  customers_ = v1::CustomerService::NewStub(Channel(customer_port_));
+  policies_ = v1::PolicyService::NewStub(Channel(policy_port_));
+  return absl::OkStatus();
+}
+
+std::vector<std::string> SagaSystem::Stop() {
+  std::vector<std::string> bad;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = procs_.rbegin(); it != procs_.rend(); ++it) {
+    if (it->child == nullptr) continue;
+    if (!it->child->Running()) {
+      bad.push_back(it->name + " (had exited)");
+      continue;
+    }
+    (void)it->child->Signal(SIGTERM);
+    auto code = it->child->Wait(absl::Now() + absl::Seconds(20));
+    if (!code.ok() || *code != 0) bad.push_back(it->name);
+  }
+  return bad;
+}
+
+std::vector<std::string> SagaSystem::Names() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> names;
+  for (const Proc& p : procs_) names.push_back(p.name);
+  return names;
+}
+
+std::vector<std::string> SagaSystem::Dead() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> dead;
+  for (Proc& p : procs_) {
+    if (p.child == nullptr || !p.child->Running()) dead.push_back(p.name);
+  }
+  return dead;
+}
+
+std::string SagaSystem::LogPath(const std::string& name) const {
+  return ::testing::TempDir() + options_.log_prefix + "-" + name + ".log";
+}
+
+std::string SagaSystem::Logs() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out;
+  for (const Proc& p : procs_) {
+    absl::StrAppend(&out, "==== ", p.name, " ====\n", FileTail(LogPath(p.name)), "\n");
+  }
+  return out;
+}
+
+SagaSystem::Proc* SagaSystem::Find(const std::string& name) {
+  for (Proc& p : procs_) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+absl::Status SagaSystem::Kill(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Proc* p = Find(name);
+  if (p == nullptr) return absl::NotFoundError(absl::StrCat("no process ", name));
+  if (p->child == nullptr || !p->child->Running()) return absl::OkStatus();
+  (void)p->child->Signal(SIGKILL);
+  auto code = p->child->Wait(absl::Now() + absl::Seconds(10));
+  return code.ok() ? absl::OkStatus() : code.status();
+}
+
+absl::Status SagaSystem::Restart(const std::string& name, absl::Duration timeout) {
+  int port = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Proc* p = Find(name);
+    if (p == nullptr) return absl::NotFoundError(absl::StrCat("no process ", name));
+    if (p->child != nullptr && p->child->Running()) {
+      (void)p->child->Signal(SIGKILL);
+      (void)p->child->Wait(absl::Now() + absl::Seconds(10));
+    }
+    p->child.reset();
+    if (absl::Status s = Spawn(*p); !s.ok()) return s;
+    port = p->grpc_port;
+  }
+  return port == 0 ? absl::OkStatus() : WaitServing(port, timeout);
+}
+
+absl::Status SagaSystem::Spawn(Proc& proc) {
+  auto child = process::ChildProcess::Start(
+      {.path = proc.path, .args = proc.args, .env = env_, .stderr_path = LogPath(proc.name)});
+  if (!child.ok()) return child.status();
+  proc.child = std::move(*child);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::Channel> SagaSystem::Channel(int port) {
+  return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+}
+
+absl::Status SagaSystem::WaitServing(int port, absl::Duration timeout) {
+  absl::Status listening = WaitFor([&] { return AcceptsConnections(port); }, timeout,
+                                   absl::StrCat("port ", port, " to listen"));
+  if (!listening.ok()) return listening;
+  auto health = grpc::health::v1::Health::NewStub(Channel(port));
+  return WaitFor(
+      [&] {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+        grpc::health::v1::HealthCheckRequest req;
+        grpc::health::v1::HealthCheckResponse resp;
+        return health->Check(&ctx, req, &resp).ok() &&
+               resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+      },
+      timeout, absl::StrCat("port ", port, " to report SERVING"));
+}
+
+}  // namespace quoteflow::testing

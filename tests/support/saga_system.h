@@ -1,0 +1,129 @@
+// SagaSystem: the whole quoteflow system by choreography as real child processes, for end-to-end
+// and chaos tests: quote-api, one outbox-relay per schema (quote, policy, customer; more replicas
+// on request), policy-worker, customer-worker and quote-worker, pointed at a Postgres database and
+// a Kafka bootstrap list (by default the shared test environment's, tests/support/
+// test_environment.h). Start() waits until every gRPC server reports SERVING. Each process can be
+// SIGKILLed and started again with the same arguments (Kill()/Restart()), which is what the chaos
+// suite (tests/chaos) does under load. Topic names can carry a prefix so that several systems (one
+// per chaos scenario) share one broker without seeing each other's records; the dead-letter topics
+// are then "<prefix>quotes.dlq", ... and must exist (the caller creates them on the broker).
+//
+// Each process's stderr (its JSON log) is appended to <gtest TempDir>/<log_prefix>-<name>.log;
+// Logs() returns their tails for failure messages.
+//
+// Thread-safety: Start(), Stop(), Kill() and Restart() must be called from one long-lived thread
+// (the test body: a child's PDEATHSIG is tied to the thread that started it); Kill()/Restart()
+// /Dead()/Logs() take an internal lock so that a load thread may call Logs() or Dead() meanwhile.
+// The stubs are thread-safe (gRPC stubs) and stay valid across restarts of their server (the port
+// is kept).
+#ifndef QUOTEFLOW_TESTS_SUPPORT_SAGA_SYSTEM_H_
+#define QUOTEFLOW_TESTS_SUPPORT_SAGA_SYSTEM_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "platform/process/child_process.h"
+#include "quoteflow/v1/customer.grpc.pb.h"
+#include "quoteflow/v1/policy.grpc.pb.h"
+#include "quoteflow/v1/quote.grpc.pb.h"
+
+namespace quoteflow::testing {
+
+struct SagaSystemOptions {
+  // Empty: Env().database_url() / Env().bootstrap_servers().
+  std::string database_url;
+  std::string bootstrap_servers;
+  // Log files are <TempDir>/<log_prefix>-<process>.log.
+  std::string log_prefix = "saga-e2e";
+  // Prepended to the topic names quotes, policies, customers (and so to their .dlq topics).
+  std::string topic_prefix;
+  // Prepended to the workers' consumer group ids (empty: the default groups = consumer names).
+  std::string group_prefix;
+  // Relay replicas per outbox schema, named relay-<schema> (first) and relay-<schema>-<n>.
+  int relays_per_schema = 1;
+  int underwriting_limit = 1000000;
+  int default_max_policies = 3;
+  // Extra command-line arguments by process name ("quote-api", "relay-quote", "policy-worker",
+  // ...).
+  std::map<std::string, std::vector<std::string>> extra_args;
+  // Extra environment of every process.
+  std::vector<std::pair<std::string, std::string>> extra_env;
+};
+
+class SagaSystem {
+ public:
+  explicit SagaSystem(SagaSystemOptions options = {});
+  ~SagaSystem();
+
+  // Starts every process and waits (30 s each) until the gRPC servers report SERVING.
+  // UNAVAILABLE ("no broker") without a bootstrap list; ChildProcess::Start's errors;
+  // DEADLINE_EXCEEDED when a server did not come up.
+  absl::Status Start();
+
+  // SIGTERMs every process (workers first, reverse start order) and returns the names of those
+  // that did not exit 0 within 20 s ("<name> (had exited)" for one already gone).
+  std::vector<std::string> Stop();
+
+  // Process names in start order.
+  std::vector<std::string> Names() const;
+  // Names of processes that are not running.
+  std::vector<std::string> Dead();
+  // Tails of every process's log.
+  std::string Logs() const;
+  std::string LogPath(const std::string& name) const;
+
+  // SIGKILLs `name` and reaps it. NOT_FOUND for an unknown name; OK when it had already exited.
+  absl::Status Kill(const std::string& name);
+  // Starts `name` again with its arguments (after Kill() or a crash; kills it first if it still
+  // runs) and, for a gRPC server, waits until it reports SERVING (up to `timeout`).
+  absl::Status Restart(const std::string& name, absl::Duration timeout = absl::Seconds(30));
+
+  v1::QuoteService::Stub& quotes() { return *quotes_; }
+  v1::CustomerService::Stub& customers() { return *customers_; }
+  v1::PolicyService::Stub& policies() { return *policies_; }
+  int quote_port() const { return quote_port_; }
+
+  // The topic names this system uses.
+  std::string topic(const std::string& base) const { return options_.topic_prefix + base; }
+
+  static std::shared_ptr<grpc::Channel> Channel(int port);
+
+ private:
+  struct Proc {
+    std::string name;
+    std::string path;
+    std::vector<std::string> args;
+    int grpc_port = 0;  // 0: no gRPC server
+    std::unique_ptr<process::ChildProcess> child;
+  };
+
+  void Add(const std::string& name, const std::string& path, std::vector<std::string> args,
+           int grpc_port);
+  absl::Status Spawn(Proc& proc);
+  Proc* Find(const std::string& name);
+  static absl::Status WaitServing(int port, absl::Duration timeout);
+
+  SagaSystemOptions options_;
+  std::vector<std::pair<std::string, std::string>> env_;
+  mutable std::mutex mu_;
+  std::vector<Proc> procs_;  // guarded by mu_ (the child pointers; the rest is set before Start)
+  int quote_port_ = 0, customer_port_ = 0, policy_port_ = 0;
+  std::unique_ptr<v1::QuoteService::Stub> quotes_;
+  std::unique_ptr<v1::CustomerService::Stub> customers_;
+  std::unique_ptr<v1::PolicyService::Stub> policies_;
+};
+
+// The tail (last `bytes`) of a file, "" if unreadable.
+std::string FileTail(const std::string& path, size_t bytes = 3000);
+
+}  // namespace quoteflow::testing
+
+#endif  // QUOTEFLOW_TESTS_SUPPORT_SAGA_SYSTEM_H_
