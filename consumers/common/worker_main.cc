@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <thread>
 
@@ -33,9 +34,13 @@ void DeclareCommonOptions(Config& config, const WorkerDefinition& def) {
   config.Declare("startup-timeout", "30s", "how long to wait for Postgres at start");
   config.Declare("shutdown-grace", "10s", "how long in-flight gRPC calls may finish after SIGTERM");
   config.Declare("migrate", "false", "apply pending migrations at start instead of refusing");
-  config.Declare("saga-mode", "choreography",
-                 "choreography (react to the other services' events) or orchestration (handle "
-                 "saga-orchestrator's commands)");
+  // The local launcher (tools/local) passes QUOTEFLOW_SAGA_MODE to every service: its default.
+  const char* launcher_mode = std::getenv("QUOTEFLOW_SAGA_MODE");
+  config.Declare(
+      "saga-mode",
+      launcher_mode != nullptr && *launcher_mode != '\0' ? launcher_mode : "choreography",
+      "choreography (react to the other services' events) or orchestration (handle "
+      "saga-orchestrator's commands)");
   config.Declare(
       "topics", "",
       absl::StrCat("comma-separated topics to consume (default: ", def.default_topics,

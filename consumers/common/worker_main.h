@@ -8,7 +8,8 @@
 //   --database-url --db-pool-size --statement-timeout --startup-timeout --shutdown-grace --migrate
 //   --topics --consumer-name --consumer-group --dlq-suffix --max-poison-attempts --max-batch
 //   --grpc-address (only for workers that serve gRPC)
-//   --saga-mode (SAGA_MODE: choreography, the default, or orchestration; the build step reads it)
+//   --saga-mode (SAGA_MODE: choreography or orchestration; default $QUOTEFLOW_SAGA_MODE, which the
+//   local launcher sets, else choreography; the build step reads it)
 // Thread-safety: RunWorker is called once, from main().
 #ifndef QUOTEFLOW_CONSUMERS_COMMON_WORKER_MAIN_H_
 #define QUOTEFLOW_CONSUMERS_COMMON_WORKER_MAIN_H_
