@@ -13,6 +13,7 @@
 #include "platform/messaging/replay.h"
 #include "platform/observability/log.h"
 #include "platform/postgres/migrations.h"
+#include "tools/quotectl/verify.h"
 
 namespace quoteflow {
 namespace {
@@ -36,6 +37,8 @@ constexpr char kUsage[] =
     "  replay --group G --topic T (--to-offset O [--partition P] | --to-time RFC3339 |\n"
     "         --to-earliest | --to-latest) [--dry-run]\n"
     "                          reset a stopped worker's offsets (the inbox absorbs repeats)\n"
+    "  verify [--stuck-after=5m] [--max-print=N]\n"
+    "                          audit quotes, policies and customer counts; exit 1 if inconsistent\n"
     "Kafka commands also take --kafka-bootstrap-servers and the other --kafka-* flags.\n";
 
 int Migrate(const std::vector<std::string>& args, const std::string& url) {
@@ -105,6 +108,7 @@ int RunQuotectl(int argc, char** argv) {
     return args[0] == "dlq" ? messaging::RunDlqCommand(args, *settings, std::cout, std::cerr)
                             : messaging::RunReplayCommand(args, *settings, std::cout, std::cerr);
   }
+  if (args[0] == "verify") return quotectl::RunVerifyCommand(args, url, std::cout, std::cerr);
   std::cerr << "quotectl: unknown command '" << args[0] << "'\n" << kUsage;
   return 2;
 }
