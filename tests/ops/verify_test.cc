@@ -49,30 +49,34 @@ class VerifyTest : public ::testing::Test {
   // `age` ago (a Postgres interval) is when the row last changed.
   void Quote(const std::string& id, const std::string& customer, const std::string& status,
              const std::string& age = "0 s") {
-    Exec(absl::StrCat("INSERT INTO quote.quotes (quote_id, customer_id, premium, status, version,"
-                      " rejection_reason, created_at, updated_at) VALUES ('",
-                      id, "', '", customer, "', 1000, '", status, "', 2, '",
-                      status == "REJECTED" ? "refused" : "", "', now() - interval '", age,
-                      "', now() - interval '", age, "')"));
+    Exec(
+        absl::StrCat("INSERT INTO quote.quotes (quote_id, customer_id, premium, status, version,"
+                     " rejection_reason, created_at, updated_at) VALUES ('",
+                     id, "', '", customer, "', 1000, '", status, "', 2, '",
+                     status == "REJECTED" ? "refused" : "", "', now() - interval '", age,
+                     "', now() - interval '", age, "')"));
   }
   void Policy(const std::string& quote, const std::string& customer, const std::string& status,
               const std::string& age = "0 s") {
-    Exec(absl::StrCat("INSERT INTO policy.policies (policy_id, quote_id, customer_id, premium,"
-                      " status, quote_version, version, created_at, updated_at) VALUES ('pol-",
-                      quote, "', '", quote, "', '", customer, "', 1000, '", status,
-                      "', 2, 1, now() - interval '", age, "', now() - interval '", age, "')"));
+    Exec(
+        absl::StrCat("INSERT INTO policy.policies (policy_id, quote_id, customer_id, premium,"
+                     " status, quote_version, version, created_at, updated_at) VALUES ('pol-",
+                     quote, "', '", quote, "', '", customer, "', 1000, '", status,
+                     "', 2, 1, now() - interval '", age, "', now() - interval '", age, "')"));
   }
   void Customer(const std::string& id, int count) {
-    Exec(absl::StrCat("INSERT INTO customer.customers (customer_id, name, max_policies,"
-                      " policy_count, version, created_at, updated_at) VALUES ('",
-                      id, "', '", id, "', 3, ", count, ", 1, now(), now())"));
+    Exec(
+        absl::StrCat("INSERT INTO customer.customers (customer_id, name, max_policies,"
+                     " policy_count, version, created_at, updated_at) VALUES ('",
+                     id, "', '", id, "', 3, ", count, ", 1, now(), now())"));
   }
   void Count(const std::string& quote, const std::string& customer, const std::string& status,
              const std::string& age = "0 s") {
-    Exec(absl::StrCat("INSERT INTO customer.policy_counts (policy_id, customer_id, quote_id,"
-                      " status, updated_at) VALUES ('pol-",
-                      quote, "', '", customer, "', '", quote, "', '", status, "', now() - interval '",
-                      age, "')"));
+    Exec(
+        absl::StrCat("INSERT INTO customer.policy_counts (policy_id, customer_id, quote_id,"
+                     " status, updated_at) VALUES ('pol-",
+                     quote, "', '", customer, "', '", quote, "', '", status,
+                     "', now() - interval '", age, "')"));
   }
 
   // Runs the command; returns its exit code, and its stdout in `out`.
@@ -89,16 +93,17 @@ class VerifyTest : public ::testing::Test {
 TEST_F(VerifyTest, ConsistentStateHasNoProblems) {
   absl::StatusOr<VerifyReport> report = Verify(Env().database_url(), {});
   ASSERT_TRUE(report.ok()) << report.status();
-  EXPECT_TRUE(report->problems.empty()) << report->problems.front().check << ": "
-                                        << report->problems.front().detail;
+  EXPECT_TRUE(report->problems.empty())
+      << report->problems.front().check << ": " << report->problems.front().detail;
   EXPECT_EQ(report->quotes, 6);
   EXPECT_EQ(report->policies, 4);
   EXPECT_EQ(report->customers, 2);
   EXPECT_EQ(report->by_check.size(), 7u);
   std::string out;
   EXPECT_EQ(Run({"verify"}, &out), 0) << out;
-  EXPECT_TRUE(absl::StrContains(out, "verify: 0 inconsistencies in 6 quotes, 4 policies, "
-                                     "2 customers (stuck after 5m)"))
+  EXPECT_TRUE(absl::StrContains(out,
+                                "verify: 0 inconsistencies in 6 quotes, 4 policies, "
+                                "2 customers (stuck after 5m)"))
       << out;
 }
 

@@ -1,0 +1,283 @@
+// End to end: the whole system (SagaSystem: quote-api, three relays, three workers as real
+// processes) with --metrics-address on every process. After three quotes are created and approved
+// (and one bad request refused), each process's /metrics shows the counts that run produced,
+// /healthz and /readyz answer, and `quotectl verify` finds the saga state consistent.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <map>
+#include <optional>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "platform/process/child_process.h"
+#include "tests/support/saga_system.h"
+#include "tests/support/test_environment.h"
+
+namespace quoteflow {
+namespace {
+
+using quoteflow::testing::Env;
+using quoteflow::testing::SagaSystem;
+using quoteflow::testing::WaitFor;
+
+constexpr char kTopics[] =
+    "quotes:4,policies:4,customers:4,quotes.dlq:1,policies.dlq:1,customers.dlq:1";
+constexpr char kApprove[] = "/quoteflow.v1.QuoteService/ApproveQuote";
+constexpr char kCreate[] = "/quoteflow.v1.QuoteService/CreateQuote";
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+};
+
+// A plain HTTP/1.0 GET on 127.0.0.1:port (the server closes the connection after the response).
+std::optional<HttpResponse> HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return std::nullopt;
+  timeval tv{.tv_sec = 5, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return std::nullopt;
+  }
+  const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return std::nullopt;
+  }
+  std::string raw;
+  char buf[8192];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) raw.append(buf, n);
+  close(fd);
+  const size_t header_end = raw.find("\r\n\r\n");
+  HttpResponse response;
+  std::vector<std::string> status_line = absl::StrSplit(raw.substr(0, raw.find("\r\n")), ' ');
+  if (header_end == std::string::npos || status_line.size() < 2 ||
+      !absl::SimpleAtoi(status_line[1], &response.status)) {
+    return std::nullopt;
+  }
+  response.body = raw.substr(header_end + 4);
+  return response;
+}
+
+// The value of the sample `series` (name plus label set exactly as exposed), if present.
+std::optional<double> Sample(const std::string& exposition, const std::string& series) {
+  for (absl::string_view line : absl::StrSplit(exposition, '\n')) {
+    if (absl::ConsumePrefix(&line, series) && absl::ConsumePrefix(&line, " ")) {
+      double v = 0;
+      if (absl::SimpleAtod(line, &v)) return v;
+    }
+  }
+  return std::nullopt;
+}
+
+class MetricsE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    testing::SagaSystemOptions options;
+    options.log_prefix = "metrics-e2e";
+    for (const char* name : {"quote-api", "relay-quote", "relay-policy", "relay-customer",
+                             "policy-worker", "customer-worker", "quote-worker"}) {
+      const int port = process::FreeTcpPort();
+      (*ports_)[name] = port;
+      options.extra_args[name].push_back(absl::StrCat("--metrics-address=127.0.0.1:", port));
+    }
+    system_ = new SagaSystem(options);
+    absl::Status s = system_->Start();
+    if (!s.ok()) start_error_ = new std::string(s.ToString() + "\n" + system_->Logs());
+  }
+  static void TearDownTestSuite() {
+    if (system_ == nullptr) return;
+    std::vector<std::string> bad = system_->Stop();
+    EXPECT_TRUE(bad.empty()) << "did not stop cleanly\n" << system_->Logs();
+    delete system_;
+    system_ = nullptr;
+  }
+  void SetUp() override {
+    if (start_error_ != nullptr) GTEST_FAIL() << "system did not start: " << *start_error_;
+  }
+
+  static std::string Metrics(const std::string& process) {
+    std::optional<HttpResponse> r = HttpGet(ports_->at(process), "/metrics");
+    EXPECT_TRUE(r.has_value() && r->status == 200) << process;
+    return r.has_value() ? r->body : "";
+  }
+  // Waits until `series` of `process` is at least `min`; returns the last exposition.
+  static std::string WaitForSample(const std::string& process, const std::string& series,
+                                   double min) {
+    std::string body;
+    absl::Status s = WaitFor(
+        [&] {
+          body = Metrics(process);
+          std::optional<double> v = Sample(body, series);
+          return v.has_value() && *v >= min;
+        },
+        absl::Seconds(60), absl::StrCat(process, " ", series, " >= ", min));
+    EXPECT_TRUE(s.ok()) << s << "\n" << body << "\n" << system_->Logs();
+    return body;
+  }
+
+  static SagaSystem* system_;
+  static std::string* start_error_;
+  static std::map<std::string, int>* ports_;
+};
+
+SagaSystem* MetricsE2eTest::system_ = nullptr;
+std::string* MetricsE2eTest::start_error_ = nullptr;
+std::map<std::string, int>* MetricsE2eTest::ports_ = new std::map<std::string, int>;
+
+TEST_F(MetricsE2eTest, EveryProcessIsLiveAndReady) {
+  for (const auto& [name, port] : *ports_) {
+    std::optional<HttpResponse> live = HttpGet(port, "/healthz");
+    ASSERT_TRUE(live.has_value()) << name;
+    EXPECT_EQ(live->status, 200) << name;
+    // A relay is ready once it holds shard leases, a worker once its consumer runs.
+    absl::Status ready = WaitFor(
+        [&] {
+          std::optional<HttpResponse> r = HttpGet(port, "/readyz");
+          return r.has_value() && r->status == 200;
+        },
+        absl::Seconds(60), name + " /readyz");
+    EXPECT_TRUE(ready.ok()) << ready << "\n" << system_->Logs();
+  }
+}
+
+TEST_F(MetricsE2eTest, MetricsShowTheCountsOfTheRun) {
+  {
+    grpc::ClientContext ctx;
+    v1::CreateCustomerRequest req;
+    req.set_customer_id("metrics-alice");
+    req.set_name("Alice");
+    req.set_max_policies(5);
+    req.set_request_id("metrics-alice");
+    v1::Customer resp;
+    grpc::Status s = system_->customers().CreateCustomer(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext create_ctx;
+    v1::CreateQuoteRequest create;
+    create.set_customer_id("metrics-alice");
+    create.set_premium(1000 + i);
+    v1::Quote quote;
+    grpc::Status s = system_->quotes().CreateQuote(&create_ctx, create, &quote);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    grpc::ClientContext approve_ctx;
+    v1::ApproveQuoteRequest approve;
+    approve.set_quote_id(quote.quote_id());
+    v1::ApproveQuoteResponse approved;
+    s = system_->quotes().ApproveQuote(&approve_ctx, approve, &approved);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ids.push_back(quote.quote_id());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::CreateQuoteRequest bad;
+    bad.set_customer_id("metrics-alice");
+    bad.set_premium(0);
+    v1::Quote quote;
+    EXPECT_EQ(system_->quotes().CreateQuote(&ctx, bad, &quote).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  for (const std::string& id : ids) {
+    absl::Status issued = WaitFor(
+        [&] {
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+          v1::GetQuoteRequest req;
+          req.set_quote_id(id);
+          v1::Quote q;
+          return system_->quotes().GetQuote(&ctx, req, &q).ok() &&
+                 q.status() == v1::QUOTE_STATUS_ISSUED;
+        },
+        absl::Seconds(60), "quote " + id + " ISSUED");
+    ASSERT_TRUE(issued.ok()) << issued << "\n" << system_->Logs();
+  }
+
+  // quote-api: the interceptor counted each RPC before its status was sent.
+  const std::string api = Metrics("quote-api");
+  auto handled = [](const char* method, const char* code) {
+    return absl::StrCat("quoteflow_grpc_server_handled_total{method=\"", method, "\",code=\"", code,
+                        "\"}");
+  };
+  EXPECT_EQ(Sample(api, handled(kApprove, "OK")), 3) << api;
+  EXPECT_EQ(Sample(api, handled(kCreate, "OK")), 3) << api;
+  EXPECT_EQ(Sample(api, handled(kCreate, "INVALID_ARGUMENT")), 1) << api;
+  EXPECT_TRUE(absl::StrContains(
+      api,
+      "quoteflow_grpc_server_handled_total{method=\"/quoteflow.v1.QuoteService/ApproveQuote\","
+      "code=\"OK\"} 3\n"))
+      << api;
+  EXPECT_EQ(Sample(api, absl::StrCat("quoteflow_grpc_server_handling_seconds_count{method=\"",
+                                     kApprove, "\"}")),
+            3)
+      << api;
+  EXPECT_EQ(Sample(api, absl::StrCat("quoteflow_grpc_server_handling_seconds_bucket{method=\"",
+                                     kApprove, "\",le=\"+Inf\"}")),
+            3)
+      << api;
+  EXPECT_EQ(
+      Sample(api, absl::StrCat("quoteflow_grpc_server_started_total{method=\"", kCreate, "\"}")), 4)
+      << api;
+
+  // customer-worker's gRPC side.
+  std::string customer = Metrics("customer-worker");
+  EXPECT_EQ(Sample(customer, handled("/quoteflow.v1.CustomerService/CreateCustomer", "OK")), 1)
+      << customer;
+
+  // The relays published the saga's events; the workers applied them (a worker's counter moves
+  // right after its commit, so wait for it rather than assume it).
+  for (const char* relay : {"relay-quote", "relay-policy", "relay-customer"}) {
+    std::string body = WaitForSample(relay, "quoteflow_outbox_published_total", 3);
+    EXPECT_EQ(Sample(body, "quoteflow_outbox_shards_held"), 64) << relay << "\n" << body;
+    EXPECT_TRUE(Sample(body, "quoteflow_outbox_parked_rows").has_value()) << body;
+    EXPECT_TRUE(Sample(body, "quoteflow_outbox_oldest_unpublished_age_seconds").has_value())
+        << body;
+  }
+  for (const char* worker : {"policy-worker", "customer-worker", "quote-worker"}) {
+    std::string body = WaitForSample(worker, "quoteflow_consumer_handled_total", 3);
+    EXPECT_EQ(Sample(body, "quoteflow_consumer_dead_lettered_total"), 0) << worker << body;
+    EXPECT_EQ(Sample(body, "quoteflow_consumer_running"), 1) << worker << body;
+    EXPECT_GE(Sample(body, "quoteflow_consumer_assigned_partitions").value_or(0), 1)
+        << worker << body;
+    EXPECT_TRUE(Sample(body, "quoteflow_consumer_lag_messages").has_value()) << body;
+  }
+
+  // A clean run leaves a consistent saga state: `quotectl verify` exits 0.
+  auto verify =
+      process::ChildProcess::Start({.path = QUOTEFLOW_QUOTECTL_BIN,
+                                    .args = {"--database-url=" + Env().database_url(), "verify"},
+                                    .capture_stdout = true});
+  ASSERT_TRUE(verify.ok()) << verify.status();
+  std::string out;
+  while (true) {
+    absl::StatusOr<std::string> line = (*verify)->ReadLine(absl::Now() + absl::Seconds(60));
+    if (!line.ok()) break;
+    absl::StrAppend(&out, *line, "\n");
+  }
+  absl::StatusOr<int> code = (*verify)->Wait(absl::Now() + absl::Seconds(60));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0) << out;
+  EXPECT_TRUE(absl::StrContains(out, "verify: 0 inconsistencies in 3 quotes, 3 policies")) << out;
+}
+
+}  // namespace
+}  // namespace quoteflow
+
+int main(int argc, char** argv) {
+  quoteflow::testing::InitQuoteflowTestMain(
+      &argc, argv, {.broker_args = {absl::StrCat("--topics=", quoteflow::kTopics)}});
+  return RUN_ALL_TESTS();
+}
