@@ -5,17 +5,24 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
+# What `make run` needs: the launcher and the binaries it starts (not the test binaries).
+RUN_TARGETS = quoteflow-local quoteflow-broker quote-api outbox-relay policy-worker customer-worker \
+	quote-worker saga-orchestrator quotectl
+MAKEFLAGS += --no-print-directory
 
-.PHONY: deps build run test test-unit clean chaos
+.PHONY: deps configure build run test test-unit clean chaos
 
 deps:
 	@bash scripts/install-deps.sh
 
-build: deps
+configure: deps
 	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+
+build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-run: build
+run: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target $(RUN_TARGETS)
 	@bash tools/local/run-local.sh $(BUILD_DIR)
 
 test: build
