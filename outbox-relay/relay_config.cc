@@ -17,7 +17,8 @@ void DeclareRelayFlags(Config& config) {
                  "topic per aggregate_type or event_type (event_type entries win), for rows without "
                  "an explicit topic");
   config.Declare("shards", "64", "shard count of the outbox table (fixed by the migration)");
-  config.Declare("max-batch", "500", "largest batch; batches start at 16 rows and grow while full");
+  config.Declare("max-batch", "5000",
+                 "largest batch; batches start at 16 rows and double while they come back full");
   config.Declare("max-in-flight-per-key", "1",
                  "rows of one aggregate per batch; 1 keeps per-key order even across message "
                  "timeouts, more is faster for hot aggregates");
