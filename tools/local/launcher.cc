@@ -92,6 +92,8 @@ absl::Status ReplaceSymlink(const std::string& target, const std::string& link) 
 struct Launcher::Service {
   PlannedService plan;
   std::string address;  // host:port of a gRPC server, else empty
+  // host:port of its /metrics endpoint, else empty
+  std::string metrics_address;
   std::string log_path;
   std::unique_ptr<process::ChildProcess> child;
   absl::Time started_at;
@@ -385,6 +387,13 @@ absl::Status Launcher::ResolvePorts() {
     ASSIGN_OR_RETURN(int port, ChoosePort(spec.name, Config::EnvName(spec.port_option), setting));
     service->address = absl::StrCat(kHost, ":", port);
   }
+  for (auto& service : services_) {
+    const ServiceSpec& spec = service->plan.spec;
+    if (spec.metrics_port == 0) continue;
+    ASSIGN_OR_RETURN(int port, ChoosePort(spec.name + " metrics", "METRICS_ADDRESS",
+                                          PortSetting{spec.metrics_port, false}));
+    service->metrics_address = absl::StrCat(kHost, ":", port);
+  }
   return absl::OkStatus();
 }
 
@@ -476,6 +485,8 @@ std::vector<std::pair<std::string, std::string>> Launcher::EnvironmentFor(
   if (service != nullptr && !service->address.empty()) {
     env.emplace_back("GRPC_ADDRESS", service->address);
   }
+  // Always set (possibly empty), so that a METRICS_ADDRESS from the shell never reaches a child.
+  if (service != nullptr) env.emplace_back("METRICS_ADDRESS", service->metrics_address);
   return env;
 }
 
@@ -621,6 +632,13 @@ absl::Status Launcher::PublishLocalEnv() {
                         [](const Service* s) { return s->plan.spec.grpc_key == "QUOTE"; });
   for (const Service* s : grpc) {
     vars.emplace_back(absl::StrCat(s->plan.spec.grpc_key, "_GRPC_ADDRESS"), s->address);
+  }
+  for (const auto& service : services_) {
+    if (service->metrics_address.empty()) continue;
+    std::string key = absl::AsciiStrToUpper(service->plan.spec.name);
+    std::replace(key.begin(), key.end(), '-', '_');
+    vars.emplace_back(absl::StrCat(key, "_METRICS_URL"),
+                      absl::StrCat("http://", service->metrics_address, "/metrics"));
   }
   vars.emplace_back("QUOTEFLOW_SAGA_MODE", options_.saga_mode);
   if (!quotectl_.empty()) vars.emplace_back("QUOTECTL", quotectl_);

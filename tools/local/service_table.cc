@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <system_error>
 
@@ -68,6 +69,18 @@ const std::vector<ServiceSpec>& DefaultServices() {
                   .default_port = 50051,
                   .readiness = Readiness::kGrpcHealth,
                   .required = true});
+    // Metrics endpoints: quote-api 9464 as in deploy/, then one port per process on this host.
+    const std::map<std::string, int> metrics_ports = {
+        {"quote-api", 9464},           {"outbox-relay-quote", 9465},
+        {"policy-worker", 9466},       {"customer-worker", 9467},
+        {"quote-worker", 9468},        {"saga-orchestrator", 9469},
+        {"outbox-relay-policy", 9470}, {"outbox-relay-customer", 9471},
+        {"outbox-relay-saga", 9472}};
+    for (ServiceSpec& spec : *s) {
+      if (auto it = metrics_ports.find(spec.name); it != metrics_ports.end()) {
+        spec.metrics_port = it->second;
+      }
+    }
     return s;
   }();
   return *kServices;

@@ -43,6 +43,10 @@ struct ServiceSpec {
   std::string grpc_key;
   std::string port_option;
   int default_port = 0;
+  // Default port of its --metrics-address (/metrics, /healthz, /readyz; a free port when taken),
+  // 0 = none. local.env names it <NAME>_METRICS_URL: the name upper-cased with '-' -> '_'
+  // (QUOTE_API_METRICS_URL, OUTBOX_RELAY_QUOTE_METRICS_URL, POLICY_WORKER_METRICS_URL, ...).
+  int metrics_port = 0;
   Readiness readiness = Readiness::kAliveFor;
   std::string ready_line;
   absl::Duration alive_for = absl::Seconds(2);
