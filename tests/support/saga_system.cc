@@ -45,6 +45,7 @@ SagaSystem::~SagaSystem() {
   quotes_.reset();
   customers_.reset();
   policies_.reset();
+  sagas_.reset();
   // ChildProcess's destructor SIGKILLs whatever still runs.
 }
 
@@ -64,6 +65,13 @@ absl::Status SagaSystem::Start() {
   const std::string bootstrap =
       options_.bootstrap_servers.empty() ? Env().bootstrap_servers() : options_.bootstrap_servers;
   if (bootstrap.empty()) return absl::UnavailableError("no broker");
+  const bool orchestration = options_.saga_mode == "orchestration";
+  if (!orchestration && options_.saga_mode != "choreography") {
+    return absl::InvalidArgumentError(absl::StrCat("saga_mode '", options_.saga_mode, "'"));
+  }
+  if (orchestration && !options_.topic_prefix.empty()) {
+    return absl::InvalidArgumentError("orchestration mode has no topic prefix");
+  }
   env_ = {{"DATABASE_URL", url}, {"KAFKA_BOOTSTRAP_SERVERS", bootstrap}};
   env_.insert(env_.end(), options_.extra_env.begin(), options_.extra_env.end());
   quote_port_ = process::FreeTcpPort();
@@ -82,7 +90,14 @@ absl::Status SagaSystem::Start() {
   };
   Add("quote-api", QUOTEFLOW_QUOTE_API_BIN,
       {absl::StrCat("--grpc-address=127.0.0.1:", quote_port_)}, quote_port_);
-  for (const char* schema : {"quote", "policy", "customer"}) {
+  std::vector<std::string> schemas = {"quote", "policy", "customer"};
+  if (orchestration) schemas.push_back("saga");
+  // Orchestration: the workers consume their command topics (their defaults in that mode).
+  auto topics = [&](const std::string& choreography) -> std::vector<std::string> {
+    if (orchestration) return {"--saga-mode=orchestration"};
+    return {absl::StrCat("--topics=", choreography)};
+  };
+  for (const std::string& schema : schemas) {
     for (int r = 0; r < std::max(1, options_.relays_per_schema); ++r) {
       const std::string name =
           r == 0 ? absl::StrCat("relay-", schema) : absl::StrCat("relay-", schema, "-", r);
@@ -94,18 +109,26 @@ absl::Status SagaSystem::Start() {
   }
   Add("policy-worker", QUOTEFLOW_POLICY_WORKER_BIN,
       with({absl::StrCat("--grpc-address=127.0.0.1:", policy_port_),
-            absl::StrCat("--underwriting-limit=", options_.underwriting_limit),
-            absl::StrCat("--topics=", p, "quotes,", p, "customers")},
-           group("policy-worker")),
+            absl::StrCat("--underwriting-limit=", options_.underwriting_limit)},
+           with(topics(absl::StrCat(p, "quotes,", p, "customers")), group("policy-worker"))),
       policy_port_);
   Add("customer-worker", QUOTEFLOW_CUSTOMER_WORKER_BIN,
       with({absl::StrCat("--grpc-address=127.0.0.1:", customer_port_),
-            absl::StrCat("--default-max-policies=", options_.default_max_policies),
-            absl::StrCat("--topics=", p, "policies")},
-           group("customer-worker")),
+            absl::StrCat("--default-max-policies=", options_.default_max_policies)},
+           with(topics(absl::StrCat(p, "policies")), group("customer-worker"))),
       customer_port_);
   Add("quote-worker", QUOTEFLOW_QUOTE_WORKER_BIN,
-      with({absl::StrCat("--topics=", p, "quotes,", p, "customers")}, group("quote-worker")), 0);
+      with(topics(absl::StrCat(p, "quotes,", p, "customers")), group("quote-worker")), 0);
+  saga_ports_.clear();
+  for (int i = 0; orchestration && i < std::max(1, options_.orchestrators); ++i) {
+    const int port = process::FreeTcpPort();
+    saga_ports_.push_back(port);
+    Add(i == 0 ? std::string("saga-orchestrator") : absl::StrCat("saga-orchestrator-", i),
+        QUOTEFLOW_SAGA_ORCHESTRATOR_BIN,
+        with({absl::StrCat("--grpc-address=127.0.0.1:", port), "--saga-mode=orchestration"},
+             group("saga-orchestrator")),
+        port);
+  }
 
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -113,9 +136,12 @@ absl::Status SagaSystem::Start() {
       if (absl::Status s = Spawn(proc); !s.ok()) return s;
     }
   }
-  for (int port : {quote_port_, customer_port_, policy_port_}) {
+  std::vector<int> ports = {quote_port_, customer_port_, policy_port_};
+  ports.insert(ports.end(), saga_ports_.begin(), saga_ports_.end());
+  for (int port : ports) {
     if (absl::Status s = WaitServing(port, absl::Seconds(30)); !s.ok()) return s;
   }
+  if (!saga_ports_.empty()) sagas_ = v1::SagaService::NewStub(Channel(saga_ports_[0]));
   quotes_ = v1::QuoteService::NewStub(Channel(quote_port_));
   customers_ = v1::CustomerService::NewStub(Channel(customer_port_));
   policies_ = v1::PolicyService::NewStub(Channel(policy_port_));

@@ -1,4 +1,5 @@
-// SagaSystem: the whole quoteflow system by choreography as real child processes, for end-to-end
+// SagaSystem: the whole quoteflow system by choreography (or orchestration, see
+// SagaSystemOptions::saga_mode) as real child processes, for end-to-end
 // and chaos tests: quote-api, one outbox-relay per schema (quote, policy, customer; more replicas
 // on request), policy-worker, customer-worker and quote-worker, pointed at a Postgres database and
 // a Kafka bootstrap list (by default the shared test environment's, tests/support/
@@ -34,6 +35,7 @@
 #include "quoteflow/v1/customer.grpc.pb.h"
 #include "quoteflow/v1/policy.grpc.pb.h"
 #include "quoteflow/v1/quote.grpc.pb.h"
+#include "quoteflow/v1/saga.grpc.pb.h"
 
 namespace quoteflow::testing {
 
@@ -56,6 +58,13 @@ struct SagaSystemOptions {
   std::map<std::string, std::vector<std::string>> extra_args;
   // Extra environment of every process.
   std::vector<std::pair<std::string, std::string>> extra_env;
+  // "orchestration": the saga by orchestration instead (README "Orchestration mode"): the workers
+  // run with --saga-mode=orchestration on their command topics, plus relay-saga
+  // (--outbox-schema=saga) and `orchestrators` saga-orchestrator processes (one consumer group),
+  // named saga-orchestrator (first) and saga-orchestrator-<n>. Topic prefixes are not supported
+  // then (commands and replies go to the fixed topics of consumers/orchestrator/saga_topics.h).
+  std::string saga_mode = "choreography";
+  int orchestrators = 1;
 };
 
 class SagaSystem {
@@ -90,6 +99,9 @@ class SagaSystem {
   v1::CustomerService::Stub& customers() { return *customers_; }
   v1::PolicyService::Stub& policies() { return *policies_; }
   int quote_port() const { return quote_port_; }
+  // Orchestration mode only: SagaService of the first orchestrator, and each orchestrator's port.
+  v1::SagaService::Stub& sagas() { return *sagas_; }
+  const std::vector<int>& saga_ports() const { return saga_ports_; }
 
   // The topic names this system uses.
   std::string topic(const std::string& base) const { return options_.topic_prefix + base; }
@@ -116,9 +128,11 @@ class SagaSystem {
   mutable std::mutex mu_;
   std::vector<Proc> procs_;  // guarded by mu_ (the child pointers; the rest is set before Start)
   int quote_port_ = 0, customer_port_ = 0, policy_port_ = 0;
+  std::vector<int> saga_ports_;
   std::unique_ptr<v1::QuoteService::Stub> quotes_;
   std::unique_ptr<v1::CustomerService::Stub> customers_;
   std::unique_ptr<v1::PolicyService::Stub> policies_;
+  std::unique_ptr<v1::SagaService::Stub> sagas_;
 };
 
 // The tail (last `bytes`) of a file, "" if unreadable.
