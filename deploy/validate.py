@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""Static checks of deploy/ that need no Docker engine and no cluster (ctest: deploy_validate).
+
+1. yamllint (deploy/.yamllint) on every YAML file.
+2. Structure: every Kubernetes object has apiVersion/kind/metadata.name; each Deployment's Pod
+   carries its service container plus an outbox-relay sidecar (OUTBOX_SCHEMA set), probes whose
+   ports exist, resources, config from the ConfigMap and passwords only from the Secret; Services
+   select a Deployment and target declared ports; the migration Job runs `quotectl migrate`;
+   kustomizations name existing files; the compose file has PostgreSQL 15, Kafka in KRaft mode,
+   the one-shot migration, every service and its relay; the Event Hubs properties are SASL_SSL /
+   PLAIN / $ConnectionString / no compression with the password left to the Secret, port 9093;
+   the Dockerfile is multi-stage from debian:bookworm with only runtime libraries at run time.
+3. `docker-compose config -q` (or `docker compose config -q`) and `kubectl kustomize` of the base
+   and the Event Hubs overlay (rendered offline, then checked), only when those tools are
+   installed; otherwise the check is reported as SKIPPED (Debian bookworm has no kubectl package).
+   `kubectl apply --dry-run=client` is not run: it needs an API server for discovery.
+
+Exit status 0 when every check that ran passed, 1 otherwise. Prints one line per problem.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import yaml
+
+DEPLOY = os.path.dirname(os.path.abspath(__file__))
+K8S = os.path.join(DEPLOY, "kubernetes")
+problems = []
+notes = []
+
+
+def problem(where, what):
+    problems.append(f"{os.path.relpath(where, DEPLOY)}: {what}")
+
+
+def yaml_files():
+    for root, _, files in os.walk(DEPLOY):
+        for f in sorted(files):
+            if f.endswith((".yaml", ".yml")):
+                yield os.path.join(root, f)
+
+
+def load_all(path):
+    with open(path) as f:
+        return [d for d in yaml.safe_load_all(f) if d is not None]
+
+
+def run_yamllint():
+    if shutil.which("yamllint") is None:
+        problem(DEPLOY, "yamllint is not installed (scripts/install-deps.sh installs it)")
+        return
+    r = subprocess.run(["yamllint", "-s", "-c", os.path.join(DEPLOY, ".yamllint"), DEPLOY],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        problem(DEPLOY, "yamllint:\n" + r.stdout + r.stderr)
+    else:
+        notes.append("yamllint: ok")
+
+
+def container_ports(c):
+    names, numbers = set(), set()
+    for p in c.get("ports", []) or []:
+        numbers.add(p["containerPort"])
+        if "name" in p:
+            names.add(p["name"])
+    return names, numbers
+
+
+def check_probe(path, c, probe_name, required):
+    probe = c.get(probe_name)
+    if probe is None:
+        if required:
+            problem(path, f"container {c['name']}: no {probe_name}")
+        return
+    names, numbers = container_ports(c)
+    for kind in ("httpGet", "grpc", "tcpSocket"):
+        if kind in probe:
+            port = probe[kind]["port"]
+            if port not in names and port not in numbers:
+                problem(path, f"container {c['name']}: {probe_name} port {port} not declared")
+            return
+    problem(path, f"container {c['name']}: {probe_name} has no httpGet/grpc/tcpSocket")
+
+
+def check_container(path, c):
+    if not c.get("image"):
+        problem(path, f"container {c.get('name')}: no image")
+    res = c.get("resources", {})
+    if not res.get("requests") or "memory" not in res.get("limits", {}):
+        problem(path, f"container {c['name']}: needs resources.requests and limits.memory")
+    refs = {(k, v["name"]) for e in c.get("envFrom", []) for k, v in e.items()}
+    if ("configMapRef", "quoteflow-config") not in refs:
+        problem(path, f"container {c['name']}: not configured from ConfigMap quoteflow-config")
+    if ("secretRef", "quoteflow-secrets") not in refs:
+        problem(path, f"container {c['name']}: passwords not from Secret quoteflow-secrets")
+    for e in c.get("env", []) or []:
+        if re.search(r"PASSWORD|SECRET|TOKEN", e["name"]) and "value" in e:
+            problem(path, f"container {c['name']}: {e['name']} has a literal value")
+
+
+def check_deployment(path, d, deployments):
+    spec = d["spec"]
+    tmpl = spec["template"]
+    labels = tmpl["metadata"].get("labels", {})
+    for k, v in spec["selector"]["matchLabels"].items():
+        if labels.get(k) != v:
+            problem(path, f"Deployment {d['metadata']['name']}: selector {k}={v} not on the Pod")
+    containers = tmpl["spec"]["containers"]
+    relays = [c for c in containers if c["name"] == "outbox-relay"]
+    mains = [c for c in containers if c["name"] != "outbox-relay"]
+    if len(relays) != 1 or len(mains) != 1:
+        problem(path, "the Pod must carry one service container and one outbox-relay sidecar")
+    for c in relays:
+        env = {e["name"]: e for e in c.get("env", [])}
+        if env.get("OUTBOX_SCHEMA", {}).get("value") not in ("quote", "policy", "customer"):
+            problem(path, "outbox-relay: OUTBOX_SCHEMA must be quote, policy or customer")
+        if c.get("command") != ["outbox-relay"]:
+            problem(path, "outbox-relay: command must be [outbox-relay]")
+        check_probe(path, c, "livenessProbe", True)
+    for c in mains:
+        check_probe(path, c, "livenessProbe", True)
+        check_probe(path, c, "readinessProbe", True)
+        check_probe(path, c, "startupProbe", False)
+        env = {e["name"] for e in c.get("env", [])}
+        if "METRICS_ADDRESS" not in env:
+            problem(path, f"container {c['name']}: no METRICS_ADDRESS (/metrics)")
+    for c in containers:
+        check_container(path, c)
+    volumes = {v["name"] for v in tmpl["spec"].get("volumes", [])}
+    for c in containers:
+        for m in c.get("volumeMounts", []) or []:
+            if m["name"] not in volumes:
+                problem(path, f"container {c['name']}: volume {m['name']} not defined")
+    deployments.append(d)
+
+
+def check_kubernetes():
+    deployments, services = [], []
+    kinds = set()
+    for path in yaml_files():
+        if not path.startswith(K8S):
+            continue
+        for d in load_all(path):
+            for key in ("apiVersion", "kind"):
+                if key not in d:
+                    problem(path, f"document without {key}")
+            kind = d.get("kind")
+            kinds.add(kind)
+            if kind == "Kustomization":
+                base = os.path.dirname(path)
+                for r in d.get("resources", []) + [p["path"] for p in d.get("patches", [])]:
+                    if not os.path.exists(os.path.join(base, r)):
+                        problem(path, f"resource {r} does not exist")
+                for g in d.get("configMapGenerator", []):
+                    for f in g.get("files", []):
+                        if not os.path.exists(os.path.join(base, f)):
+                            problem(path, f"generator file {f} does not exist")
+                continue
+            if not d.get("metadata", {}).get("name"):
+                problem(path, f"{kind} without metadata.name")
+            if kind == "Deployment":
+                check_deployment(path, d, deployments)
+            elif kind == "Service":
+                services.append((path, d))
+            elif kind == "Job":
+                c = d["spec"]["template"]["spec"]["containers"][0]
+                if c.get("command") != ["quotectl", "migrate"]:
+                    problem(path, "the Job must run [quotectl, migrate]")
+                if d["spec"]["template"]["spec"].get("restartPolicy") not in ("OnFailure", "Never"):
+                    problem(path, "a Job's restartPolicy must be OnFailure or Never")
+                check_container(path, c)
+            elif kind == "ConfigMap":
+                for k, v in (d.get("data") or {}).items():
+                    if re.search(r"PASSWORD|SECRET", k):
+                        problem(path, f"ConfigMap key {k} looks like a secret")
+                    if k == "DATABASE_URL" and re.search(r"://[^/@]*:[^/@]*@", str(v)):
+                        problem(path, "DATABASE_URL carries a password")
+    for path, s in services:
+        sel = s["spec"]["selector"]
+        match = [d for d in deployments
+                 if all(d["spec"]["template"]["metadata"]["labels"].get(k) == v
+                        for k, v in sel.items())]
+        if not match:
+            problem(path, f"Service {s['metadata']['name']} selects no Deployment")
+            continue
+        declared = set()
+        for c in match[0]["spec"]["template"]["spec"]["containers"]:
+            names, numbers = container_ports(c)
+            declared |= names | numbers
+        for p in s["spec"]["ports"]:
+            if p.get("targetPort", p["port"]) not in declared:
+                problem(path, f"Service port {p['port']}: targetPort not declared by the Pod")
+    schemas = {next(e["value"] for e in c["env"] if e["name"] == "OUTBOX_SCHEMA")
+               for d in deployments for c in d["spec"]["template"]["spec"]["containers"]
+               if c["name"] == "outbox-relay"}
+    if schemas != {"quote", "policy", "customer"}:
+        problem(K8S, f"relays cover {sorted(schemas)}, want quote, policy and customer")
+    names = {d["metadata"]["name"] for d in deployments}
+    for want in ("quote-api", "policy-worker", "customer-worker", "quote-worker"):
+        if want not in names:
+            problem(K8S, f"no Deployment {want}")
+    for want in ("ConfigMap", "Job", "Service", "Secret"):
+        if want not in kinds:
+            problem(K8S, f"no {want}")
+    notes.append(f"kubernetes structure: {len(deployments)} Deployments, {len(services)} Services")
+
+
+def check_compose():
+    path = os.path.join(DEPLOY, "compose.yaml")
+    doc = load_all(path)[0]
+    services = doc.get("services", {})
+    pg = services.get("postgres", {})
+    if not str(pg.get("image", "")).startswith("postgres:15"):
+        problem(path, "postgres must be PostgreSQL 15")
+    kafka = services.get("kafka", {})
+    if "broker,controller" not in str(kafka.get("environment", {}).get("KAFKA_PROCESS_ROLES")):
+        problem(path, "kafka must run in KRaft mode (KAFKA_PROCESS_ROLES=broker,controller)")
+    if services.get("migrate", {}).get("command") != ["quotectl", "migrate"]:
+        problem(path, "migrate must run [quotectl, migrate]")
+    relays = {}
+    for name, s in services.items():
+        if s.get("command") == ["outbox-relay"]:
+            relays[name] = s.get("environment", {}).get("OUTBOX_SCHEMA")
+    for want in ("quote-api", "policy-worker", "customer-worker", "quote-worker"):
+        if want not in services:
+            problem(path, f"no service {want}")
+        elif "migrate" not in services[want].get("depends_on", {}):
+            problem(path, f"{want} must wait for migrate")
+    if set(relays.values()) != {"quote", "policy", "customer"}:
+        problem(path, f"relays cover {sorted(relays.values())}, want quote, policy and customer")
+    for name, s in services.items():
+        env = s.get("environment", {}) or {}
+        for k, v in env.items():
+            if re.search(r"PASSWORD", k) and not str(v).startswith("${"):
+                problem(path, f"{name}: {k} must come from the environment, not the file")
+    notes.append(f"compose structure: {len(services)} services, relays {sorted(relays)}")
+
+
+def check_eventhubs():
+    path = os.path.join(K8S, "eventhubs", "eventhubs.properties")
+    props = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                k, _, v = line.partition("=")
+                props[k.strip()] = v.strip()
+    want = {"security.protocol": "SASL_SSL", "sasl.mechanisms": "PLAIN",
+            "sasl.username": "$ConnectionString", "compression.type": "none"}
+    for k, v in want.items():
+        if props.get(k) != v:
+            problem(path, f"{k} must be {v}")
+    if any("password" in k for k in props):
+        problem(path, "the password belongs in the Secret (KAFKA_SASL_PASSWORD)")
+    patch = load_all(os.path.join(K8S, "eventhubs", "configmap-patch.yaml"))[0]
+    if not str(patch["data"].get("KAFKA_BOOTSTRAP_SERVERS", "")).endswith(":9093"):
+        problem(path, "Event Hubs' Kafka endpoint is port 9093")
+    notes.append("event hubs properties: ok" if not any("eventhubs" in p for p in problems)
+                 else "event hubs properties: problems")
+
+
+def check_dockerfile():
+    path = os.path.join(DEPLOY, "Dockerfile")
+    text = open(path).read()
+    froms = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", text, re.M)
+    if len(froms) < 2 or not all(f[0].startswith("debian:bookworm") for f in froms):
+        problem(path, f"want a multi-stage build from debian:bookworm, got {froms}")
+    if "scripts/install-deps.sh" not in text:
+        problem(path, "the build stage must install the -dev packages via scripts/install-deps.sh")
+    runtime = text.split(froms[-1][0], 1)[-1] if froms else ""
+    if re.search(r"\b\S+-dev\b", runtime):
+        problem(path, "the runtime stage installs a -dev package")
+    if "COPY --from=build" not in runtime:
+        problem(path, "the runtime stage must copy the binaries from the build stage")
+    notes.append("Dockerfile structure: ok (image NOT built: no Docker engine here)")
+
+
+def run_optional_tools():
+    compose = None
+    if shutil.which("docker-compose"):
+        compose = ["docker-compose"]
+    elif shutil.which("docker") and subprocess.run(["docker", "compose", "version"],
+                                                   capture_output=True).returncode == 0:
+        compose = ["docker", "compose"]
+    if compose:
+        r = subprocess.run(compose + ["-f", os.path.join(DEPLOY, "compose.yaml"), "config", "-q"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            problem(DEPLOY, "docker-compose config:\n" + r.stdout + r.stderr)
+        else:
+            notes.append("docker-compose config -q: ok")
+    else:
+        notes.append("SKIPPED docker-compose config: docker-compose is not installed")
+    if shutil.which("kubectl"):
+        # `kubectl apply --dry-run=client` still asks an API server for discovery; with no
+        # cluster here, render the kustomizations offline instead and check the result.
+        for k in (os.path.join(K8S, "base"), os.path.join(K8S, "eventhubs")):
+            r = subprocess.run(["kubectl", "kustomize", k], capture_output=True, text=True)
+            if r.returncode != 0:
+                problem(k, "kubectl kustomize:\n" + r.stdout + r.stderr)
+                continue
+            docs = [d for d in yaml.safe_load_all(r.stdout) if d]
+            for d in docs:
+                if d["metadata"].get("namespace") != "quoteflow":
+                    problem(k, f"{d['kind']} {d['metadata']['name']}: not in namespace quoteflow")
+            if k.endswith("eventhubs"):
+                cms = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+                if "quoteflow-kafka-properties" not in cms:
+                    problem(k, "the overlay must generate ConfigMap quoteflow-kafka-properties")
+                data = cms.get("quoteflow-config", {}).get("data", {})
+                if not data.get("KAFKA_PROPERTIES_FILE", "").startswith("/etc/quoteflow/kafka/"):
+                    problem(k, "the overlay must point KAFKA_PROPERTIES_FILE at the mounted file")
+            notes.append(f"kubectl kustomize {os.path.relpath(k, DEPLOY)}: ok ({len(docs)} objects)")
+        notes.append("NOT RUN kubectl apply --dry-run=client: needs an API server (none here)")
+    else:
+        notes.append("SKIPPED kubectl kustomize: kubectl is not installed (not in Debian bookworm)")
+
+
+def main():
+    run_yamllint()
+    for check in (check_kubernetes, check_compose, check_eventhubs, check_dockerfile):
+        try:
+            check()
+        except (KeyError, TypeError, IndexError, StopIteration, yaml.YAMLError) as e:
+            problem(DEPLOY, f"{check.__name__}: malformed ({type(e).__name__}: {e})")
+    run_optional_tools()
+    for n in notes:
+        print("deploy/validate:", n)
+    for p in problems:
+        print("deploy/validate: PROBLEM", p)
+    print(f"deploy/validate: {len(problems)} problems")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
