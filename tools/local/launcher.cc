@@ -642,8 +642,8 @@ absl::Status Launcher::PublishLocalEnv() {
   }
   vars.emplace_back("QUOTEFLOW_SAGA_MODE", options_.saga_mode);
   if (!quotectl_.empty()) vars.emplace_back("QUOTECTL", quotectl_);
-  vars.emplace_back("QUOTEFLOW_STATE_DIR", state_dir_);
-  vars.emplace_back("QUOTEFLOW_LOG_DIR", logs_dir_);
+  vars.emplace_back("QUOTEFLOW_LOCAL_STATE_DIR", state_dir_);
+  vars.emplace_back("QUOTEFLOW_LOCAL_LOG_DIR", logs_dir_);
   vars.emplace_back("QUOTEFLOW_LOCAL_PID", std::to_string(getpid()));
   const std::string text = FormatLocalEnv(
       {absl::StrCat("quoteflow local system, written by quoteflow-local (pid ", getpid(), ") at ",

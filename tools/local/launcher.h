@@ -4,6 +4,14 @@
 // stderr appended to <state>/logs/<name>.log. Once ALL of it is ready it writes <state>/local.env
 // (local_env.h) and prints where to point grpcurl; then it supervises until SIGTERM or SIGINT.
 //
+// local.env keys: DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, GRPC_ADDRESS (quote-api), one
+// <KEY>_GRPC_ADDRESS per running gRPC server (QUOTE first, then CUSTOMER, POLICY, SAGA as they
+// run), <NAME>_METRICS_URL per service with a metrics endpoint (QUOTE_API_METRICS_URL, ...),
+// QUOTEFLOW_SAGA_MODE, QUOTECTL (only when quotectl is built), QUOTEFLOW_LOCAL_STATE_DIR,
+// QUOTEFLOW_LOCAL_LOG_DIR, QUOTEFLOW_LOCAL_PID (the launcher: `kill -TERM` it to stop everything),
+// and last `export PATH="$PATH:<state>/bin"` (<state>/bin links tools/grpcurl/grpcurl and
+// quotectl).
+//
 // Supervision: a service that exits unexpectedly is logged (with its log's last lines) and
 // restarted with backoff (1 s, doubling to 30 s; back to 1 s after a run of 30 s or more), except
 // after exit status 2 (invalid configuration: a restart cannot help). With restart disabled, or
