@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "api/health_service.h"
+#include "api/malformed_request_interceptor.h"
 #include "api/quote_grpc_service.h"
 #include "domain/quote_commands.h"
 #include "platform/config/config.h"
@@ -103,7 +104,10 @@ int RunQuoteApi(int argc, char** argv) {
   metrics::Registry registry;
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  metrics::AddGrpcServerMetrics(builder, registry);
+  // A request that does not parse is the caller's error: INVALID_ARGUMENT, not gRPC's INTERNAL.
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<MalformedRequestInterceptorFactory>());
+  metrics::AddGrpcServerMetrics(builder, registry, std::move(interceptors));
   int port = 0;
   builder.AddListeningPort(config.Get("grpc-address"), grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(*max_message));

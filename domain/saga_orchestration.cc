@@ -15,6 +15,9 @@ template <class... Ts>
 struct Overloaded : Ts... {
   using Ts::operator()...;
 };
+// clang 14 has no class template argument deduction for aggregates (C++20 P1816; clang 17).
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
 
 constexpr SagaStep kAllSteps[] = {SagaStep::kCreatePolicy, SagaStep::kCountPolicy,
                                   SagaStep::kIssueQuote,   SagaStep::kReleaseCount,

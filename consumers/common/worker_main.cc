@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "api/health_service.h"
+#include "api/malformed_request_interceptor.h"
 #include "consumers/common/consumer_metrics.h"
 #include "platform/kafka/kafka_config.h"
 #include "platform/messaging/inbox_consumer.h"
@@ -171,7 +172,10 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
         });
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
-    metrics::AddGrpcServerMetrics(builder, registry);
+    // A request that does not parse is the caller's error: INVALID_ARGUMENT, not INTERNAL.
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> more;
+    more.push_back(std::make_unique<MalformedRequestInterceptorFactory>());
+    metrics::AddGrpcServerMetrics(builder, registry, std::move(more));
     int port = 0;
     builder.AddListeningPort(config.Get("grpc-address"), grpc::InsecureServerCredentials(), &port);
     grpc::ResourceQuota quota(def.program);

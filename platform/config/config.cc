@@ -1,7 +1,10 @@
 #include "platform/config/config.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -130,26 +133,39 @@ std::string Config::Usage() const {
 }
 
 std::string RedactSecrets(absl::string_view text) {
-  std::string out(text);
-  // user:password@ in URLs.
-  if (size_t scheme = out.find("://"); scheme != std::string::npos) {
-    size_t at = out.find('@', scheme + 3);
-    size_t colon = out.find(':', scheme + 3);
-    if (at != std::string::npos && colon != std::string::npos && colon < at) {
-      out.replace(colon + 1, at - colon - 1, "***");
+  // Every secret's [begin, end) in `text`, found on the original text and replaced in one pass, so
+  // that one rule's replacement cannot hide the evidence the other rule looks for (a URL's
+  // redaction swallowing a "password=" key and leaving its value in clear).
+  std::vector<std::pair<size_t, size_t>> spans;
+  // user:password@ in every URL of the text (a list of URLs, or a URL after one without a
+  // password, must not leak the later ones).
+  for (size_t scheme = text.find("://"); scheme != absl::string_view::npos;
+       scheme = text.find("://", scheme + 3)) {
+    const size_t at = text.find('@', scheme + 3);
+    const size_t colon = text.find(':', scheme + 3);
+    if (at != absl::string_view::npos && colon != absl::string_view::npos && colon < at) {
+      spans.emplace_back(colon + 1, at);
     }
   }
   // password=... / sasl.password=... in key/value strings.
-  for (const std::string key : {"password=", "Password="}) {
-    size_t pos = 0;
-    while ((pos = out.find(key, pos)) != std::string::npos) {
-      size_t start = pos + key.size();
-      size_t end = out.find_first_of(" ;,&", start);
-      if (end == std::string::npos) end = out.size();
-      out.replace(start, end - start, "***");
-      pos = start + 3;
+  for (absl::string_view key : {"password=", "Password="}) {
+    for (size_t pos = text.find(key); pos != absl::string_view::npos;
+         pos = text.find(key, pos + 1)) {
+      const size_t start = pos + key.size();
+      spans.emplace_back(start, std::min(text.find_first_of(" ;,&", start), text.size()));
     }
   }
+  std::sort(spans.begin(), spans.end());
+  std::string out;
+  size_t copied = 0;
+  for (size_t i = 0; i < spans.size();) {
+    const size_t begin = spans[i].first;
+    size_t end = spans[i].second;
+    for (++i; i < spans.size() && spans[i].first <= end; ++i) end = std::max(end, spans[i].second);
+    absl::StrAppend(&out, text.substr(copied, begin - copied), "***");
+    copied = end;
+  }
+  absl::StrAppend(&out, text.substr(copied));
   return out;
 }
 

@@ -59,8 +59,8 @@ class Config {
   std::map<std::string, Option> options_;
 };
 
-// Replaces the password of a URL ("postgresql://u:secret@h/db" -> "postgresql://u:***@h/db") and
-// any "password=..." key/value with ***.
+// Replaces the password of every URL ("postgresql://u:secret@h/db" -> "postgresql://u:***@h/db")
+// and the value of every "password=..." / "Password=..." key/value pair with ***.
 std::string RedactSecrets(absl::string_view text);
 
 }  // namespace quoteflow

@@ -48,5 +48,14 @@ TEST(ConfigTest, SecretsAreRedacted) {
   unsetenv("SASL_PASSWORD");
 }
 
+// Found by tests/fuzz (redact_secrets): only the first URL was redacted, and a URL's redaction
+// could swallow a "password=" key and leave its value in clear.
+TEST(ConfigTest, RedactSecretsCoversEveryUrlAndOverlappingSecrets) {
+  EXPECT_EQ(RedactSecrets("kafka://x@h1 sasl://bob:hunter22@h2"), "kafka://x@h1 sasl://bob:***@h2");
+  EXPECT_EQ(RedactSecrets("a://u:p1@h,b://v:p2@h"), "a://u:***@h,b://v:***@h");
+  EXPECT_EQ(RedactSecrets("a://u:password=pw@h"), "a://u:***");
+  EXPECT_EQ(RedactSecrets("x://h:1/db password=pw@y"), "x://h:***");
+}
+
 }  // namespace
 }  // namespace quoteflow

@@ -22,6 +22,9 @@ template <class... Ts>
 struct Overloaded : Ts... {
   using Ts::operator()...;
 };
+// clang 14 has no class template argument deduction for aggregates (C++20 P1816; clang 17).
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
 
 std::string DataJson(const CommandPayload& payload) {
   std::string json;

@@ -17,8 +17,9 @@ namespace quoteflow {
 std::string EncodeEnvelope(const DomainEvent& event);
 
 // Parses an envelope. INVALID_ARGUMENT (with what is wrong) for malformed JSON, a missing eventID,
-// eventType, aggregateID or occurredAt, an unknown eventType, or a data object that does not match
-// it.
+// eventType, aggregateID or occurredAt, an occurredAt that is not RFC 3339, an unknown eventType,
+// or a data object that does not match it. occurredAt is truncated to microseconds (the precision
+// EncodeEnvelope writes), so DecodeEnvelope(EncodeEnvelope(e)) equals e for every decoded e.
 absl::StatusOr<DomainEvent> DecodeEnvelope(absl::string_view json);
 
 // RFC 3339 UTC with microseconds, e.g. 2026-11-26T11:39:10.123456Z.
