@@ -323,7 +323,7 @@ class PostgresChaos : public Chaos {
                 postgres_->database_url());
     if (HasFatalFailure()) return;
     const int crashes = negative_control ? 2 : Pick(3, 5);
-    LoadOptions o = Options(Load(negative_control ? 3000 : 800, 5000), 16);
+    LoadOptions o = Options(Load(negative_control ? 1500 : 800, 5000), 16);
     o.give_up_after = absl::Seconds(90);
     if (!negative_control) SpreadOver(o, absl::Seconds(Pick(15, 60)));
     StartLoad(o);
@@ -345,7 +345,7 @@ class PostgresChaos : public Chaos {
     ExpectAllRunning();
     if (negative_control) {
       // Settle what survived, then the checker must find acknowledged approvals that are gone.
-      (void)WaitQuiet(absl::Seconds(60));
+      (void)WaitQuiet(absl::Seconds(20));  // what was lost never settles
       LedgerOptions lo;
       lo.database_url = url_;
       lo.bootstrap_servers = Env().bootstrap_servers();
