@@ -3,12 +3,15 @@
 // (and one bad request refused), each process's /metrics shows the counts that run produced,
 // /healthz and /readyz answer, and `quotectl verify` finds the saga state consistent.
 #include <arpa/inet.h>
+#include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <map>
 #include <optional>
+#include <pqxx/pqxx>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -271,6 +274,149 @@ TEST_F(MetricsE2eTest, MetricsShowTheCountsOfTheRun) {
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0) << out;
   EXPECT_TRUE(absl::StrContains(out, "verify: 0 inconsistencies in 3 quotes, 3 policies")) << out;
+}
+
+// The trace id (second field) of a W3C traceparent "00-<trace id>-<span id>-<flags>".
+std::string TraceId(const std::string& traceparent) {
+  std::vector<std::string> parts = absl::StrSplit(traceparent, '-');
+  return parts.size() == 4 && parts[1].size() == 32 ? parts[1] : "";
+}
+
+// The traceparent of `schema`.outbox's row for `quote_id` (and `event_type` unless empty), once
+// there is one.
+std::string WaitForOutboxTrace(const std::string& schema, const std::string& quote_id,
+                               const std::string& event_type = "") {
+  std::string trace;
+  absl::Status s = WaitFor(
+      [&] {
+        pqxx::connection c(Env().database_url());
+        pqxx::nontransaction tx(c);
+        pqxx::result r = tx.exec_params(
+            absl::StrCat(
+                "SELECT traceparent FROM ", schema,
+                ".outbox WHERE quote_id = $1 AND ($2 = '' OR event_type = $2) ORDER BY seq"),
+            quote_id, event_type);
+        if (r.empty()) return false;
+        trace = r[0][0].as<std::string>();
+        return true;
+      },
+      absl::Seconds(60), schema + ".outbox row of " + quote_id);
+  EXPECT_TRUE(s.ok()) << s;
+  return trace;
+}
+
+// The traceparent headers of the records of `topic` (4 partitions, read from the beginning)
+// whose value mentions `quote_id` and, unless empty, whose ce_type is `type`.
+std::vector<std::string> TopicTraces(const std::string& topic, const std::string& quote_id,
+                                     const std::string& type = "") {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", Env().bootstrap_servers().c_str(), err, sizeof(err));
+  rd_kafka_conf_set(conf, "group.id", "metrics-e2e-trace-reader", err, sizeof(err));
+  rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err));
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+  EXPECT_NE(rk, nullptr) << err;
+  if (rk == nullptr) return {};
+  rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(4);
+  for (int p = 0; p < 4; ++p) {
+    rd_kafka_topic_partition_list_add(parts, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  }
+  rd_kafka_assign(rk, parts);
+  rd_kafka_topic_partition_list_destroy(parts);
+  std::vector<std::string> traces;
+  std::set<int> at_eof;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (at_eof.size() < 4 && absl::Now() < deadline) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      at_eof.insert(m->partition);
+    } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const std::string value(static_cast<const char*>(m->payload), m->len);
+      rd_kafka_headers_t* headers = nullptr;
+      auto header = [&](const char* name) {
+        const void* v = nullptr;
+        size_t n = 0;
+        return headers != nullptr &&
+                       rd_kafka_header_get_last(headers, name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR
+                   ? std::string(static_cast<const char*>(v), n)
+                   : std::string();
+      };
+      rd_kafka_message_headers(m, &headers);
+      if (absl::StrContains(value, quote_id) && (type.empty() || header("ce_type") == type)) {
+        traces.push_back(header("traceparent"));
+      }
+    }
+    rd_kafka_message_destroy(m);
+  }
+  EXPECT_EQ(at_eof.size(), 4u) << "did not reach the end of " << topic;
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return traces;
+}
+
+TEST_F(MetricsE2eTest, OneTraceIdLinksTheSagasOutboxRowsAndKafkaRecords) {
+  // Stop the relays: rows stay in the outboxes until each relay is started again.
+  for (const char* relay : {"relay-quote", "relay-policy", "relay-customer"}) {
+    ASSERT_TRUE(system_->Kill(relay).ok()) << relay;
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::CreateCustomerRequest req;
+    req.set_customer_id("trace-bob");
+    req.set_name("Bob");
+    req.set_max_policies(2);
+    req.set_request_id("trace-bob");
+    v1::Customer resp;
+    ASSERT_TRUE(system_->customers().CreateCustomer(&ctx, req, &resp).ok());
+  }
+  std::string quote_id;
+  {
+    grpc::ClientContext create_ctx;
+    v1::CreateQuoteRequest create;
+    create.set_customer_id("trace-bob");
+    create.set_premium(4200);
+    v1::Quote quote;
+    ASSERT_TRUE(system_->quotes().CreateQuote(&create_ctx, create, &quote).ok());
+    quote_id = quote.quote_id();
+    grpc::ClientContext approve_ctx;
+    v1::ApproveQuoteRequest approve;
+    approve.set_quote_id(quote_id);
+    v1::ApproveQuoteResponse approved;
+    ASSERT_TRUE(system_->quotes().ApproveQuote(&approve_ctx, approve, &approved).ok());
+  }
+
+  const std::string trace = TraceId(WaitForOutboxTrace("quote", quote_id, "QuoteApproved"));
+  ASSERT_FALSE(trace.empty()) << "the quote's outbox row has no valid traceparent";
+
+  ASSERT_TRUE(system_->Restart("relay-quote").ok()) << system_->Logs();
+  EXPECT_EQ(TraceId(WaitForOutboxTrace("policy", quote_id)), trace) << "policy outbox row\n"
+                                                                    << system_->Logs();
+
+  ASSERT_TRUE(system_->Restart("relay-policy").ok()) << system_->Logs();
+  EXPECT_EQ(TraceId(WaitForOutboxTrace("customer", quote_id)), trace) << "customer outbox row\n"
+                                                                      << system_->Logs();
+
+  ASSERT_TRUE(system_->Restart("relay-customer").ok()) << system_->Logs();
+  absl::Status issued = WaitFor(
+      [&] {
+        grpc::ClientContext ctx;
+        v1::GetQuoteRequest req;
+        req.set_quote_id(quote_id);
+        v1::Quote q;
+        return system_->quotes().GetQuote(&ctx, req, &q).ok() &&
+               q.status() == v1::QUOTE_STATUS_ISSUED;
+      },
+      absl::Seconds(60), "quote ISSUED");
+  ASSERT_TRUE(issued.ok()) << issued << "\n" << system_->Logs();
+
+  // The relays copied each row's traceparent into the record's header.
+  for (const auto& [topic, type] : std::vector<std::pair<std::string, std::string>>{
+           {"quotes", "QuoteApproved"}, {"policies", ""}, {"customers", ""}}) {
+    std::vector<std::string> traces = TopicTraces(topic, quote_id, type);
+    EXPECT_FALSE(traces.empty()) << "no record of " << quote_id << " on " << topic;
+    for (const std::string& t : traces) EXPECT_EQ(TraceId(t), trace) << topic << ": " << t;
+  }
 }
 
 }  // namespace
