@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -13,6 +14,10 @@
 #include "tests/fuzz/fuzz_targets.h"
 
 namespace quoteflow::fuzz {
+
+// Names the parameter in test listings (ctest shows "... # GetParam() = request_validation").
+void PrintTo(const FuzzTarget& target, std::ostream* os) { *os << target.name; }
+
 namespace {
 
 class CorpusReplayTest : public ::testing::TestWithParam<FuzzTarget> {};
