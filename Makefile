@@ -10,7 +10,7 @@ RUN_TARGETS = quoteflow-local quoteflow-broker quote-api outbox-relay policy-wor
 	quote-worker saga-orchestrator quotectl
 MAKEFLAGS += --no-print-directory
 
-.PHONY: deps configure build run test test-unit clean chaos
+.PHONY: deps configure build run test test-unit clean chaos bench
 
 deps:
 	@bash scripts/install-deps.sh
@@ -41,6 +41,10 @@ chaos: build
 		grep '^CHAOS ' chaos-report.txt || echo "CHAOS no scenario ran (see $(BUILD_DIR)/chaos-run.log)"; \
 		echo "report: $(BUILD_DIR)/chaos-report.txt, log: $(BUILD_DIR)/chaos-run.log"; \
 		if [ $$rc -ne 0 ] || grep -q '^CHAOS .* FAIL' chaos-report.txt || ! grep -q '^CHAOS ' chaos-report.txt; then exit 1; fi
+
+# Every benchmark against its same-run baseline (docs/performance.md); BENCH_SIZE=tiny for a smoke run.
+bench: build
+	@bash tests/bench/run_benchmarks.sh $(BUILD_DIR) $(or $(BENCH_SIZE),full)
 
 clean:
 	rm -rf $(BUILD_DIR)

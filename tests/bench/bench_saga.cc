@@ -1,0 +1,201 @@
+// (e) The whole saga by choreography: quote-api, one outbox-relay per schema, policy-, customer-
+// and quote-worker, all real processes. Latency: quotes created and approved at a steady rate;
+// approve -> ISSUED is the quote's final updated_at (set by quote-worker when it commits ISSUED)
+// minus the approval's recorded time, both written by the services' clocks on this machine.
+// Consumer scaling: approvals flat out with 1, then 2 instances of every worker (one consumer group
+// per worker kind); the time until every quote is final gives the saga throughput.
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "quoteflow/v1/customer.grpc.pb.h"
+#include "tests/bench/benchmarks.h"
+#include "tests/bench/load_generator.h"
+
+namespace quoteflow::bench {
+namespace {
+
+constexpr char kTopics[] =
+    "quotes:4,policies:4,customers:4,quotes.dlq:1,policies.dlq:1,customers.dlq:1";
+constexpr int kCustomers = 50;  // the load generator's customer ids: bench-cust-0..49
+
+absl::Status StartWorkers(BenchSystem& sys, int instances, const std::string& tag,
+                          std::vector<std::string>* names, std::string* customer_address) {
+  const std::vector<std::string> common = {"--database-url=" + sys.database_url(),
+                                           "--kafka-bootstrap-servers=" + sys.bootstrap_servers()};
+  for (int i = 0; i < instances; ++i) {
+    struct W {
+      std::string kind;
+      std::string path;
+      std::vector<std::string> args;
+    };
+    const int policy_port = process::FreeTcpPort();
+    const int customer_port = process::FreeTcpPort();
+    std::vector<W> workers = {
+        {"policy", sys.binaries().policy_worker,
+         {absl::StrCat("--grpc-address=127.0.0.1:", policy_port), "--underwriting-limit=1000000"}},
+        {"customer", sys.binaries().customer_worker,
+         {absl::StrCat("--grpc-address=127.0.0.1:", customer_port),
+          "--default-max-policies=1000000"}},
+        {"quote", sys.binaries().quote_worker, {}}};
+    for (W& w : workers) {
+      std::vector<std::string> args = common;
+      args.insert(args.end(), w.args.begin(), w.args.end());
+      const std::string name = absl::StrCat(w.kind, "-worker-", tag, "-", i);
+      if (absl::Status s = sys.Spawn(name, w.path, args); !s.ok()) return s;
+      names->push_back(name);
+    }
+    if (i == 0) *customer_address = absl::StrCat("127.0.0.1:", customer_port);
+    for (int port : {policy_port, customer_port}) {
+      if (absl::Status s = sys.WaitServing(absl::StrCat("127.0.0.1:", port)); !s.ok()) {
+        return absl::UnavailableError(absl::StrCat(s.message(), "\n", sys.LogTail(names->front())));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StopAll(BenchSystem& sys, std::vector<std::string>* names) {
+  absl::Status first;
+  for (const std::string& n : *names) {
+    absl::Status s = sys.StopChild(n);
+    if (!s.ok() && first.ok()) first = absl::InternalError(absl::StrCat(s.message(), "\n", sys.LogTail(n)));
+  }
+  names->clear();
+  return first;
+}
+
+absl::Status CreateCustomers(const std::string& address) {
+  auto stub = v1::CustomerService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  for (int c = 0; c < kCustomers; ++c) {
+    v1::CreateCustomerRequest req;
+    req.set_customer_id(absl::StrCat("bench-cust-", c));
+    req.set_name(absl::StrCat("Bench customer ", c));
+    req.set_max_policies(1000000);
+    v1::Customer out;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    grpc::Status s = stub->CreateCustomer(&ctx, req, &out);
+    if (!s.ok() && s.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
+      return absl::InternalError(absl::StrCat("CreateCustomer: ", s.error_message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Waits until no quote is APPROVED (every approved quote reached ISSUED or REJECTED).
+absl::StatusOr<absl::Time> WaitAllFinal(BenchSystem& sys, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    absl::StatusOr<int64_t> open =
+        sys.SqlInt("SELECT count(*) FROM quote.quotes WHERE status = 'APPROVED'");
+    if (!open.ok()) return open.status();
+    if (*open == 0) return absl::Now();
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(*open, " quotes still APPROVED"));
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+}
+
+}  // namespace
+
+absl::Status RunSagaBenchmark(const BenchContext& ctx) {
+  auto rate = ctx.flags->GetDouble("saga-rate", ctx.tiny ? 20 : 100);
+  auto duration =
+      ctx.flags->GetDuration("saga-duration", ctx.tiny ? absl::Seconds(2) : absl::Seconds(15));
+  auto backlog = ctx.flags->GetInt("saga-backlog", ctx.tiny ? 100 : 3000);
+  if (!rate.ok()) return rate.status();
+  if (!duration.ok()) return duration.status();
+  if (!backlog.ok()) return backlog.status();
+  Heading("saga: approve -> ISSUED by choreography, and workers with 1 vs 2 instances");
+  BenchSystem sys(ctx.binaries, ctx.work_dir);
+  if (absl::Status s = sys.StartPostgres(ctx.durable); !s.ok()) return s;
+  if (absl::Status s = sys.StartBroker(kTopics); !s.ok()) return s;
+  absl::StatusOr<std::string> address = sys.StartQuoteApi();
+  if (!address.ok()) return address.status();
+  for (const char* schema : {"quote", "policy", "customer"}) {
+    if (absl::Status s = sys.Spawn(absl::StrCat("relay-", schema), sys.binaries().outbox_relay,
+                                   {"--database-url=" + sys.database_url(),
+                                    absl::StrCat("--outbox-schema=", schema),
+                                    "--kafka-bootstrap-servers=" + sys.bootstrap_servers()});
+        !s.ok()) {
+      return s;
+    }
+  }
+  std::vector<std::string> workers;
+  std::string customers;
+  if (absl::Status s = StartWorkers(sys, 1, "a", &workers, &customers); !s.ok()) return s;
+  if (absl::Status s = CreateCustomers(customers); !s.ok()) return s;
+
+  // Latency at a steady rate.
+  LoadOptions lo;
+  lo.target = *address;
+  lo.streams = 8;
+  lo.rate = *rate;
+  lo.duration = *duration;
+  absl::StatusOr<LoadResult> r = LoadGenerator(lo).Run();
+  if (!r.ok()) return r.status();
+  if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(2)); !s.ok()) return s.status();
+  absl::StatusOr<std::vector<std::string>> ms = sys.Sql(
+      "SELECT (extract(epoch from (q.updated_at - r.updated_at)) * 1000000)::bigint"
+      " FROM quote.requests r JOIN quote.quotes q USING (quote_id)"
+      " WHERE r.operation = 'approve' AND q.status = 'ISSUED'");
+  if (!ms.ok()) return ms.status();
+  LatencyHistogram saga;
+  for (const std::string& v : *ms) saga.RecordNanos(std::stoll(v) * 1000);
+  absl::StatusOr<int64_t> rejected =
+      sys.SqlInt("SELECT count(*) FROM quote.quotes WHERE status = 'REJECTED'");
+  if (!rejected.ok()) return rejected.status();
+  Figure("approve -> ISSUED", absl::StrFormat("p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d issued, "
+                                              "%d rejected, at %.0f approvals/s)",
+                                              saga.PercentileMs(0.5), saga.PercentileMs(0.99),
+                                              saga.MaxMs(), saga.count(), *rejected,
+                                              r->approve_per_s));
+  Figure("orchestration mode", "not measured: saga-orchestrator has not landed (TODO)");
+
+  // Consumer scaling: K approvals flat out while the workers run; sagas/s = K / (time until every
+  // quote is final). Then a second instance of every worker joins the same consumer groups (a
+  // running group rebalances; stopping and restarting members makes the mock broker's group
+  // coordinator stall for tens of seconds) and the same load runs again.
+  double rates[2] = {0, 0};
+  for (int instances : {1, 2}) {
+    if (instances == 2) {
+      if (absl::Status s = StartWorkers(sys, 1, "b", &workers, &customers); !s.ok()) return s;
+      // Let the groups rebalance onto both instances: a few sagas must complete first.
+      LoadOptions warm;
+      warm.target = *address;
+      warm.streams = 4;
+      warm.count = 40;
+      if (absl::StatusOr<LoadResult> w = LoadGenerator(warm).Run(); !w.ok()) return w.status();
+      if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(2)); !s.ok()) {
+        return s.status();
+      }
+    }
+    LoadOptions fill;
+    fill.target = *address;
+    fill.streams = 16;
+    fill.count = *backlog;
+    const absl::Time start = absl::Now();
+    absl::StatusOr<LoadResult> f = LoadGenerator(fill).Run();
+    if (!f.ok()) return f.status();
+    absl::StatusOr<absl::Time> done = WaitAllFinal(sys, absl::Minutes(5));
+    if (!done.ok()) return done.status();
+    const double secs = absl::ToDoubleSeconds(*done - start);
+    rates[instances - 1] = f->approved / secs;
+    Figure(absl::StrCat(instances, " instance(s) per worker"),
+           absl::StrFormat("%.0f sagas/s (%d approvals flat out in %.2fs; all final after %.2fs)",
+                           rates[instances - 1], f->approved, f->seconds, secs));
+  }
+  (void)StopAll(sys, &workers);
+  Figure("machine", MachineLoad());
+  Ratio("saga_approve_to_issued_p99_ms", saga.PercentileMs(0.99), "none(report)");
+  Ratio("consumer_scale_2_vs_1", rates[1] / std::max(1e-9, rates[0]), ">=1.0");
+  return absl::OkStatus();
+}
+
+}  // namespace quoteflow::bench
