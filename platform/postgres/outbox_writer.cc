@@ -28,9 +28,9 @@ void InsertOutboxRow(pqxx::transaction_base& tx, const OutboxTarget& target,
           " VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $9, $10, $11::timestamptz)"));
   std::string trace = traceparent.empty() ? NewTraceparent() : std::string(traceparent);
   tx.exec_prepared(statement, event.event_id, std::string(event.type()),
-                   std::string(event.aggregate_type()), event.aggregate_id,
-                   event.aggregate_version, event.quote_id, std::string(topic),
-                   EncodeEnvelope(event), target.source, trace, FormatRfc3339(event.occurred_at));
+                   std::string(event.aggregate_type()), event.aggregate_id, event.aggregate_version,
+                   event.quote_id, std::string(topic), EncodeEnvelope(event), target.source, trace,
+                   FormatRfc3339(event.occurred_at));
 }
 
 }  // namespace quoteflow

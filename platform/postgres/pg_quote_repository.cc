@@ -116,9 +116,9 @@ bool WriteWithEvent(pqxx::transaction_base& tx, const std::string& rid, const Qu
   pqxx::result r = tx.exec_prepared(
       kApproveStatement, quote.quote_id(), std::string(QuoteStatusName(quote.status())),
       quote.version(), quote.rejection_reason(), updated_at, old_version, rid, e.event_id,
-      std::string(e.type()), std::string(e.aggregate_type()), e.aggregate_id,
-      e.aggregate_version, e.quote_id, std::string(), EncodeEnvelope(e), outbox.source,
-      NewTraceparent(), FormatRfc3339(e.occurred_at));
+      std::string(e.type()), std::string(e.aggregate_type()), e.aggregate_id, e.aggregate_version,
+      e.quote_id, std::string(), EncodeEnvelope(e), outbox.source, NewTraceparent(),
+      FormatRfc3339(e.occurred_at));
   return !r.empty() && r[0][0].as<int64_t>() == 1;
 }
 
@@ -167,9 +167,8 @@ absl::StatusOr<Quote> PgQuoteRepository::Insert(absl::string_view request_id, co
         // request's transaction ends, then inserts nothing.
         pqxx::result inserted = tx.exec_prepared(
             kCreateStatement, rid, quote.quote_id(), quote.customer_id(),
-            std::string(QuoteStatusName(quote.status())), quote.version(),
-            quote.rejection_reason(), FormatRfc3339(quote.created_at()),
-            FormatRfc3339(quote.updated_at()), quote.premium());
+            std::string(QuoteStatusName(quote.status())), quote.version(), quote.rejection_reason(),
+            FormatRfc3339(quote.created_at()), FormatRfc3339(quote.updated_at()), quote.premium());
         if (!inserted.empty() && inserted[0][0].as<int64_t>() == 1) {
           result = quote;
           return absl::OkStatus();
@@ -188,9 +187,9 @@ absl::StatusOr<Quote> PgQuoteRepository::Insert(absl::string_view request_id, co
         // The quote as this request left it, not as later commands changed it.
         const pqxx::row r = prior[0];
         ASSIGN_OR_RETURN(QuoteStatus recorded, ParseQuoteStatus(r[9].as<std::string>()));
-        result = Quote::Restore(r[0].as<std::string>(), r[1].as<std::string>(),
-                                r[2].as<int64_t>(), recorded, r[10].as<int64_t>(),
-                                r[11].as<std::string>(), absl::FromUnixMicros(r[6].as<int64_t>()),
+        result = Quote::Restore(r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int64_t>(),
+                                recorded, r[10].as<int64_t>(), r[11].as<std::string>(),
+                                absl::FromUnixMicros(r[6].as<int64_t>()),
                                 absl::FromUnixMicros(r[12].as<int64_t>()));
         return absl::OkStatus();
       });
@@ -229,8 +228,8 @@ absl::StatusOr<QuoteCommandResult> PgQuoteRepository::Update(absl::string_view r
             ASSIGN_OR_RETURN(QuoteStatus recorded, ParseQuoteStatus(row[10].as<std::string>()));
             QuoteCommandResult recorded_result{
                 Quote::Restore(quote.quote_id(), quote.customer_id(), quote.premium(), recorded,
-                               row[11].as<int64_t>(), row[12].as<std::string>(),
-                               quote.created_at(), absl::FromUnixMicros(row[13].as<int64_t>())),
+                               row[11].as<int64_t>(), row[12].as<std::string>(), quote.created_at(),
+                               absl::FromUnixMicros(row[13].as<int64_t>())),
                 {}};
             if (!row[14].is_null()) recorded_result.event_ids.push_back(row[14].as<std::string>());
             result = std::move(recorded_result);

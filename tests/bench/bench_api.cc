@@ -35,7 +35,8 @@ absl::Status Prefill(BenchSystem& sys, const std::string& prefix, int64_t first,
   return sys
       .Sql(absl::StrCat("INSERT INTO quote.quotes (quote_id, customer_id, premium, status, version,"
                         " rejection_reason, created_at, updated_at) SELECT '",
-                        prefix, "' || g, 'bench-cust', 1200, 'DRAFT', 1, '', now(), now()"
+                        prefix,
+                        "' || g, 'bench-cust', 1200, 'DRAFT', 1, '', now(), now()"
                         " FROM generate_series(",
                         first, ", ", first + count - 1, ") g; ANALYZE quote.quotes"))
       .status();
@@ -45,7 +46,8 @@ absl::Status Prefill(BenchSystem& sys, const std::string& prefix, int64_t first,
 
 absl::Status RunApiBenchmark(const BenchContext& ctx) {
   const BenchFlags& f = *ctx.flags;
-  auto clients = f.GetIntList("clients", ctx.tiny ? std::vector<int>{1, 4} : std::vector<int>{1, 16, 64});
+  auto clients =
+      f.GetIntList("clients", ctx.tiny ? std::vector<int>{1, 4} : std::vector<int>{1, 16, 64});
   auto duration = f.GetDuration("api-duration", ctx.tiny ? absl::Seconds(1) : absl::Seconds(8));
   auto per_s = f.GetInt("api-prefill-per-s", 16000);
   auto pool = f.GetInt("db-pool-size", 16);
@@ -57,8 +59,7 @@ absl::Status RunApiBenchmark(const BenchContext& ctx) {
   Heading("api: ApproveQuote through quote-api vs pgbench with the same SQL");
   BenchSystem sys(ctx.binaries, ctx.work_dir);
   if (absl::Status s = sys.StartPostgres(ctx.durable); !s.ok()) return s;
-  absl::StatusOr<std::string> address =
-      sys.StartQuoteApi({absl::StrCat("--db-pool-size=", *pool)});
+  absl::StatusOr<std::string> address = sys.StartQuoteApi({absl::StrCat("--db-pool-size=", *pool)});
   if (!address.ok()) return address.status();
   const int64_t pgbench_quotes = ctx.tiny ? 1000 : 100000;
   if (absl::Status s = Prefill(sys, "", 10000000, pgbench_quotes); !s.ok()) return s;
@@ -79,8 +80,8 @@ absl::Status RunApiBenchmark(const BenchContext& ctx) {
   std::printf("  %-8s %12s %10s %10s %12s %10s %10s %9s %9s\n", "clients", "api_tps", "api_p50",
               "api_p99", "pgbench_tps", "pgb_p50", "pgb_p99", "tps_ratio", "p99_ratio");
   for (int c : *clients) {
-    const int64_t ids = std::max<int64_t>(
-        2000, static_cast<int64_t>(*per_s * absl::ToDoubleSeconds(*duration)));
+    const int64_t ids =
+        std::max<int64_t>(2000, static_cast<int64_t>(*per_s * absl::ToDoubleSeconds(*duration)));
     const std::string prefix = absl::StrCat("api", c, "-");
     const std::string warm = absl::StrCat("warm", c, "-");
     if (absl::Status s = Prefill(sys, prefix, 0, ids); !s.ok()) return s;
@@ -112,9 +113,8 @@ absl::Status RunApiBenchmark(const BenchContext& ctx) {
         api->approve_latency.PercentileMs(0.99) / std::max(1e-9, pgb->latency.PercentileMs(0.99));
     std::printf("  %-8d %12.0f %8.2fms %8.2fms %12.0f %8.2fms %8.2fms %9.3f %9.3f\n", c,
                 api->approve_per_s, api->approve_latency.PercentileMs(0.5),
-                api->approve_latency.PercentileMs(0.99), pgb->tps,
-                pgb->latency.PercentileMs(0.5), pgb->latency.PercentileMs(0.99), tps_ratio,
-                p99_ratio);
+                api->approve_latency.PercentileMs(0.99), pgb->tps, pgb->latency.PercentileMs(0.5),
+                pgb->latency.PercentileMs(0.99), tps_ratio, p99_ratio);
     std::fflush(stdout);
     if (c >= 16 || ctx.tiny) {
       worst_tps_ratio = std::min(worst_tps_ratio, tps_ratio);

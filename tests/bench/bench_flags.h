@@ -31,8 +31,7 @@ class BenchFlags {
   absl::StatusOr<absl::Duration> GetDuration(const std::string& name, absl::Duration def) const;
   absl::StatusOr<bool> GetBool(const std::string& name, bool def) const;
   // A comma-separated list of integers ("1,16,64").
-  absl::StatusOr<std::vector<int>> GetIntList(const std::string& name,
-                                              std::vector<int> def) const;
+  absl::StatusOr<std::vector<int>> GetIntList(const std::string& name, std::vector<int> def) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:

@@ -166,11 +166,10 @@ absl::Status ProduceFloor(const std::string& bootstrap, double rate, absl::Durat
     next += interval;
     const std::string key = absl::StrCat("floor-", i);
     const std::string value = absl::StrCat(absl::ToUnixMicros(absl::Now()));
-    rd_kafka_producev(rk->get(), RD_KAFKA_V_TOPIC("bench-floor"),
-                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                      RD_KAFKA_V_KEY(key.data(), key.size()),
-                      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-                      RD_KAFKA_V_END);
+    rd_kafka_producev(
+        rk->get(), RD_KAFKA_V_TOPIC("bench-floor"), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(key.data(), key.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
   }
   rd_kafka_flush(rk->get(), 10000);
   return absl::OkStatus();
@@ -184,8 +183,8 @@ std::string Line(const LatencyHistogram& h) {
 }  // namespace
 
 absl::Status RunLatencyBenchmark(const BenchContext& ctx) {
-  auto duration = ctx.flags->GetDuration("latency-duration",
-                                         ctx.tiny ? absl::Seconds(2) : absl::Seconds(15));
+  auto duration =
+      ctx.flags->GetDuration("latency-duration", ctx.tiny ? absl::Seconds(2) : absl::Seconds(15));
   auto fraction = ctx.flags->GetDouble("latency-fraction", 0.2);
   if (!duration.ok()) return duration.status();
   if (!fraction.ok()) return fraction.status();
@@ -220,7 +219,8 @@ absl::Status RunLatencyBenchmark(const BenchContext& ctx) {
   absl::SleepFor(absl::Seconds(2));  // let the relay drain the probe's backlog
 
   int64_t missing = 0;
-  absl::StatusOr<LatencyHistogram> on = MeasureAtRate(*address, rate, *duration, arrivals, &missing);
+  absl::StatusOr<LatencyHistogram> on =
+      MeasureAtRate(*address, rate, *duration, arrivals, &missing);
   if (!on.ok()) return on.status();
   Figure("commit -> consumed, NOTIFY on", Line(*on) + absl::StrCat(", missing ", missing));
 
@@ -231,7 +231,8 @@ absl::Status RunLatencyBenchmark(const BenchContext& ctx) {
   absl::StatusOr<LatencyHistogram> off =
       MeasureAtRate(*address, rate, *duration, arrivals, &missing);
   if (!off.ok()) return off.status();
-  Figure("commit -> consumed, NOTIFY off (poll 1s)", Line(*off) + absl::StrCat(", missing ", missing));
+  Figure("commit -> consumed, NOTIFY off (poll 1s)",
+         Line(*off) + absl::StrCat(", missing ", missing));
   if (absl::Status s = sys.Sql("ALTER TABLE quote.outbox ENABLE TRIGGER outbox_notify").status();
       !s.ok()) {
     return s;

@@ -25,10 +25,8 @@ struct Entry {
   absl::Status (*run)(const BenchContext&);
 };
 constexpr Entry kBenchmarks[] = {
-    {"api", RunApiBenchmark},
-    {"relay", RunRelayBenchmark},
-    {"latency", RunLatencyBenchmark},
-    {"relay-scale", RunRelayScaleBenchmark},
+    {"api", RunApiBenchmark},         {"relay", RunRelayBenchmark},
+    {"latency", RunLatencyBenchmark}, {"relay-scale", RunRelayScaleBenchmark},
     {"saga", RunSagaBenchmark},
 };
 

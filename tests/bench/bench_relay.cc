@@ -29,10 +29,14 @@ absl::Status PrefillOutbox(BenchSystem& sys, const std::string& run, int64_t n) 
       .Sql(absl::StrCat(
           "INSERT INTO quote.outbox (event_id, event_type, aggregate_type, aggregate_id,"
           " aggregate_version, quote_id, topic, payload, source, traceparent, occurred_at)"
-          " SELECT 'ev-", run, "-' || g, 'QuoteApproved', 'quote', 'q-", run, "-' || g, 2, 'q-",
-          run, "-' || g, NULL,"
-          " '{\"eventID\":\"ev-", run, "-' || g || '\",\"eventType\":\"QuoteApproved\","
-          "\"quoteID\":\"q-", run, "-' || g || '\",\"aggregateID\":\"q-", run,
+          " SELECT 'ev-",
+          run, "-' || g, 'QuoteApproved', 'quote', 'q-", run, "-' || g, 2, 'q-", run,
+          "-' || g, NULL,"
+          " '{\"eventID\":\"ev-",
+          run,
+          "-' || g || '\",\"eventType\":\"QuoteApproved\","
+          "\"quoteID\":\"q-",
+          run, "-' || g || '\",\"aggregateID\":\"q-", run,
           "-' || g || '\",\"aggregateVersion\":2,\"occurredAt\":\"2024-05-01T12:00:00.000000Z\","
           "\"data\":{\"customerId\":\"cust-456\",\"premium\":\"1200\"}}',"
           " '/quoteflow/quote-api', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',"
@@ -45,8 +49,8 @@ absl::Status PrefillOutbox(BenchSystem& sys, const std::string& run, int64_t n) 
 absl::StatusOr<double> DrainWithPostgresOnly(BenchSystem& sys, int batch, int64_t* rows) {
   try {
     pqxx::connection c(sys.database_url());
-    c.prepare("drain", absl::StrCat(
-                           "DELETE FROM quote.outbox WHERE seq IN (SELECT seq FROM quote.outbox"
+    c.prepare("drain",
+              absl::StrCat("DELETE FROM quote.outbox WHERE seq IN (SELECT seq FROM quote.outbox"
                            " WHERE parked_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)"
                            " RETURNING seq, event_id, event_type, aggregate_type, aggregate_id,"
                            " aggregate_version, coalesce(topic, ''), payload, source, traceparent,"
@@ -103,11 +107,11 @@ absl::StatusOr<double> ProduceOnly(const std::string& bootstrap, const std::stri
   for (int64_t i = 1; i <= n; ++i) {
     const std::string key = absl::StrCat("q-p-", i);
     const std::string id = absl::StrCat("ev-p-", i);
-    const std::string value = absl::StrCat(
-        "{\"eventID\":\"", id, "\",\"eventType\":\"QuoteApproved\",\"quoteID\":\"", key,
-        "\",\"aggregateID\":\"", key,
-        "\",\"aggregateVersion\":2,\"occurredAt\":\"2024-05-01T12:00:00.000000Z\","
-        "\"data\":{\"customerId\":\"cust-456\",\"premium\":\"1200\"}}");
+    const std::string value =
+        absl::StrCat("{\"eventID\":\"", id, "\",\"eventType\":\"QuoteApproved\",\"quoteID\":\"",
+                     key, "\",\"aggregateID\":\"", key,
+                     "\",\"aggregateVersion\":2,\"occurredAt\":\"2024-05-01T12:00:00.000000Z\","
+                     "\"data\":{\"customerId\":\"cust-456\",\"premium\":\"1200\"}}");
     while (true) {
       rd_kafka_resp_err_t err = rd_kafka_producev(
           rk->get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -153,7 +157,8 @@ absl::StatusOr<int64_t> HighWatermarkSum(const std::string& bootstrap, const std
     rd_kafka_resp_err_t err =
         rd_kafka_query_watermark_offsets(rk->get(), topic.c_str(), p, &lo, &hi, 10000);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return absl::InternalError(absl::StrCat("watermarks of ", topic, ": ", rd_kafka_err2str(err)));
+      return absl::InternalError(
+          absl::StrCat("watermarks of ", topic, ": ", rd_kafka_err2str(err)));
     }
     sum += hi;
   }
@@ -167,7 +172,8 @@ absl::StatusOr<double> DrainWithRelays(BenchSystem& sys, const BenchContext& ctx
   std::vector<std::string> extra;
   for (const char* flag : {"max-batch", "max-in-flight-per-key", "kafka-properties"}) {
     if (ctx.flags->Has(absl::StrCat("relay-", flag))) {
-      extra.push_back(absl::StrCat("--", flag, "=", ctx.flags->Get(absl::StrCat("relay-", flag), "")));
+      extra.push_back(
+          absl::StrCat("--", flag, "=", ctx.flags->Get(absl::StrCat("relay-", flag), "")));
     }
   }
   if (absl::Status s = sys.Sql("DELETE FROM public.quoteflow_outbox_relays").status(); !s.ok()) {
@@ -243,8 +249,9 @@ absl::Status RunRelayBenchmark(const BenchContext& ctx) {
   absl::StatusOr<double> kafka_s = ProduceOnly(sys.bootstrap_servers(), "bench-producer", n);
   if (!kafka_s.ok()) return kafka_s.status();
   const double kafka_rate = n / *kafka_s;
-  Figure("producer-only", absl::StrFormat("%.0f msgs/s (idempotent, acks=all, relay settings, %.2fs)",
-                                          kafka_rate, *kafka_s));
+  Figure("producer-only",
+         absl::StrFormat("%.0f msgs/s (idempotent, acks=all, relay settings, %.2fs)", kafka_rate,
+                         *kafka_s));
 
   if (absl::Status s = PrefillOutbox(sys, "relay", n); !s.ok()) return s;
   absl::StatusOr<double> relay_s = DrainWithRelays(sys, ctx, 1, n, "one");

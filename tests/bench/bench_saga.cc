@@ -35,9 +35,11 @@ absl::Status StartWorkers(BenchSystem& sys, int instances, const std::string& ta
     const int policy_port = process::FreeTcpPort();
     const int customer_port = process::FreeTcpPort();
     std::vector<W> workers = {
-        {"policy", sys.binaries().policy_worker,
+        {"policy",
+         sys.binaries().policy_worker,
          {absl::StrCat("--grpc-address=127.0.0.1:", policy_port), "--underwriting-limit=1000000"}},
-        {"customer", sys.binaries().customer_worker,
+        {"customer",
+         sys.binaries().customer_worker,
          {absl::StrCat("--grpc-address=127.0.0.1:", customer_port),
           "--default-max-policies=1000000"}},
         {"quote", sys.binaries().quote_worker, {}}};
@@ -62,7 +64,8 @@ absl::Status StopAll(BenchSystem& sys, std::vector<std::string>* names) {
   absl::Status first;
   for (const std::string& n : *names) {
     absl::Status s = sys.StopChild(n);
-    if (!s.ok() && first.ok()) first = absl::InternalError(absl::StrCat(s.message(), "\n", sys.LogTail(n)));
+    if (!s.ok() && first.ok())
+      first = absl::InternalError(absl::StrCat(s.message(), "\n", sys.LogTail(n)));
   }
   names->clear();
   return first;
@@ -119,10 +122,10 @@ absl::Status RunSagaBenchmark(const BenchContext& ctx) {
   absl::StatusOr<std::string> address = sys.StartQuoteApi();
   if (!address.ok()) return address.status();
   for (const char* schema : {"quote", "policy", "customer"}) {
-    if (absl::Status s = sys.Spawn(absl::StrCat("relay-", schema), sys.binaries().outbox_relay,
-                                   {"--database-url=" + sys.database_url(),
-                                    absl::StrCat("--outbox-schema=", schema),
-                                    "--kafka-bootstrap-servers=" + sys.bootstrap_servers()});
+    if (absl::Status s = sys.Spawn(
+            absl::StrCat("relay-", schema), sys.binaries().outbox_relay,
+            {"--database-url=" + sys.database_url(), absl::StrCat("--outbox-schema=", schema),
+             "--kafka-bootstrap-servers=" + sys.bootstrap_servers()});
         !s.ok()) {
       return s;
     }
@@ -140,7 +143,8 @@ absl::Status RunSagaBenchmark(const BenchContext& ctx) {
   lo.duration = *duration;
   absl::StatusOr<LoadResult> r = LoadGenerator(lo).Run();
   if (!r.ok()) return r.status();
-  if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(2)); !s.ok()) return s.status();
+  if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(2)); !s.ok())
+    return s.status();
   absl::StatusOr<std::vector<std::string>> ms = sys.Sql(
       "SELECT (extract(epoch from (q.updated_at - r.updated_at)) * 1000000)::bigint"
       " FROM quote.requests r JOIN quote.quotes q USING (quote_id)"
@@ -151,11 +155,11 @@ absl::Status RunSagaBenchmark(const BenchContext& ctx) {
   absl::StatusOr<int64_t> rejected =
       sys.SqlInt("SELECT count(*) FROM quote.quotes WHERE status = 'REJECTED'");
   if (!rejected.ok()) return rejected.status();
-  Figure("approve -> ISSUED", absl::StrFormat("p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d issued, "
-                                              "%d rejected, at %.0f approvals/s)",
-                                              saga.PercentileMs(0.5), saga.PercentileMs(0.99),
-                                              saga.MaxMs(), saga.count(), *rejected,
-                                              r->approve_per_s));
+  Figure("approve -> ISSUED",
+         absl::StrFormat("p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d issued, "
+                         "%d rejected, at %.0f approvals/s)",
+                         saga.PercentileMs(0.5), saga.PercentileMs(0.99), saga.MaxMs(),
+                         saga.count(), *rejected, r->approve_per_s));
   Figure("orchestration mode", "not measured: saga-orchestrator has not landed (TODO)");
 
   // Consumer scaling: K approvals flat out while the workers run; sagas/s = K / (time until every

@@ -78,7 +78,8 @@ absl::Status BenchSystem::StartPostgres(bool durable,
   o.durable = durable;
   // The API and the relays keep up to a few hundred connections between them.
   o.max_connections = 400;
-  o.settings = {{"shared_buffers", "256MB"}, {"max_wal_size", "4GB"}, {"checkpoint_timeout", "30min"}};
+  o.settings = {
+      {"shared_buffers", "256MB"}, {"max_wal_size", "4GB"}, {"checkpoint_timeout", "30min"}};
   for (auto& s : settings) o.settings.push_back(std::move(s));
   absl::StatusOr<std::unique_ptr<LocalPostgres>> pg = LocalPostgres::Start(o);
   if (!pg.ok()) return pg.status();
@@ -101,8 +102,8 @@ absl::Status BenchSystem::StartBroker(const std::string& topics, int brokers) {
 absl::Status BenchSystem::Spawn(const std::string& name, const std::string& path,
                                 std::vector<std::string> args) {
   std::remove(LogPath(name).c_str());
-  absl::StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Start(
-      {.path = path, .args = std::move(args), .stderr_path = LogPath(name)});
+  absl::StatusOr<std::unique_ptr<ChildProcess>> child =
+      ChildProcess::Start({.path = path, .args = std::move(args), .stderr_path = LogPath(name)});
   if (!child.ok()) return child.status();
   children_.emplace_back(name, *std::move(child));
   return absl::OkStatus();
@@ -137,16 +138,15 @@ absl::Status BenchSystem::WaitServing(const std::string& address, absl::Duration
     }
     absl::SleepFor(absl::Milliseconds(50));
   }
-  return absl::UnavailableError(absl::StrCat(address, " did not report SERVING within ",
-                                             absl::FormatDuration(timeout)));
+  return absl::UnavailableError(
+      absl::StrCat(address, " did not report SERVING within ", absl::FormatDuration(timeout)));
 }
 
 absl::StatusOr<std::string> BenchSystem::StartQuoteApi(std::vector<std::string> extra_args,
                                                        const std::string& name) {
   const int port = process::FreeTcpPort();
   const std::string address = absl::StrCat("127.0.0.1:", port);
-  std::vector<std::string> args = {"--grpc-address=" + address,
-                                   "--database-url=" + database_url()};
+  std::vector<std::string> args = {"--grpc-address=" + address, "--database-url=" + database_url()};
   for (auto& a : extra_args) args.push_back(std::move(a));
   if (absl::Status s = Spawn(name, binaries_.quote_api, std::move(args)); !s.ok()) return s;
   if (absl::Status s = WaitServing(address); !s.ok()) {
@@ -191,9 +191,18 @@ absl::StatusOr<PgbenchResult> BenchSystem::RunPgbench(
   }
   const std::string log_prefix = absl::StrCat("pgblog", run);
   std::vector<std::string> args = {
-      "-n", "-M", "prepared", "-c", absl::StrCat(clients), "-j",
-      absl::StrCat(std::min(clients, 2)), "-T",
-      absl::StrCat(std::max<int64_t>(1, absl::ToInt64Seconds(duration))), "-f", script_path, "-l",
+      "-n",
+      "-M",
+      "prepared",
+      "-c",
+      absl::StrCat(clients),
+      "-j",
+      absl::StrCat(std::min(clients, 2)),
+      "-T",
+      absl::StrCat(std::max<int64_t>(1, absl::ToInt64Seconds(duration))),
+      "-f",
+      script_path,
+      "-l",
       absl::StrCat("--log-prefix=", work_dir_, "/", log_prefix)};
   for (const auto& [k, v] : defines) {
     args.push_back("-D");

@@ -17,12 +17,23 @@
 namespace quoteflow::bench {
 
 std::string GrpcCodeName(int code) {
-  static const char* const kNames[] = {
-      "OK",           "CANCELLED",         "UNKNOWN",          "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",    "ALREADY_EXISTS",   "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",  "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",      "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
   if (code >= 0 && code < static_cast<int>(sizeof(kNames) / sizeof(kNames[0]))) return kNames[code];
   return absl::StrCat("CODE_", code);
 }
@@ -103,7 +114,8 @@ class Stream {
         }
         approve_latency.Record(done - call_base_);
         ++approved;
-        if (shared_->options->on_approved) shared_->options->on_approved(approve_resp_.event_id(), done);
+        if (shared_->options->on_approved)
+          shared_->options->on_approved(approve_resp_.event_id(), done);
         return Next();
       }
       case Op::kNone:
@@ -252,9 +264,9 @@ absl::StatusOr<LoadResult> LoadGenerator::Run() {
 }
 
 std::string LoadResult::Report() const {
-  std::string out = absl::StrFormat(
-      "approved %d in %.2fs: %.0f approvals/s (created %d, failed %d)\n", approved, seconds,
-      approve_per_s, created, failed);
+  std::string out =
+      absl::StrFormat("approved %d in %.2fs: %.0f approvals/s (created %d, failed %d)\n", approved,
+                      seconds, approve_per_s, created, failed);
   absl::StrAppend(&out, "  ApproveQuote latency ", approve_latency.Summary(), "\n");
   if (create_latency.count() > 0) {
     absl::StrAppend(&out, "  CreateQuote  latency ", create_latency.Summary(), "\n");

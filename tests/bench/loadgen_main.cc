@@ -42,9 +42,9 @@ int main(int argc, char** argv) {
   auto channels = flags->GetInt("channels", o.channels);
   auto threads = flags->GetInt("threads", o.threads);
   auto timeout = flags->GetDuration("timeout", o.call_timeout);
-  for (const absl::Status& s : {streams.status(), count.status(), duration.status(),
-                                rate.status(), id_count.status(), channels.status(),
-                                threads.status(), timeout.status()}) {
+  for (const absl::Status& s :
+       {streams.status(), count.status(), duration.status(), rate.status(), id_count.status(),
+        channels.status(), threads.status(), timeout.status()}) {
     if (!s.ok()) return Usage(std::string(s.message()));
   }
   o.streams = static_cast<int>(*streams);
