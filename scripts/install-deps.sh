@@ -11,7 +11,7 @@ PACKAGES=(
   postgresql postgresql-client postgresql-contrib
   kcat util-linux procps
   python3-grpcio python3-protobuf
-  libcpp-httplib-dev yamllint
+  libcpp-httplib-dev yamllint openssl
 )
 
 missing=()
