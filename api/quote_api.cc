@@ -13,6 +13,7 @@
 #include "api/quote_grpc_service.h"
 #include "domain/quote_commands.h"
 #include "platform/config/config.h"
+#include "platform/grpc_security/server_security.h"
 #include "platform/observability/grpc_metrics.h"
 #include "platform/observability/log.h"
 #include "platform/observability/metrics_server.h"
@@ -37,6 +38,7 @@ void DeclareOptions(Config& config) {
   config.Declare("shutdown-grace", "10s", "how long in-flight calls may finish after SIGTERM");
   config.Declare("migrate", "false", "apply pending migrations at start instead of refusing");
   metrics::DeclareMetricsAddress(config, "");  // deploy/ and `make run` use 127.0.0.1:9464
+  grpc_security::DeclareServerSecurity(config);
 }
 
 // Waits for Postgres and a current schema (or applies it with --migrate).
@@ -77,6 +79,12 @@ int RunQuoteApi(int argc, char** argv) {
       return 2;
     }
   }
+  auto credentials = grpc_security::ServerCredentialsFromConfig(config);
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "quote-api: invalid configuration: %s\n",
+                 std::string(credentials.status().message()).c_str());
+    return 2;
+  }
   config.LogEffective();
 
   const std::string url = config.Get("database-url");
@@ -109,7 +117,7 @@ int RunQuoteApi(int argc, char** argv) {
   interceptors.push_back(std::make_unique<MalformedRequestInterceptorFactory>());
   metrics::AddGrpcServerMetrics(builder, registry, std::move(interceptors));
   int port = 0;
-  builder.AddListeningPort(config.Get("grpc-address"), grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(config.Get("grpc-address"), *credentials, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(*max_message));
   grpc::ResourceQuota quota("quote-api");
   quota.SetMaxThreads(static_cast<int>(*max_threads));
@@ -121,7 +129,9 @@ int RunQuoteApi(int argc, char** argv) {
     log::Error("cannot listen", {{"address", config.Get("grpc-address")}});
     return 1;
   }
-  log::Info("serving", {{"address", config.Get("grpc-address")}, {"port", port}});
+  log::Info("serving", {{"address", config.Get("grpc-address")},
+                        {"port", port},
+                        {"security", grpc_security::DescribeServerSecurity(config)}});
   // /readyz follows the gRPC health service (Postgres reachable, not shutting down).
   auto metrics_server = metrics::StartFromConfig(config, registry, [&health] {
     grpc::health::v1::HealthCheckRequest request;

@@ -16,6 +16,7 @@
 #include "api/health_service.h"
 #include "api/malformed_request_interceptor.h"
 #include "consumers/common/consumer_metrics.h"
+#include "platform/grpc_security/server_security.h"
 #include "platform/kafka/kafka_config.h"
 #include "platform/messaging/inbox_consumer.h"
 #include "platform/observability/grpc_metrics.h"
@@ -58,6 +59,7 @@ void DeclareCommonOptions(Config& config, const WorkerDefinition& def) {
   metrics::DeclareMetricsAddress(config, "");  // deploy/ and `make run` use ports 9466 and up
   if (!def.default_grpc_address.empty()) {
     config.Declare("grpc-address", def.default_grpc_address, "address the gRPC server listens on");
+    grpc_security::DeclareServerSecurity(config);
   }
   kafka::KafkaSettings::Declare(config);
   if (def.declare) def.declare(config);
@@ -114,6 +116,12 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
   if (absl::Status s = kafka->Validate(); !s.ok()) return ConfigError(def.program, s);
   if (absl::Status s = metrics::ValidateMetricsAddress(config); !s.ok()) {
     return ConfigError(def.program, s);
+  }
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (!def.default_grpc_address.empty()) {
+    auto configured = grpc_security::ServerCredentialsFromConfig(config);
+    if (!configured.ok()) return ConfigError(def.program, configured.status());
+    credentials = *std::move(configured);
   }
   const std::string& mode = config.Get("saga-mode");
   if (mode != "choreography" && mode != "orchestration") {
@@ -177,7 +185,7 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
     more.push_back(std::make_unique<MalformedRequestInterceptorFactory>());
     metrics::AddGrpcServerMetrics(builder, registry, std::move(more));
     int port = 0;
-    builder.AddListeningPort(config.Get("grpc-address"), grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort(config.Get("grpc-address"), credentials, &port);
     grpc::ResourceQuota quota(def.program);
     quota.SetMaxThreads(64);
     builder.SetResourceQuota(quota);
@@ -188,7 +196,9 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
       log::Error("cannot listen", {{"address", config.Get("grpc-address")}});
       return 1;
     }
-    log::Info("serving", {{"address", config.Get("grpc-address")}, {"port", port}});
+    log::Info("serving", {{"address", config.Get("grpc-address")},
+                          {"port", port},
+                          {"security", grpc_security::DescribeServerSecurity(config)}});
   }
 
   RegisterConsumerMetrics(registry, consumer.stats());
