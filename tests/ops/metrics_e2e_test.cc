@@ -276,6 +276,43 @@ TEST_F(MetricsE2eTest, MetricsShowTheCountsOfTheRun) {
   EXPECT_TRUE(absl::StrContains(out, "verify: 0 inconsistencies in 3 quotes, 3 policies")) << out;
 }
 
+// Runs `path` with `args` (environment: the test database and broker) until it exits; returns its
+// exit code and its stderr.
+std::pair<int, std::string> RunToExit(const std::string& path, std::vector<std::string> args) {
+  const std::string log = ::testing::TempDir() + "metrics-e2e-config.log";
+  std::remove(log.c_str());
+  auto child =
+      process::ChildProcess::Start({.path = path,
+                                    .args = std::move(args),
+                                    .env = {{"DATABASE_URL", Env().database_url()},
+                                            {"KAFKA_BOOTSTRAP_SERVERS", Env().bootstrap_servers()},
+                                            // The relay's; the others ignore it.
+                                            {"OUTBOX_SCHEMA", "quote"}},
+                                    .stderr_path = log});
+  EXPECT_TRUE(child.ok()) << child.status();
+  if (!child.ok()) return {-1, ""};
+  absl::StatusOr<int> code = (*child)->Wait(absl::Now() + absl::Seconds(60));
+  EXPECT_TRUE(code.ok()) << code.status();
+  return {code.ok() ? *code : -1, testing::FileTail(log, 4000)};
+}
+
+TEST_F(MetricsE2eTest, InvalidOrBusyMetricsAddressIsRefused) {
+  for (const char* bin :
+       {QUOTEFLOW_QUOTE_API_BIN, QUOTEFLOW_RELAY_BIN, QUOTEFLOW_POLICY_WORKER_BIN}) {
+    auto [code, err] = RunToExit(bin, {"--metrics-address=localhost"});
+    EXPECT_EQ(code, 2) << bin << "\n" << err;
+    EXPECT_TRUE(absl::StrContains(err, "--metrics-address: 'localhost' has no port"))
+        << bin << ": " << err;
+  }
+  // quote-api's metrics port is taken by the running quote-api: a second one cannot serve it.
+  auto [code, err] =
+      RunToExit(QUOTEFLOW_QUOTE_API_BIN,
+                {absl::StrCat("--grpc-address=127.0.0.1:", process::FreeTcpPort()),
+                 absl::StrCat("--metrics-address=127.0.0.1:", ports_->at("quote-api"))});
+  EXPECT_EQ(code, 1) << err;
+  EXPECT_TRUE(absl::StrContains(err, "cannot serve metrics")) << err;
+}
+
 // The trace id (second field) of a W3C traceparent "00-<trace id>-<span id>-<flags>".
 std::string TraceId(const std::string& traceparent) {
   std::vector<std::string> parts = absl::StrSplit(traceparent, '-');
