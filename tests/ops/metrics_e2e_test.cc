@@ -1,7 +1,12 @@
 // End to end: the whole system (SagaSystem: quote-api, three relays, three workers as real
 // processes) with --metrics-address on every process. After three quotes are created and approved
 // (and one bad request refused), each process's /metrics shows the counts that run produced,
-// /healthz and /readyz answer, and `quotectl verify` finds the saga state consistent.
+// /healthz and /readyz answer, and `quotectl verify` finds the saga state consistent. A malformed
+// --metrics-address is refused at start (exit 2) and a taken port fails the start (exit 1). Last,
+// tracing: with the relays stopped so that outbox rows stay visible, one saga's trace id is found
+// on the quote's outbox row, then (one relay restarted at a time) on the policy and customer
+// outbox rows it caused, and in the traceparent header of its records on the quotes, policies and
+// customers topics.
 #include <arpa/inet.h>
 #include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
