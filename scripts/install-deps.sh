@@ -12,6 +12,7 @@ PACKAGES=(
   kcat util-linux procps
   python3-grpcio python3-protobuf
   libcpp-httplib-dev yamllint openssl
+  clang libclang-rt-14-dev
 )
 
 missing=()
