@@ -1,0 +1,697 @@
+// End to end, the saga by ORCHESTRATION with the real binaries as child processes (SagaSystem with
+// saga_mode "orchestration"): quote-api, one outbox-relay per schema (quote, policy, customer,
+// saga), policy-worker, customer-worker and quote-worker on their command topics, and
+// saga-orchestrator (two instances in one consumer group in the first suite). Checks:
+//   - the choreography scenarios of saga_e2e_test reach the SAME final states (quote ISSUED or
+//     REJECTED with the same reasons, policy ACTIVE / CANCELLED / absent, customer counts), and
+//     GetSaga shows COMPLETED / COMPENSATED with the step history;
+//   - two orchestrators share a batch without advancing a saga twice;
+//   - the orchestrators SIGKILLed repeatedly mid-stream: every saga completes or compensates
+//     exactly once;
+//   - (short deadlines) a participant that does not reply: compensated after the deadline; a
+//     compensation that keeps failing: STUCK with its reason, listed by `quotectl saga list --state
+//     STUCK`, and completed by `quotectl saga retry` once the cause is fixed.
+// I5 is checked over the whole database after each test.
+#include <grpcpp/grpcpp.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "quoteflow/v1/customer.grpc.pb.h"
+#include "quoteflow/v1/policy.grpc.pb.h"
+#include "quoteflow/v1/quote.grpc.pb.h"
+#include "quoteflow/v1/saga.grpc.pb.h"
+#include "tests/support/saga_system.h"
+#include "tests/support/test_environment.h"
+
+namespace quoteflow {
+namespace {
+
+using quoteflow::testing::Env;
+using quoteflow::testing::SagaSystem;
+using quoteflow::testing::SagaSystemOptions;
+using quoteflow::testing::WaitFor;
+
+constexpr char kTopics[] =
+    "quotes:4,policies:4,customers:4,quotes.dlq:1,policies.dlq:1,customers.dlq:1,"
+    "policy-commands:4,customer-commands:4,quote-commands:4,saga-replies:4,"
+    "policy-commands.dlq:1,customer-commands.dlq:1,quote-commands.dlq:1,saga-replies.dlq:1";
+
+// Short group timings, so that a SIGKILLed consumer's partitions move within seconds.
+constexpr char kKafkaProperties[] =
+    "--kafka-properties=session.timeout.ms=4000,heartbeat.interval.ms=300,"
+    "topic.metadata.refresh.interval.ms=1000";
+
+SagaSystemOptions Options(const std::string& log_prefix, int orchestrators,
+                          std::vector<std::string> orchestrator_flags) {
+  SagaSystemOptions o;
+  o.saga_mode = "orchestration";
+  o.orchestrators = orchestrators;
+  o.log_prefix = log_prefix;
+  for (const char* w : {"policy-worker", "customer-worker", "quote-worker"}) {
+    o.extra_args[w].push_back(kKafkaProperties);
+  }
+  orchestrator_flags.push_back(kKafkaProperties);
+  for (int i = 0; i < orchestrators; ++i) {
+    o.extra_args[i == 0 ? std::string("saga-orchestrator")
+                        : absl::StrCat("saga-orchestrator-", i)] = orchestrator_flags;
+  }
+  return o;
+}
+
+// "step:outcome" of each history entry, in order.
+std::vector<std::string> Steps(const v1::Saga& saga) {
+  std::vector<std::string> out;
+  for (const v1::SagaStepRecord& r : saga.history()) out.push_back(r.step() + ":" + r.outcome());
+  return out;
+}
+
+// Shared by both suites: one system per suite (static), helpers over its stubs and the database.
+class OrchestrationTestBase : public ::testing::Test {
+ protected:
+  static void StartSystem(SagaSystemOptions options) {
+    system_ = new SagaSystem(std::move(options));
+    absl::Status s = system_->Start();
+    if (!s.ok()) start_error_ = new std::string(s.ToString() + "\n" + system_->Logs());
+  }
+  static void StopSystem() {
+    if (system_ == nullptr) return;
+    std::vector<std::string> bad = system_->Stop();
+    EXPECT_TRUE(bad.empty()) << "did not stop cleanly: " << absl::StrJoin(bad, ", ") << "\n"
+                             << system_->Logs();
+    delete system_;
+    system_ = nullptr;
+    delete start_error_;
+    start_error_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_EQ(start_error_, nullptr) << *start_error_;
+    ASSERT_TRUE(system_->Dead().empty()) << absl::StrJoin(system_->Dead(), ", ") << " died\n"
+                                         << system_->Logs();
+  }
+
+  static void CreateCustomer(const std::string& id, int64_t max_policies) {
+    v1::CreateCustomerRequest req;
+    req.set_customer_id(id);
+    req.set_name("Customer " + id);
+    req.set_max_policies(max_policies);
+    req.set_request_id("create-" + id);
+    v1::Customer out;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status s = system_->customers().CreateCustomer(&ctx, req, &out);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  // Creates and approves a quote; returns its id ("" after a gtest failure).
+  static std::string CreateAndApprove(const std::string& customer, int64_t premium) {
+    v1::CreateQuoteRequest create;
+    create.set_customer_id(customer);
+    create.set_premium(premium);
+    v1::Quote quote;
+    grpc::ClientContext c1;
+    c1.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status s = system_->quotes().CreateQuote(&c1, create, &quote);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    if (!s.ok()) return "";
+    v1::ApproveQuoteRequest approve;
+    approve.set_quote_id(quote.quote_id());
+    approve.set_request_id("approve-" + quote.quote_id());
+    v1::ApproveQuoteResponse approved;
+    grpc::ClientContext c2;
+    c2.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    s = system_->quotes().ApproveQuote(&c2, approve, &approved);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return s.ok() ? quote.quote_id() : "";
+  }
+
+  static v1::Quote GetQuote(const std::string& id) {
+    v1::GetQuoteRequest req;
+    req.set_quote_id(id);
+    v1::Quote out;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    EXPECT_TRUE(system_->quotes().GetQuote(&ctx, req, &out).ok());
+    return out;
+  }
+
+  static grpc::Status GetPolicy(const std::string& quote_id, v1::Policy* out) {
+    v1::GetPolicyRequest req;
+    req.set_quote_id(quote_id);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return system_->policies().GetPolicy(&ctx, req, out);
+  }
+
+  static v1::Customer GetCustomer(const std::string& id) {
+    v1::GetCustomerRequest req;
+    req.set_customer_id(id);
+    v1::Customer out;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    EXPECT_TRUE(system_->customers().GetCustomer(&ctx, req, &out).ok());
+    return out;
+  }
+
+  static grpc::Status GetSaga(const std::string& quote_id, v1::Saga* out,
+                              v1::SagaService::Stub* stub = nullptr) {
+    v1::GetSagaRequest req;
+    req.set_quote_id(quote_id);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return (stub != nullptr ? stub : &system_->sagas())->GetSaga(&ctx, req, out);
+  }
+
+  // Waits until the saga of `quote_id` is in `state`; returns it (empty after a failure).
+  static v1::Saga WaitSaga(const std::string& quote_id, const std::string& state,
+                           absl::Duration timeout) {
+    v1::Saga saga;
+    absl::Status s = WaitFor(
+        [&]() -> absl::Status {
+          saga.Clear();
+          grpc::Status g = GetSaga(quote_id, &saga);
+          if (!g.ok()) return absl::UnavailableError(g.error_message());
+          if (saga.state() == state) return absl::OkStatus();
+          return absl::FailedPreconditionError(
+              absl::StrCat("saga is ", saga.state(), ": ", absl::StrJoin(Steps(saga), " ")));
+        },
+        timeout, absl::StrCat("saga ", quote_id, " to be ", state));
+    EXPECT_TRUE(s.ok()) << s << "\n" << system_->Logs();
+    return saga;
+  }
+
+  static std::string Query1(const std::string& sql) {
+    pqxx::connection c(Env().database_url());
+    pqxx::nontransaction tx(c);
+    return tx.exec(sql)[0][0].as<std::string>();
+  }
+
+  static int64_t Count(const std::string& sql) {
+    pqxx::connection c(Env().database_url());
+    pqxx::nontransaction tx(c);
+    return tx.exec(sql)[0][0].as<int64_t>();
+  }
+
+  static std::string InList(const std::vector<std::string>& ids) {
+    std::string list;
+    for (const std::string& id : ids) absl::StrAppend(&list, list.empty() ? "'" : ",'", id, "'");
+    return list;
+  }
+
+  // Waits until none of the quotes is APPROVED and each one's saga is COMPLETED or COMPENSATED.
+  static void WaitSettled(const std::vector<std::string>& ids, absl::Duration timeout) {
+    const std::string list = InList(ids);
+    absl::Status settled = WaitFor(
+        [&]() -> absl::Status {
+          int64_t open = Count(
+              "SELECT count(*) FROM quote.quotes WHERE status = 'APPROVED'"
+              " AND quote_id IN (" +
+              list + ")");
+          int64_t done = Count(
+              "SELECT count(*) FROM saga.sagas WHERE state IN ('COMPLETED', 'COMPENSATED')"
+              " AND quote_id IN (" +
+              list + ")");
+          if (open == 0 && done == static_cast<int64_t>(ids.size())) return absl::OkStatus();
+          return absl::FailedPreconditionError(
+              absl::StrCat(open, " quotes still APPROVED, ", done, "/", ids.size(), " sagas done"));
+        },
+        timeout, "every approved quote to end ISSUED or REJECTED and its saga to end");
+    ASSERT_TRUE(settled.ok()) << settled << "\n" << system_->Logs();
+  }
+
+  // I5 over the whole database (as saga_e2e_test), plus the orchestration's own: ISSUED <=> saga
+  // COMPLETED, REJECTED <=> saga COMPENSATED (for settled sagas).
+  static void ExpectInvariants() {
+    EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes q LEFT JOIN policy.policies p"
+                    " USING (quote_id) WHERE q.status = 'ISSUED'"
+                    " AND (p.status IS NULL OR p.status <> 'ACTIVE')"),
+              0);
+    EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes q JOIN policy.policies p USING (quote_id)"
+                    " WHERE q.status = 'REJECTED' AND p.status = 'ACTIVE'"),
+              0);
+    EXPECT_EQ(Count("SELECT count(*) FROM customer.customers c WHERE policy_count <>"
+                    " (SELECT count(*) FROM policy.policies p WHERE p.customer_id = c.customer_id"
+                    "  AND p.status = 'ACTIVE')"),
+              0);
+    EXPECT_EQ(Count("SELECT count(*) FROM policy.policies p WHERE status = 'ACTIVE' AND NOT"
+                    " EXISTS (SELECT 1 FROM customer.customers c"
+                    " WHERE c.customer_id = p.customer_id)"),
+              0);
+    EXPECT_EQ(Count("SELECT count(*) FROM (SELECT quote_id FROM policy.policies GROUP BY quote_id"
+                    " HAVING count(*) > 1) d"),
+              0);
+    EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes q JOIN saga.sagas s USING (quote_id)"
+                    " WHERE (q.status = 'ISSUED') <> (s.state = 'COMPLETED')"
+                    " AND s.state IN ('COMPLETED', 'COMPENSATED')"),
+              0);
+    EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes q JOIN saga.sagas s USING (quote_id)"
+                    " WHERE (q.status = 'REJECTED') <> (s.state = 'COMPENSATED')"
+                    " AND s.state IN ('COMPLETED', 'COMPENSATED')"),
+              0);
+  }
+
+  // Exactly once, for the sagas of `ids`: one "started" and one terminal entry per saga, every
+  // step succeeded at most once, and a terminal entry only on a terminal saga.
+  static void ExpectAdvancedOnce(const std::vector<std::string>& ids) {
+    const std::string list = InList(ids);
+    EXPECT_EQ(Count("SELECT count(*) FROM saga.sagas WHERE quote_id IN (" + list + ")"),
+              static_cast<int64_t>(ids.size()));
+    EXPECT_EQ(Count("SELECT count(*) FROM saga.sagas s WHERE quote_id IN (" + list +
+                    ") AND (SELECT count(*) FROM saga.history h WHERE h.quote_id = s.quote_id"
+                    " AND h.step = 'saga' AND h.outcome = 'started') <> 1"),
+              0);
+    EXPECT_EQ(Count("SELECT count(*) FROM saga.sagas s WHERE quote_id IN (" + list +
+                    ") AND (SELECT count(*) FROM saga.history h WHERE h.quote_id = s.quote_id"
+                    " AND h.step = 'saga' AND h.outcome IN ('completed', 'compensated')) <> 1"),
+              0);
+    EXPECT_EQ(Count("SELECT count(*) FROM (SELECT quote_id, step FROM saga.history"
+                    " WHERE outcome IN ('succeeded', 'refused') AND quote_id IN (" +
+                    list + ") GROUP BY quote_id, step HAVING count(*) > 1) d"),
+              0);
+  }
+
+  static SagaSystem* system_;
+  static std::string* start_error_;
+};
+
+SagaSystem* OrchestrationTestBase::system_ = nullptr;
+std::string* OrchestrationTestBase::start_error_ = nullptr;
+
+// ---- Suite 1: two orchestrators (one consumer group), production-like deadlines ----
+
+class OrchestrationE2eTest : public OrchestrationTestBase {
+ protected:
+  static void SetUpTestSuite() {
+    StartSystem(Options("orch-e2e", 2, {"--step-deadline=30s", "--sweep-interval=200ms"}));
+  }
+  static void TearDownTestSuite() { StopSystem(); }
+};
+
+TEST_F(OrchestrationE2eTest, HappyPathAndBothCompensationsLikeChoreography) {
+  CreateCustomer("orch-roomy", 5);
+  CreateCustomer("orch-full", 1);
+  const std::string ok = CreateAndApprove("orch-roomy", 1200);
+  const std::string over_limit = CreateAndApprove("orch-roomy", 5'000'000);
+  const std::string first = CreateAndApprove("orch-full", 1500);
+  // Only after the first one is through, so that which of the two is refused is known.
+  WaitSettled({ok, over_limit, first}, absl::Seconds(60));
+  const std::string over_max = CreateAndApprove("orch-full", 1700);
+  const std::string unknown = CreateAndApprove("orch-ghost", 1900);
+  WaitSettled({over_max, unknown}, absl::Seconds(60));
+
+  v1::Policy policy;
+  v1::Saga saga;
+  // Happy path: ISSUED, policy ACTIVE, counted; the saga COMPLETED step by step.
+  EXPECT_EQ(GetQuote(ok).status(), v1::QUOTE_STATUS_ISSUED);
+  ASSERT_TRUE(GetPolicy(ok, &policy).ok());
+  EXPECT_EQ(policy.status(), v1::POLICY_STATUS_ACTIVE);
+  EXPECT_EQ(policy.policy_id(), "pol-" + ok);
+  EXPECT_EQ(policy.premium(), 1200);
+  EXPECT_EQ(GetQuote(first).status(), v1::QUOTE_STATUS_ISSUED);
+  ASSERT_TRUE(GetSaga(ok, &saga).ok());
+  EXPECT_EQ(saga.state(), "COMPLETED");
+  EXPECT_EQ(saga.customer_id(), "orch-roomy");
+  EXPECT_EQ(saga.policy_id(), "pol-" + ok);
+  EXPECT_EQ(saga.failure_reason(), "");
+  EXPECT_FALSE(saga.has_deadline());
+  EXPECT_EQ(Steps(saga), (std::vector<std::string>{"saga:started", "create-policy:sent",
+                                                   "create-policy:succeeded", "count-policy:sent",
+                                                   "count-policy:succeeded", "issue-quote:sent",
+                                                   "issue-quote:succeeded", "saga:completed"}));
+  if (saga.history_size() > 1) {
+    EXPECT_EQ(saga.history(1).detail(), ok + "/saga/create-policy/1");
+  }
+  // The second orchestrator answers the same (the state is in the database).
+  auto second = v1::SagaService::NewStub(SagaSystem::Channel(system_->saga_ports()[1]));
+  v1::Saga again;
+  ASSERT_TRUE(GetSaga(ok, &again, second.get()).ok());
+  EXPECT_EQ(again.SerializeAsString(), saga.SerializeAsString());
+
+  // Underwriting refusal: REJECTED with the reason, no policy; only the quote is compensated.
+  v1::Quote refused = GetQuote(over_limit);
+  EXPECT_EQ(refused.status(), v1::QUOTE_STATUS_REJECTED);
+  EXPECT_EQ(refused.rejection_reason(), "premium 5000000 exceeds the underwriting limit 1000000");
+  EXPECT_EQ(GetPolicy(over_limit, &policy).error_code(), grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(GetSaga(over_limit, &saga).ok());
+  EXPECT_EQ(saga.state(), "COMPENSATED");
+  EXPECT_EQ(saga.failure_reason(), "premium 5000000 exceeds the underwriting limit 1000000");
+  EXPECT_EQ(Steps(saga),
+            (std::vector<std::string>{"saga:started", "create-policy:sent", "create-policy:refused",
+                                      "saga:compensating", "reject-quote:sent",
+                                      "reject-quote:succeeded", "saga:compensated"}));
+
+  // Customer at its maximum: policy CANCELLED, quote REJECTED, count unchanged.
+  v1::Quote at_max = GetQuote(over_max);
+  EXPECT_EQ(at_max.status(), v1::QUOTE_STATUS_REJECTED);
+  EXPECT_TRUE(absl::StrContains(at_max.rejection_reason(), "is at its maximum of 1"))
+      << at_max.rejection_reason();
+  ASSERT_TRUE(GetPolicy(over_max, &policy).ok());
+  EXPECT_EQ(policy.status(), v1::POLICY_STATUS_CANCELLED);
+  EXPECT_TRUE(absl::StrContains(policy.cancellation_reason(), "is at its maximum of 1"));
+  // Choreography's texts: "policy <id> cancelled: <the customer's reason>".
+  EXPECT_EQ(at_max.rejection_reason(),
+            absl::StrCat("policy pol-", over_max, " cancelled: ", policy.cancellation_reason()));
+  const std::vector<std::string> customer_refused = {
+      "saga:started",           "create-policy:sent",      "create-policy:succeeded",
+      "count-policy:sent",      "count-policy:refused",    "saga:compensating",
+      "cancel-policy:sent",     "cancel-policy:succeeded", "reject-quote:sent",
+      "reject-quote:succeeded", "saga:compensated"};
+  ASSERT_TRUE(GetSaga(over_max, &saga).ok());
+  EXPECT_EQ(saga.state(), "COMPENSATED");
+  EXPECT_EQ(Steps(saga), customer_refused);
+
+  // Unregistered customer: the same compensation.
+  EXPECT_EQ(GetQuote(unknown).status(), v1::QUOTE_STATUS_REJECTED);
+  ASSERT_TRUE(GetPolicy(unknown, &policy).ok());
+  EXPECT_EQ(policy.status(), v1::POLICY_STATUS_CANCELLED);
+  ASSERT_TRUE(GetSaga(unknown, &saga).ok());
+  EXPECT_EQ(saga.state(), "COMPENSATED");
+  EXPECT_EQ(Steps(saga), customer_refused);
+
+  EXPECT_EQ(GetCustomer("orch-roomy").policy_count(), 1);
+  EXPECT_EQ(GetCustomer("orch-full").policy_count(), 1);
+  ExpectAdvancedOnce({ok, over_limit, first, over_max, unknown});
+  ExpectInvariants();
+}
+
+TEST_F(OrchestrationE2eTest, ManyQuotesApprovedConcurrentlyAllSettleLikeChoreography) {
+  constexpr int kCustomers = 10;
+  constexpr int kQuotesPerCustomer = 12;
+  constexpr int64_t kMax = 8;  // the last 4 of each customer are refused by the customer side
+  for (int c = 0; c < kCustomers; ++c) CreateCustomer(absl::StrCat("orch-load-", c), kMax);
+  std::vector<std::string> ids(kCustomers * kQuotesPerCustomer);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t i = t; i < ids.size(); i += 4) {
+        ids[i] = CreateAndApprove(absl::StrCat("orch-load-", i % kCustomers), 1000 + i);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  WaitSettled(ids, absl::Seconds(120));
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes WHERE customer_id LIKE 'orch-load-%'"
+                  " AND status = 'ISSUED'"),
+            kCustomers * kMax);
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes WHERE customer_id LIKE 'orch-load-%'"
+                  " AND status = 'REJECTED'"),
+            kCustomers * (kQuotesPerCustomer - kMax));
+  EXPECT_EQ(Count("SELECT count(*) FROM policy.policies WHERE customer_id LIKE 'orch-load-%'"
+                  " AND status = 'CANCELLED'"),
+            kCustomers * (kQuotesPerCustomer - kMax));
+  for (int c = 0; c < kCustomers; ++c) {
+    EXPECT_EQ(GetCustomer(absl::StrCat("orch-load-", c)).policy_count(), kMax);
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM saga.sagas WHERE customer_id LIKE 'orch-load-%'"
+                  " AND state = 'COMPLETED'"),
+            kCustomers * kMax);
+  ExpectAdvancedOnce(ids);
+  ExpectInvariants();
+}
+
+TEST_F(OrchestrationE2eTest, TwoOrchestratorsShareABatchWithoutAdvancingASagaTwice) {
+  ASSERT_EQ(system_->saga_ports().size(), 2u);
+  constexpr int kCustomers = 6;
+  constexpr int kQuotesPerCustomer = 10;
+  constexpr int64_t kMax = 9;
+  for (int c = 0; c < kCustomers; ++c) CreateCustomer(absl::StrCat("orch-two-", c), kMax);
+  std::vector<std::string> ids(kCustomers * kQuotesPerCustomer);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t i = t; i < ids.size(); i += 6) {
+        // One quote per customer (the fourth round) over the underwriting limit: refused by the
+        // policy side.
+        const int64_t premium = i / kCustomers == 3 ? 2'000'000 : 500 + i;
+        ids[i] = CreateAndApprove(absl::StrCat("orch-two-", i % kCustomers), premium);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  WaitSettled(ids, absl::Seconds(120));
+  ASSERT_TRUE(system_->Dead().empty()) << absl::StrJoin(system_->Dead(), ", ");
+  // One premium refusal per customer; each customer then has 9 candidates for 9 places.
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes WHERE customer_id LIKE 'orch-two-%'"
+                  " AND status = 'ISSUED'"),
+            54);
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes WHERE customer_id LIKE 'orch-two-%'"
+                  " AND status = 'REJECTED' AND rejection_reason LIKE '%underwriting limit%'"),
+            6);
+  EXPECT_EQ(Count("SELECT count(*) FROM saga.sagas WHERE customer_id LIKE 'orch-two-%'"
+                  " AND state = 'COMPLETED'"),
+            54);
+  EXPECT_EQ(Count("SELECT count(*) FROM saga.sagas WHERE customer_id LIKE 'orch-two-%'"
+                  " AND state = 'COMPENSATED'"),
+            6);
+  // No step was re-sent (no deadline passed: every attempt is 1); ExpectAdvancedOnce below checks
+  // one start, one end and at most one outcome per step of each saga.
+  EXPECT_EQ(Count("SELECT count(*) FROM saga.history WHERE attempt > 1 AND quote_id IN (" +
+                  InList(ids) + ")"),
+            0);
+  // Both instances serve the same view.
+  for (int port : system_->saga_ports()) {
+    auto stub = v1::SagaService::NewStub(SagaSystem::Channel(port));
+    v1::Saga saga;
+    ASSERT_TRUE(GetSaga(ids[0], &saga, stub.get()).ok());
+    EXPECT_EQ(saga.state(), "COMPLETED");
+  }
+  for (int c = 0; c < kCustomers; ++c) {
+    EXPECT_EQ(GetCustomer(absl::StrCat("orch-two-", c)).policy_count(), kMax);
+  }
+  ExpectAdvancedOnce(ids);
+  ExpectInvariants();
+}
+
+TEST_F(OrchestrationE2eTest, OrchestratorsSigkilledRepeatedlyMidStreamEverySagaEndsOnce) {
+  constexpr int kCustomers = 10;
+  constexpr int kQuotes = 100;
+  constexpr int64_t kMax = 8;  // 10 quotes per customer: 8 ISSUED, 2 REJECTED each
+  constexpr int kKills = 5;
+  for (int c = 0; c < kCustomers; ++c) CreateCustomer(absl::StrCat("orch-kill-", c), kMax);
+  std::vector<std::string> ids(kQuotes);
+  std::atomic<int> approved{0};
+  std::vector<std::thread> threads;
+  constexpr int kClients = 2;
+  for (int t = 0; t < kClients; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < kQuotes; i += kClients) {
+        ids[i] = CreateAndApprove(absl::StrCat("orch-kill-", i % kCustomers), 1000 + i);
+        ++approved;
+        absl::SleepFor(absl::Milliseconds(100));  // a stream, not one burst
+      }
+    });
+  }
+  auto ended = [] {
+    return Count(
+        "SELECT count(*) FROM saga.sagas WHERE customer_id LIKE 'orch-kill-%'"
+        " AND state IN ('COMPLETED', 'COMPENSATED')");
+  };
+  // Kill every orchestrator (no instance survives to take over) at spread points of the stream:
+  // after some sagas started and while others are still running.
+  std::vector<std::string> kills;
+  for (int k = 0; k < kKills; ++k) {
+    const int64_t target = (k + 1) * kQuotes / (kKills + 2);
+    absl::Status progressed = WaitFor(
+        [&]() -> absl::Status {
+          const int64_t n = ended();
+          if (n >= target) return absl::OkStatus();
+          return absl::FailedPreconditionError(absl::StrCat(n, " sagas ended"));
+        },
+        absl::Seconds(60), absl::StrCat(target, " sagas to end before kill ", k + 1));
+    ASSERT_TRUE(progressed.ok()) << progressed << "\n" << system_->Logs();
+    for (const char* name : {"saga-orchestrator", "saga-orchestrator-1"}) {
+      ASSERT_TRUE(system_->Kill(name).ok());
+    }
+    kills.push_back(
+        absl::StrCat("kill ", k + 1, " at ", ended(), " ended, ", approved.load(), " approved"));
+    for (const char* name : {"saga-orchestrator", "saga-orchestrator-1"}) {
+      absl::Status s = system_->Restart(name);
+      ASSERT_TRUE(s.ok()) << s << "\n" << system_->Logs();
+    }
+  }
+  for (auto& t : threads) t.join();
+  WaitSettled(ids, absl::Seconds(120));
+  std::cerr << absl::StrJoin(kills, "\n") << "\n";
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes WHERE customer_id LIKE 'orch-kill-%'"
+                  " AND status = 'ISSUED'"),
+            kCustomers * kMax);
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes WHERE customer_id LIKE 'orch-kill-%'"
+                  " AND status = 'REJECTED'"),
+            kQuotes - kCustomers * kMax);
+  EXPECT_EQ(Count("SELECT count(*) FROM saga.sagas WHERE customer_id LIKE 'orch-kill-%'"
+                  " AND state = 'COMPLETED'"),
+            kCustomers * kMax);
+  EXPECT_EQ(Count("SELECT count(*) FROM saga.sagas WHERE customer_id LIKE 'orch-kill-%'"
+                  " AND state = 'COMPENSATED'"),
+            kQuotes - kCustomers * kMax);
+  // One policy per quote at most; ACTIVE for ISSUED, CANCELLED for the customer's refusals.
+  EXPECT_EQ(Count("SELECT count(*) FROM policy.policies WHERE customer_id LIKE 'orch-kill-%'"),
+            kQuotes);
+  EXPECT_EQ(Count("SELECT count(*) FROM policy.policies WHERE customer_id LIKE 'orch-kill-%'"
+                  " AND status = 'ACTIVE'"),
+            kCustomers * kMax);
+  for (int c = 0; c < kCustomers; ++c) {
+    EXPECT_EQ(GetCustomer(absl::StrCat("orch-kill-", c)).policy_count(), kMax);
+  }
+  // No duplicate command effects: each quote moved APPROVED -> ISSUED/REJECTED once (version 3),
+  // each policy was created once and cancelled at most once.
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes WHERE customer_id LIKE 'orch-kill-%'"
+                  " AND version <> 3"),
+            0);
+  EXPECT_EQ(Count("SELECT count(*) FROM policy.policies WHERE customer_id LIKE 'orch-kill-%'"
+                  " AND version <> CASE status WHEN 'ACTIVE' THEN 1 ELSE 2 END"),
+            0);
+  ExpectAdvancedOnce(ids);
+  ExpectInvariants();
+}
+
+// ---- Suite 2: one orchestrator with short deadlines ----
+
+class OrchestrationDeadlineE2eTest : public OrchestrationTestBase {
+ protected:
+  static void SetUpTestSuite() {
+    StartSystem(
+        Options("orch-deadline", 1,
+                {"--step-deadline=2s", "--max-step-attempts=2", "--max-compensation-attempts=3",
+                 "--max-backoff=4s", "--sweep-interval=200ms"}));
+  }
+  static void TearDownTestSuite() { StopSystem(); }
+
+  // Runs the real quotectl; returns its exit code and stdout (stderr appended).
+  static int Quotectl(const std::vector<std::string>& args, std::string* out) {
+    std::string cmd =
+        absl::StrCat(QUOTEFLOW_QUOTECTL_BIN, " --database-url='", Env().database_url(), "'");
+    for (const std::string& a : args) absl::StrAppend(&cmd, " '", a, "'");
+    absl::StrAppend(&cmd, " 2>&1");
+    FILE* pipe = popen(cmd.c_str(), "r");
+    if (pipe == nullptr) return -1;
+    out->clear();
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out->append(buf, n);
+    const int status = pclose(pipe);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+};
+
+TEST_F(OrchestrationDeadlineE2eTest, ParticipantThatDoesNotReplyIsCompensatedAfterItsDeadline) {
+  CreateCustomer("orch-silent", 3);
+  // The customer side goes silent: its commands wait on customer-commands, unanswered.
+  ASSERT_TRUE(system_->Kill("customer-worker").ok());
+  const std::string q = CreateAndApprove("orch-silent", 1300);
+  // Two attempts of 2 s without a reply, then the compensation starts (with the release: a step
+  // that timed out may still take effect).
+  v1::Saga saga = WaitSaga(q, "RELEASE_COUNT_REQUESTED", absl::Seconds(60));
+  EXPECT_EQ(saga.failure_reason(), "no reply to count-policy after 2 attempts");
+  const std::vector<std::string> steps = Steps(saga);
+  EXPECT_EQ(std::count(steps.begin(), steps.end(), "count-policy:timed-out"), 2)
+      << absl::StrJoin(steps, " ");
+  EXPECT_EQ(GetQuote(q).status(), v1::QUOTE_STATUS_APPROVED);
+  // The participant comes back: it finds the two count commands (answered late, ignored by the
+  // saga) and the release, and the compensation completes.
+  absl::Status s = system_->Restart("customer-worker");
+  ASSERT_TRUE(s.ok()) << s << "\n" << system_->Logs();
+  WaitSettled({q}, absl::Seconds(60));
+  saga = WaitSaga(q, "COMPENSATED", absl::Seconds(30));
+  v1::Quote quote = GetQuote(q);
+  EXPECT_EQ(quote.status(), v1::QUOTE_STATUS_REJECTED);
+  EXPECT_EQ(quote.rejection_reason(), absl::StrCat("policy pol-", q,
+                                                   " cancelled: no reply to count-policy after 2 "
+                                                   "attempts"));
+  v1::Policy policy;
+  ASSERT_TRUE(GetPolicy(q, &policy).ok());
+  EXPECT_EQ(policy.status(), v1::POLICY_STATUS_CANCELLED);
+  EXPECT_EQ(GetCustomer("orch-silent").policy_count(), 0);
+  const std::vector<std::string> done = Steps(saga);
+  for (const char* step : {"release-count:succeeded", "cancel-policy:succeeded",
+                           "reject-quote:succeeded", "saga:compensated"}) {
+    EXPECT_EQ(std::count(done.begin(), done.end(), step), 1)
+        << step << ": " << absl::StrJoin(done, " ");
+  }
+  EXPECT_EQ(std::count(done.begin(), done.end(), "count-policy:succeeded"), 0);
+  ExpectAdvancedOnce({q});
+  ExpectInvariants();
+}
+
+TEST_F(OrchestrationDeadlineE2eTest, FailingCompensationEndsStuckAndQuotectlRetryCompletesIt) {
+  CreateCustomer("orch-stuck", 1);
+  const std::string first = CreateAndApprove("orch-stuck", 1000);
+  WaitSettled({first}, absl::Seconds(60));
+  ASSERT_EQ(GetQuote(first).status(), v1::QUOTE_STATUS_ISSUED);
+  // The customer is at its maximum: the next saga must cancel its policy. Hold the customer's
+  // answer until the policy side is down, so that the cancellation finds no policy-worker.
+  ASSERT_TRUE(system_->Kill("customer-worker").ok());
+  const std::string q = CreateAndApprove("orch-stuck", 1100);
+  WaitSaga(q, "CUSTOMER_UPDATE_REQUESTED", absl::Seconds(60));
+  ASSERT_TRUE(system_->Kill("policy-worker").ok());
+  absl::Status s = system_->Restart("customer-worker");
+  ASSERT_TRUE(s.ok()) << s << "\n" << system_->Logs();
+  // CancelPolicy: 3 attempts (2 s, 4 s, 4 s) without a reply, then STUCK.
+  v1::Saga saga = WaitSaga(q, "STUCK", absl::Seconds(90));
+  EXPECT_EQ(saga.current_step(), "cancel-policy");
+  EXPECT_EQ(saga.stuck_reason(), "no reply to cancel-policy after 3 attempts");
+  EXPECT_FALSE(saga.has_deadline());
+  EXPECT_EQ(GetQuote(q).status(), v1::QUOTE_STATUS_APPROVED);
+
+  std::string out;
+  ASSERT_EQ(Quotectl({"saga", "list", "--state", "STUCK"}, &out), 0) << out;
+  EXPECT_TRUE(absl::StrContains(out, q + "\tSTUCK\tcancel-policy#")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "no reply to cancel-policy after 3 attempts")) << out;
+  EXPECT_FALSE(absl::StrContains(out, first)) << out;
+  ASSERT_EQ(Quotectl({"saga", "show", q}, &out), 0) << out;
+  EXPECT_TRUE(absl::StrContains(out, "stuck: no reply to cancel-policy after 3 attempts")) << out;
+  // STUCK is sticky: nothing moves it while the cause remains.
+  EXPECT_EQ(GetQuote(q).status(), v1::QUOTE_STATUS_APPROVED);
+
+  // Fix the cause, then resume.
+  s = system_->Restart("policy-worker");
+  ASSERT_TRUE(s.ok()) << s << "\n" << system_->Logs();
+  ASSERT_EQ(Quotectl({"saga", "retry", q, "--step-deadline", "30s"}, &out), 0) << out;
+  EXPECT_TRUE(absl::StrContains(out, "resumed " + q)) << out;
+  WaitSettled({q}, absl::Seconds(90));
+  saga = WaitSaga(q, "COMPENSATED", absl::Seconds(30));
+  EXPECT_EQ(saga.stuck_reason(), "");
+  const std::vector<std::string> steps = Steps(saga);
+  for (const char* step :
+       {"cancel-policy:stuck", "cancel-policy:resumed", "cancel-policy:succeeded",
+        "reject-quote:succeeded", "saga:compensated"}) {
+    EXPECT_EQ(std::count(steps.begin(), steps.end(), step), 1)
+        << step << ": " << absl::StrJoin(steps, " ");
+  }
+  v1::Quote quote = GetQuote(q);
+  EXPECT_EQ(quote.status(), v1::QUOTE_STATUS_REJECTED);
+  // The customer's refusal ("... is at its maximum of 1") or, when its restart outlasted the
+  // count step's deadlines, "no reply to count-policy after 2 attempts": cancelled either way.
+  EXPECT_TRUE(
+      absl::StartsWith(quote.rejection_reason(), absl::StrCat("policy pol-", q, " cancelled: ")))
+      << quote.rejection_reason();
+  v1::Policy policy;
+  ASSERT_TRUE(GetPolicy(q, &policy).ok());
+  EXPECT_EQ(policy.status(), v1::POLICY_STATUS_CANCELLED);
+  EXPECT_EQ(GetCustomer("orch-stuck").policy_count(), 1);
+  ASSERT_EQ(Quotectl({"saga", "list", "--state", "STUCK"}, &out), 0) << out;
+  EXPECT_FALSE(absl::StrContains(out, q)) << out;
+  ExpectAdvancedOnce({first, q});
+  ExpectInvariants();
+}
+
+}  // namespace
+}  // namespace quoteflow
+
+int main(int argc, char** argv) {
+  quoteflow::testing::InitQuoteflowTestMain(
+      &argc, argv, {.broker_args = {absl::StrCat("--topics=", quoteflow::kTopics)}});
+  return RUN_ALL_TESTS();
+}
