@@ -41,8 +41,10 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
   std::unique_ptr<MetricsServer> server(new MetricsServer());
   server->http_ = std::make_unique<httplib::Server>();
   httplib::Server& http = *server->http_;
-  http.new_task_queue = [] { return new httplib::ThreadPool(2); };
-  http.set_keep_alive_max_count(100);
+  http.new_task_queue = [] { return new httplib::ThreadPool(4); };
+  // One request per connection: an idle keep-alive connection (a scraper between scrapes) would
+  // hold a handler thread for the keep-alive timeout and make liveness probes queue behind it.
+  http.set_keep_alive_max_count(1);
   // httplib's default sets SO_REUSEPORT, which lets a second process bind the same port and take
   // half the scrapes: keep only SO_REUSEADDR, so a busy port is an error at start.
   http.set_socket_options([](int sock) {

@@ -3,8 +3,8 @@
 //   GET /healthz  liveness: 200 "ok" while the process serves HTTP at all
 //   GET /readyz   readiness: 200 "ready" while the readiness probe succeeds, 503 with the probe's
 //                 message otherwise, and 503 "shutting down" once SetShuttingDown() was called
-// Anything else is 404. Two handler threads; scrapes are cheap (the registry serializes in
-// microseconds), so this never competes with the service's own work.
+// Anything else is 404. Four handler threads, one request per connection; scrapes are cheap (the
+// registry serializes in microseconds), so this never competes with the service's own work.
 //
 // Every binary declares the same option with DeclareMetricsAddress(): --metrics-address (env
 // METRICS_ADDRESS), "host:port" ("[::1]:9464" for IPv6, port 0 = any free port), "" = no endpoint.
