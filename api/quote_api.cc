@@ -119,8 +119,17 @@ int RunQuoteApi(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(config.Get("grpc-address"), *credentials, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(*max_message));
+  // The sync server's polling threads come out of the same thread quota as the threads serving
+  // calls. With gRPC's defaults (a completion queue per core, up to 2 pollers each) a quota of
+  // exactly --max-rpc-threads refused calls well below that many (64 clients: RESOURCE_EXHAUSTED
+  // "Server Threadpool Exhausted" for 3 calls in 4). One queue, at most 2 pollers, and the quota
+  // counting them on top: --max-rpc-threads concurrent calls are served, more are refused.
+  constexpr int kMaxPollers = 2;
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kMaxPollers);
   grpc::ResourceQuota quota("quote-api");
-  quota.SetMaxThreads(static_cast<int>(*max_threads));
+  quota.SetMaxThreads(static_cast<int>(*max_threads) + kMaxPollers);
   builder.SetResourceQuota(quota);
   builder.RegisterService(&quote_service);
   builder.RegisterService(&health);

@@ -160,7 +160,7 @@ absl::Status RunSagaBenchmark(const BenchContext& ctx) {
                          "%d rejected, at %.0f approvals/s)",
                          saga.PercentileMs(0.5), saga.PercentileMs(0.99), saga.MaxMs(),
                          saga.count(), *rejected, r->approve_per_s));
-  Figure("orchestration mode", "not measured: saga-orchestrator has not landed (TODO)");
+  Figure("orchestration mode", "not measured yet (TODO: saga-orchestrator landed during this work)");
 
   // Consumer scaling: K approvals flat out while the workers run; sagas/s = K / (time until every
   // quote is final). Then a second instance of every worker joins the same consumer groups (a
