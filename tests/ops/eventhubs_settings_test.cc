@@ -35,9 +35,9 @@ TEST(EventHubsSettingsTest, PropertiesFileBuildsBothRolesAndRedactsThePassword) 
   ASSERT_TRUE(settings->Build(kafka::KafkaRole::kConsumer, "policy-worker").ok());
 
   const std::string producer = settings->DescribeRedacted(kafka::KafkaRole::kProducer);
-  for (const char* want : {"security.protocol=SASL_SSL", "sasl.mechanisms=PLAIN",
-                           "sasl.username=$ConnectionString", "compression.type=none",
-                           "enable.idempotence=true"}) {
+  for (const char* want :
+       {"security.protocol=SASL_SSL", "sasl.mechanisms=PLAIN", "sasl.username=$ConnectionString",
+        "compression.type=none", "enable.idempotence=true"}) {
     EXPECT_TRUE(absl::StrContains(producer, want)) << want << " not in " << producer;
   }
   for (const std::string& text :
