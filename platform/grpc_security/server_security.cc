@@ -52,7 +52,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& option, const std::strin
   if (!in) return absl::InvalidArgumentError(absl::StrCat("--", option, ": cannot read ", path));
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat("--", option, ": cannot read ", path));
+  if (in.bad())
+    return absl::InvalidArgumentError(absl::StrCat("--", option, ": cannot read ", path));
   return text.str();
 }
 
@@ -120,8 +121,7 @@ class ConfiguredServerCredentials : public grpc::ServerCredentials {
     }
     if (creds == nullptr) return 0;
     if (tokens_ != nullptr) {
-      grpc_auth_metadata_processor processor{&ProcessAuthMetadata,
-                                             &DestroyProcessorState,
+      grpc_auth_metadata_processor processor{&ProcessAuthMetadata, &DestroyProcessorState,
                                              new std::shared_ptr<const TokenSet>(tokens_)};
       grpc_server_credentials_set_auth_metadata_processor(creds, processor);
     }
@@ -159,9 +159,9 @@ absl::StatusOr<TokenSet> TokenSet::Parse(absl::string_view text) {
         absl::StrSplit(line, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
     if (fields.empty()) continue;
     if (fields.size() != 2) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tokens file line ", line_number, ": want `<sha256-hex> <rw|ro>`, got ",
-          fields.size(), " field(s)"));
+      return absl::InvalidArgumentError(absl::StrCat("tokens file line ", line_number,
+                                                     ": want `<sha256-hex> <rw|ro>`, got ",
+                                                     fields.size(), " field(s)"));
     }
     if (fields[0].size() != 64 || !IsHex(fields[0])) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -227,8 +227,7 @@ absl::Status Authorize(const TokenSet& tokens, absl::string_view method,
     return absl::UnauthenticatedError(
         "missing bearer token: send metadata `authorization: Bearer <token>`");
   }
-  const absl::string_view token =
-      absl::StripAsciiWhitespace(authorization.substr(kBearer.size()));
+  const absl::string_view token = absl::StripAsciiWhitespace(authorization.substr(kBearer.size()));
   const std::optional<Scope> scope = tokens.Lookup(token);
   if (!scope.has_value()) return absl::UnauthenticatedError("invalid bearer token");
   if (*scope == Scope::kReadOnly && !kReadOnlyMethods.contains(std::string(method))) {
@@ -258,7 +257,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFromCo
     return absl::InvalidArgumentError("--tls-cert-file and --tls-key-file go together");
   }
   if (!ca_file.empty() && cert_file.empty()) {
-    return absl::InvalidArgumentError("--tls-client-ca-file needs --tls-cert-file and --tls-key-file");
+    return absl::InvalidArgumentError(
+        "--tls-client-ca-file needs --tls-cert-file and --tls-key-file");
   }
   if (cert_file.empty() && tokens_file.empty()) return grpc::InsecureServerCredentials();
   std::string cert_pem, key_pem, ca_pem;

@@ -61,8 +61,8 @@ class TokenSet {
   // Reads and parses `path`. INVALID_ARGUMENT naming the path when it cannot be read, or Parse's.
   static absl::StatusOr<TokenSet> Load(const std::string& path);
 
-  // The scope of `token` (the secret itself, not its digest), or nullopt for an unknown token. Every
-  // digest is compared, in constant time, whatever matches.
+  // The scope of `token` (the secret itself, not its digest), or nullopt for an unknown token.
+  // Every digest is compared, in constant time, whatever matches.
   std::optional<Scope> Lookup(absl::string_view token) const;
   size_t size() const { return entries_.size(); }
 

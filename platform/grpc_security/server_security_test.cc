@@ -47,10 +47,10 @@ TEST(TokenSetTest, AcceptsUppercaseHex) {
 
 TEST(TokenSetTest, RefusesBadLinesWithoutEchoingThem) {
   const std::string digest = Sha256Hex(kRwToken);
-  for (const std::string& text : {std::string("plain-token-instead-of-digest rw"),
-                                  digest + " admin", digest, digest + " rw extra",
-                                  digest.substr(1) + " rw", "zz" + digest.substr(2) + " rw",
-                                  digest + " rw\n" + digest + " ro", std::string("# only\n\n")}) {
+  for (const std::string& text :
+       {std::string("plain-token-instead-of-digest rw"), digest + " admin", digest,
+        digest + " rw extra", digest.substr(1) + " rw", "zz" + digest.substr(2) + " rw",
+        digest + " rw\n" + digest + " ro", std::string("# only\n\n")}) {
     auto set = TokenSet::Parse(text);
     ASSERT_FALSE(set.ok()) << text;
     EXPECT_EQ(set.status().code(), absl::StatusCode::kInvalidArgument);
@@ -82,8 +82,7 @@ TEST(AuthorizeTest, Decisions) {
             absl::StatusCode::kPermissionDenied);
   EXPECT_TRUE(Authorize(set, approve, std::string("Bearer ") + kRwToken).ok());
   // Unknown methods are mutating for an ro token (fail closed).
-  EXPECT_EQ(Authorize(set, "/quoteflow.v1.SagaService/RetrySaga",
-                      std::string("Bearer ") + kRoToken)
+  EXPECT_EQ(Authorize(set, "/quoteflow.v1.SagaService/RetrySaga", std::string("Bearer ") + kRoToken)
                 .code(),
             absl::StatusCode::kPermissionDenied);
   // Health and reflection are open.

@@ -88,11 +88,12 @@ TEST(RolesTest, RelaysReachOnlyTheirOutbox) {
     const std::string role = "quoteflow_relay_" + schema;
     ExpectAllowed(role, absl::StrCat("SELECT count(*) FROM ", schema, ".outbox"));
     ExpectAllowed(role, absl::StrCat("DELETE FROM ", schema, ".outbox WHERE seq = -1"));
-    ExpectAllowed(role, absl::StrCat("UPDATE ", schema,
-                                     ".outbox SET parked_at = now() WHERE seq = -1"));
+    ExpectAllowed(role,
+                  absl::StrCat("UPDATE ", schema, ".outbox SET parked_at = now() WHERE seq = -1"));
     ExpectAllowed(role,
                   "INSERT INTO public.quoteflow_outbox_relays (schema_name, relay_id, "
-                  "backend_pid) VALUES ('" + schema + "', 'roles-test', 1)");
+                  "backend_pid) VALUES ('" +
+                      schema + "', 'roles-test', 1)");
     ExpectAllowed(role, "DELETE FROM public.quoteflow_outbox_relays WHERE relay_id = 'x'");
     ExpectRefused(role, absl::StrCat("INSERT INTO ", schema, ".outbox DEFAULT VALUES"));
     ExpectRefused(role, absl::StrCat("SELECT count(*) FROM ", schema, ".inbox"));

@@ -88,9 +88,8 @@ std::string TokensFile() {
 // Runs scripts/make-dev-certs.sh into a fresh directory; returns the directory.
 std::string MakeCerts() {
   const std::string dir = ::testing::TempDir() + "security-e2e-certs";
-  auto child = ChildProcess::Start({.path = "/bin/bash",
-                                    .args = {QUOTEFLOW_MAKE_DEV_CERTS, dir},
-                                    .capture_stdout = true});
+  auto child = ChildProcess::Start(
+      {.path = "/bin/bash", .args = {QUOTEFLOW_MAKE_DEV_CERTS, dir}, .capture_stdout = true});
   EXPECT_TRUE(child.ok()) << child.status();
   if (!child.ok()) return dir;
   while ((*child)->ReadLine(absl::Now() + absl::Seconds(60)).ok()) {
@@ -122,8 +121,8 @@ class SecurityE2eTest : public ::testing::Test {
     auto child = ChildProcess::Start(
         {.path = QUOTEFLOW_QUOTE_API_BIN,
          .args = args,
-         .env = {{"DATABASE_URL", database_url.empty() ? quoteflow::testing::Env().database_url()
-                                                       : database_url}},
+         .env = {{"DATABASE_URL",
+                  database_url.empty() ? quoteflow::testing::Env().database_url() : database_url}},
          .stderr_path = log_path_});
     ASSERT_TRUE(child.ok()) << child.status();
     api_ = std::move(*child);
@@ -188,8 +187,7 @@ TEST_F(SecurityE2eTest, BearerTokensInPlaintextMode) {
   grpc::Status rw_create = create(kRwToken, "sec-1", &quote);
   ASSERT_TRUE(rw_create.ok()) << rw_create.error_message();
 
-  for (const auto& [token, code] :
-       std::vector<std::pair<std::string, grpc::StatusCode>>{
+  for (const auto& [token, code] : std::vector<std::pair<std::string, grpc::StatusCode>>{
            {"", grpc::StatusCode::UNAUTHENTICATED},
            {kRoToken, grpc::StatusCode::OK},
            {kRwToken, grpc::StatusCode::OK}}) {
@@ -301,8 +299,9 @@ TEST_F(SecurityE2eTest, CanarySecretsAppearInNoOutput) {
       Authorize(ctx, token);
       v1::ApproveQuoteRequest req;
       // Bad requests (the handler echoes bad fields back, so they hold no secret).
-      req.set_quote_id(request == 0 ? "" : request == 1 ? "not-a-uuid"
-                                                        : "00000000-0000-0000-0000-000000000000");
+      req.set_quote_id(request == 0   ? ""
+                       : request == 1 ? "not-a-uuid"
+                                      : "00000000-0000-0000-0000-000000000000");
       req.set_request_id(request == 2 ? "canary-request" : "");
       v1::ApproveQuoteResponse resp;
       grpc::Status s = stub->ApproveQuote(&ctx, req, &resp);
