@@ -1,17 +1,8 @@
 #include "domain/events.h"
 
+#include "domain/overloaded.h"
+
 namespace quoteflow {
-namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-// clang 14 has no class template argument deduction for aggregates (C++20 P1816; clang 17).
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
-
-}  // namespace
 
 const char* EventTypeName(const EventPayload& payload) {
   return std::visit(

@@ -6,18 +6,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "domain/overloaded.h"
 #include "domain/policy.h"
 
 namespace quoteflow {
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-// clang 14 has no class template argument deduction for aggregates (C++20 P1816; clang 17).
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 constexpr SagaStep kAllSteps[] = {SagaStep::kCreatePolicy, SagaStep::kCountPolicy,
                                   SagaStep::kIssueQuote,   SagaStep::kReleaseCount,

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
+#include "domain/overloaded.h"
 #include "domain/status_macros.h"
 #include "platform/observability/log.h"
 #include "quoteflow/v1/events.pb.h"
@@ -16,14 +17,6 @@ using google::protobuf::util::JsonParseOptions;
 using google::protobuf::util::JsonPrintOptions;
 using google::protobuf::util::JsonStringToMessage;
 using google::protobuf::util::MessageToJsonString;
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-// clang 14 has no class template argument deduction for aggregates (C++20 P1816; clang 17).
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 std::string PayloadJson(const EventPayload& payload) {
   std::string json;
