@@ -93,9 +93,11 @@ grpc::experimental::Interceptor* GrpcServerMetricsFactory::CreateServerIntercept
 void AddGrpcServerMetrics(
     grpc::ServerBuilder& builder, Registry& registry,
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> more) {
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  // Last: send hooks (PRE_SEND_STATUS) run in creator order, so the metrics interceptor sees the
+  // status as the others left it (e.g. INTERNAL rewritten to INVALID_ARGUMENT).
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators =
+      std::move(more);
   creators.push_back(std::make_unique<GrpcServerMetricsFactory>(registry));
-  for (auto& c : more) creators.push_back(std::move(c));
   builder.experimental().SetInterceptorCreators(std::move(creators));
 }
 

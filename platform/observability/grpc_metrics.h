@@ -41,7 +41,8 @@ class GrpcServerMetricsFactory final
 
 // Registers the interceptor on `builder` (before BuildAndStart). It replaces interceptor creators
 // set earlier with SetInterceptorCreators: call it once, with every creator the server needs in
-// `more` (they run after the metrics one).
+// `more`. The metrics interceptor is placed after them, so it records the status they leave
+// (send hooks run in creator order).
 void AddGrpcServerMetrics(
     grpc::ServerBuilder& builder, Registry& registry,
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> more = {});

@@ -8,6 +8,7 @@
 // outbox rows it caused, and in the traceparent header of its records on the quotes, policies and
 // customers topics.
 #include <arpa/inet.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -199,6 +200,27 @@ TEST_F(MetricsE2eTest, MetricsShowTheCountsOfTheRun) {
     EXPECT_EQ(system_->quotes().CreateQuote(&ctx, bad, &quote).error_code(),
               grpc::StatusCode::INVALID_ARGUMENT);
   }
+  {
+    // Bytes that are not an ApproveQuoteRequest: quote-api's own interceptor answers
+    // INVALID_ARGUMENT, and the metrics record that final code, not gRPC's INTERNAL.
+    grpc::GenericStub generic(SagaSystem::Channel(system_->quote_port()));
+    grpc::ClientContext ctx;
+    grpc::CompletionQueue cq;
+    grpc::Slice garbage(std::string("\xff\xff\xff\xff"));
+    grpc::ByteBuffer request(&garbage, 1);
+    grpc::ByteBuffer response;
+    grpc::Status status;
+    auto call = generic.PrepareUnaryCall(&ctx, kApprove, request, &cq);
+    call->StartCall();
+    call->Finish(&response, &status, reinterpret_cast<void*>(1));
+    void* tag = nullptr;
+    bool ok = false;
+    ASSERT_TRUE(cq.Next(&tag, &ok));
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+  }
   for (const std::string& id : ids) {
     absl::Status issued = WaitFor(
         [&] {
@@ -223,18 +245,21 @@ TEST_F(MetricsE2eTest, MetricsShowTheCountsOfTheRun) {
   EXPECT_EQ(Sample(api, handled(kApprove, "OK")), 3) << api;
   EXPECT_EQ(Sample(api, handled(kCreate, "OK")), 3) << api;
   EXPECT_EQ(Sample(api, handled(kCreate, "INVALID_ARGUMENT")), 1) << api;
+  EXPECT_EQ(Sample(api, handled(kApprove, "INVALID_ARGUMENT")), 1) << api;
+  EXPECT_FALSE(absl::StrContains(api, "code=\"INTERNAL\"")) << api;
   EXPECT_TRUE(absl::StrContains(
       api,
       "quoteflow_grpc_server_handled_total{method=\"/quoteflow.v1.QuoteService/ApproveQuote\","
       "code=\"OK\"} 3\n"))
       << api;
+  // The latency histogram has every ApproveQuote: 3 OK and the malformed one.
   EXPECT_EQ(Sample(api, absl::StrCat("quoteflow_grpc_server_handling_seconds_count{method=\"",
                                      kApprove, "\"}")),
-            3)
+            4)
       << api;
   EXPECT_EQ(Sample(api, absl::StrCat("quoteflow_grpc_server_handling_seconds_bucket{method=\"",
                                      kApprove, "\",le=\"+Inf\"}")),
-            3)
+            4)
       << api;
   EXPECT_EQ(
       Sample(api, absl::StrCat("quoteflow_grpc_server_started_total{method=\"", kCreate, "\"}")), 4)
