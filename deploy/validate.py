@@ -12,7 +12,7 @@
    the Dockerfile is multi-stage from debian:bookworm with only runtime libraries at run time.
 3. `docker-compose config -q` (or `docker compose config -q`) and `kubectl kustomize` of the base
    and the Event Hubs overlay (rendered offline, then checked), only when those tools are
-   installed; otherwise the check is reported as SKIPPED (Debian bookworm has no kubectl package).
+   installed (and the orchestration overlay); otherwise the check is reported as SKIPPED (Debian bookworm has no kubectl package).
    `kubectl apply --dry-run=client` is not run: it needs an API server for discovery.
 
 Exit status 0 when every check that ran passed, 1 otherwise. Prints one line per problem.
@@ -114,8 +114,8 @@ def check_deployment(path, d, deployments):
         problem(path, "the Pod must carry one service container and one outbox-relay sidecar")
     for c in relays:
         env = {e["name"]: e for e in c.get("env", [])}
-        if env.get("OUTBOX_SCHEMA", {}).get("value") not in ("quote", "policy", "customer"):
-            problem(path, "outbox-relay: OUTBOX_SCHEMA must be quote, policy or customer")
+        if env.get("OUTBOX_SCHEMA", {}).get("value") not in ("quote", "policy", "customer", "saga"):
+            problem(path, "outbox-relay: OUTBOX_SCHEMA must be quote, policy, customer or saga")
         if c.get("command") != ["outbox-relay"]:
             problem(path, "outbox-relay: command must be [outbox-relay]")
         check_probe(path, c, "livenessProbe", True)
@@ -195,10 +195,11 @@ def check_kubernetes():
     schemas = {next(e["value"] for e in c["env"] if e["name"] == "OUTBOX_SCHEMA")
                for d in deployments for c in d["spec"]["template"]["spec"]["containers"]
                if c["name"] == "outbox-relay"}
-    if schemas != {"quote", "policy", "customer"}:
-        problem(K8S, f"relays cover {sorted(schemas)}, want quote, policy and customer")
+    if schemas != {"quote", "policy", "customer", "saga"}:
+        problem(K8S, f"relays cover {sorted(schemas)}, want quote, policy, customer and saga")
     names = {d["metadata"]["name"] for d in deployments}
-    for want in ("quote-api", "policy-worker", "customer-worker", "quote-worker"):
+    for want in ("quote-api", "policy-worker", "customer-worker", "quote-worker",
+                 "saga-orchestrator"):
         if want not in names:
             problem(K8S, f"no Deployment {want}")
     for want in ("ConfigMap", "Job", "Service", "Secret"):
@@ -296,7 +297,8 @@ def run_optional_tools():
     if shutil.which("kubectl"):
         # `kubectl apply --dry-run=client` still asks an API server for discovery; with no
         # cluster here, render the kustomizations offline instead and check the result.
-        for k in (os.path.join(K8S, "base"), os.path.join(K8S, "eventhubs")):
+        for k in (os.path.join(K8S, "base"), os.path.join(K8S, "eventhubs"),
+                  os.path.join(K8S, "orchestration")):
             r = subprocess.run(["kubectl", "kustomize", k], capture_output=True, text=True)
             if r.returncode != 0:
                 problem(k, "kubectl kustomize:\n" + r.stdout + r.stderr)
@@ -312,6 +314,13 @@ def run_optional_tools():
                 data = cms.get("quoteflow-config", {}).get("data", {})
                 if not data.get("KAFKA_PROPERTIES_FILE", "").startswith("/etc/quoteflow/kafka/"):
                     problem(k, "the overlay must point KAFKA_PROPERTIES_FILE at the mounted file")
+            if k.endswith("orchestration"):
+                cms = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+                if cms.get("quoteflow-config", {}).get("data", {}).get("SAGA_MODE") != "orchestration":
+                    problem(k, "the overlay must set SAGA_MODE=orchestration")
+                if not any(d["kind"] == "Deployment" and d["metadata"]["name"] == "saga-orchestrator"
+                           for d in docs):
+                    problem(k, "the overlay must add the saga-orchestrator Deployment")
             notes.append(f"kubectl kustomize {os.path.relpath(k, DEPLOY)}: ok ({len(docs)} objects)")
         notes.append("NOT RUN kubectl apply --dry-run=client: needs an API server (none here)")
     else:
