@@ -45,17 +45,6 @@ constexpr char kCreate[] = "/quoteflow.v1.QuoteService/CreateQuote";
 constexpr char kApprove[] = "/quoteflow.v1.QuoteService/ApproveQuote";
 constexpr char kGet[] = "/quoteflow.v1.QuoteService/GetQuote";
 
-bool AcceptsConnections(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
-
 // Protobuf wire encoding by hand, so that string fields can carry bytes that are not UTF-8 and
 // messages can be malformed on purpose.
 std::string Varint(uint64_t v) {
@@ -108,8 +97,9 @@ class BadInputE2eTest : public ::testing::Test {
     ASSERT_TRUE(child.ok()) << child.status();
     api_ = std::move(*child);
     // Connect only once the port listens: a channel whose first attempts are refused backs off.
-    absl::Status listening = quoteflow::testing::WaitFor([&] { return AcceptsConnections(port_); },
-                                                         absl::Seconds(30), "quote-api to listen");
+    absl::Status listening = quoteflow::testing::WaitFor(
+        [&] { return quoteflow::testing::AcceptsTcpConnections(port_); }, absl::Seconds(30),
+        "quote-api to listen");
     ASSERT_TRUE(listening.ok()) << listening;
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(-1);

@@ -50,17 +50,6 @@ CommandResult Grpcurl(std::vector<std::string> args) {
   return result;
 }
 
-bool AcceptsConnections(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
-
 class QuoteApiE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -75,8 +64,9 @@ class QuoteApiE2eTest : public ::testing::Test {
     ASSERT_TRUE(child.ok()) << child.status();
     api_ = std::move(*child);
     // Connect only once the port listens: a channel whose first attempts are refused backs off.
-    absl::Status listening = quoteflow::testing::WaitFor([&] { return AcceptsConnections(port_); },
-                                                         absl::Seconds(30), "quote-api to listen");
+    absl::Status listening = quoteflow::testing::WaitFor(
+        [&] { return quoteflow::testing::AcceptsTcpConnections(port_); }, absl::Seconds(30),
+        "quote-api to listen");
     ASSERT_TRUE(listening.ok()) << listening;
     channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
     auto health = grpc::health::v1::Health::NewStub(channel_);

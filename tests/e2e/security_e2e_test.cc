@@ -35,17 +35,6 @@ using process::ChildProcess;
 constexpr char kRwToken[] = "canary-rw-token-7f3a9c";
 constexpr char kRoToken[] = "canary-ro-token-51be02";
 
-bool AcceptsConnections(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
-
 // GET http://127.0.0.1:port/path, the whole response (headers and body).
 std::string HttpGet(int port, const std::string& path) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -126,8 +115,9 @@ class SecurityE2eTest : public ::testing::Test {
          .stderr_path = log_path_});
     ASSERT_TRUE(child.ok()) << child.status();
     api_ = std::move(*child);
-    absl::Status listening = quoteflow::testing::WaitFor([&] { return AcceptsConnections(port_); },
-                                                         absl::Seconds(30), "quote-api to listen");
+    absl::Status listening = quoteflow::testing::WaitFor(
+        [&] { return quoteflow::testing::AcceptsTcpConnections(port_); }, absl::Seconds(30),
+        "quote-api to listen");
     ASSERT_TRUE(listening.ok()) << listening << "\n" << ReadFile(log_path_);
   }
 

@@ -16,21 +16,6 @@
 #include "tests/support/test_environment.h"
 
 namespace quoteflow::testing {
-namespace {
-
-bool AcceptsConnections(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
-
-}  // namespace
-
 std::string FileTail(const std::string& path, size_t bytes) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -240,7 +225,7 @@ std::shared_ptr<grpc::Channel> SagaSystem::Channel(int port) {
 }
 
 absl::Status SagaSystem::WaitServing(int port, absl::Duration timeout) {
-  absl::Status listening = WaitFor([&] { return AcceptsConnections(port); }, timeout,
+  absl::Status listening = WaitFor([&] { return AcceptsTcpConnections(port); }, timeout,
                                    absl::StrCat("port ", port, " to listen"));
   if (!listening.ok()) return listening;
   auto health = grpc::health::v1::Health::NewStub(Channel(port));

@@ -1,6 +1,9 @@
 #include "tests/support/test_environment.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -215,6 +218,18 @@ absl::Status WaitFor(const std::function<bool()>& predicate, absl::Duration time
                    return predicate() ? absl::OkStatus() : absl::FailedPreconditionError("");
                  }),
                  timeout, description);
+}
+
+bool AcceptsTcpConnections(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
 }
 
 }  // namespace testing

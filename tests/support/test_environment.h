@@ -115,6 +115,11 @@ absl::Status WaitFor(const std::function<bool()>& predicate, absl::Duration time
 absl::Status WaitFor(const std::function<absl::Status()>& predicate, absl::Duration timeout,
                      absl::string_view description);
 
+// Whether something accepts TCP connections on 127.0.0.1:`port`. Wait for this before creating a
+// gRPC channel to a server that is starting: a channel whose first attempts are refused backs off
+// for seconds.
+bool AcceptsTcpConnections(int port);
+
 }  // namespace testing
 }  // namespace quoteflow
 
