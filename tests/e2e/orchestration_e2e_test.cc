@@ -26,6 +26,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "quoteflow/v1/customer.grpc.pb.h"
@@ -460,6 +461,24 @@ TEST_F(OrchestrationE2eTest, TwoOrchestratorsShareABatchWithoutAdvancingASagaTwi
   EXPECT_EQ(Count("SELECT count(*) FROM saga.history WHERE attempt > 1 AND quote_id IN (" +
                   InList(ids) + ")"),
             0);
+  // The work was shared: each instance's latest assignment (its log is appended to, so the last
+  // line is this process's) holds partitions, and the two are disjoint.
+  std::vector<std::string> assigned;
+  for (const char* name : {"saga-orchestrator", "saga-orchestrator-1"}) {
+    const std::string log = testing::FileTail(system_->LogPath(name), 1 << 20);
+    const size_t line = log.rfind("\"msg\":\"partitions assigned\"");
+    ASSERT_NE(line, std::string::npos) << name << ":\n" << log;
+    const std::string key = "\"partitions\":\"";
+    const size_t from = log.find(key, line);
+    ASSERT_NE(from, std::string::npos) << log.substr(line);
+    const size_t to = log.find('"', from + key.size());
+    assigned.push_back(log.substr(from + key.size(), to - from - key.size()));
+    EXPECT_TRUE(absl::StrContains(assigned.back(), "saga-replies["))
+        << name << ": " << assigned.back();
+  }
+  for (absl::string_view p : absl::StrSplit(assigned[0], ',', absl::SkipEmpty())) {
+    EXPECT_FALSE(absl::StrContains(assigned[1], p)) << assigned[0] << " / " << assigned[1];
+  }
   // Both instances serve the same view.
   for (int port : system_->saga_ports()) {
     auto stub = v1::SagaService::NewStub(SagaSystem::Channel(port));
