@@ -1,16 +1,17 @@
 // End to end, the saga by ORCHESTRATION with the real binaries as child processes (SagaSystem with
 // saga_mode "orchestration"): quote-api, one outbox-relay per schema (quote, policy, customer,
 // saga), policy-worker, customer-worker and quote-worker on their command topics, and
-// saga-orchestrator (two instances in one consumer group in the first suite). Checks:
+// two saga-orchestrator instances in one consumer group. Checks:
 //   - the choreography scenarios of saga_e2e_test reach the SAME final states (quote ISSUED or
 //     REJECTED with the same reasons, policy ACTIVE / CANCELLED / absent, customer counts), and
 //     GetSaga shows COMPLETED / COMPENSATED with the step history;
 //   - two orchestrators share a batch without advancing a saga twice;
 //   - the orchestrators SIGKILLed repeatedly mid-stream: every saga completes or compensates
 //     exactly once;
-//   - (short deadlines) a participant that does not reply: compensated after the deadline; a
-//     compensation that keeps failing: STUCK with its reason, listed by `quotectl saga list --state
-//     STUCK`, and completed by `quotectl saga retry` once the cause is fixed.
+//   - (short deadlines, the two sweepers competing) a participant that does not reply: every saga
+//     compensated after its deadline, each deadline handled once; a compensation that keeps
+//     failing: STUCK with its reason, listed by `quotectl saga list --state STUCK`, and completed
+//     by `quotectl saga retry` once the cause is fixed.
 // I5 is checked over the whole database after each test.
 #include <grpcpp/grpcpp.h>
 #include <sys/wait.h>
@@ -576,13 +577,13 @@ TEST_F(OrchestrationE2eTest, OrchestratorsSigkilledRepeatedlyMidStreamEverySagaE
   ExpectInvariants();
 }
 
-// ---- Suite 2: one orchestrator with short deadlines ----
+// ---- Suite 2: two orchestrators with short deadlines (their deadline sweepers compete) ----
 
 class OrchestrationDeadlineE2eTest : public OrchestrationTestBase {
  protected:
   static void SetUpTestSuite() {
     StartSystem(
-        Options("orch-deadline", 1,
+        Options("orch-deadline", 2,
                 {"--step-deadline=2s", "--max-step-attempts=2", "--max-compensation-attempts=3",
                  "--max-backoff=4s", "--sweep-interval=200ms"}));
   }
@@ -606,33 +607,73 @@ class OrchestrationDeadlineE2eTest : public OrchestrationTestBase {
 };
 
 TEST_F(OrchestrationDeadlineE2eTest, ParticipantThatDoesNotReplyIsCompensatedAfterItsDeadline) {
-  CreateCustomer("orch-silent", 3);
+  constexpr int kQuotes = 8;
+  CreateCustomer("orch-silent-0", 5);
+  CreateCustomer("orch-silent-1", 5);
   // The customer side goes silent: its commands wait on customer-commands, unanswered.
   ASSERT_TRUE(system_->Kill("customer-worker").ok());
-  const std::string q = CreateAndApprove("orch-silent", 1300);
+  std::vector<std::string> ids;
+  for (int i = 0; i < kQuotes; ++i) {
+    ids.push_back(CreateAndApprove(absl::StrCat("orch-silent-", i % 2), 1300 + i));
+  }
+  const std::string list = InList(ids);
   // Two attempts of 2 s without a reply, then the compensation starts (with the release: a step
-  // that timed out may still take effect).
-  v1::Saga saga = WaitSaga(q, "RELEASE_COUNT_REQUESTED", absl::Seconds(60));
+  // that timed out may still take effect). Both orchestrators' sweepers see the same deadlines.
+  absl::Status compensating = WaitFor(
+      [&]() -> absl::Status {
+        const int64_t n = Count(
+            "SELECT count(*) FROM saga.sagas WHERE state = 'RELEASE_COUNT_REQUESTED'"
+            " AND quote_id IN (" +
+            list + ")");
+        if (n == kQuotes) return absl::OkStatus();
+        return absl::FailedPreconditionError(absl::StrCat(n, " sagas compensating"));
+      },
+      absl::Seconds(60), "every saga to time out on count-policy and start compensating");
+  ASSERT_TRUE(compensating.ok()) << compensating << "\n" << system_->Logs();
+  const std::string q = ids[0];
+  v1::Saga saga;
+  ASSERT_TRUE(GetSaga(q, &saga).ok());
   EXPECT_EQ(saga.failure_reason(), "no reply to count-policy after 2 attempts");
-  const std::vector<std::string> steps = Steps(saga);
-  EXPECT_EQ(std::count(steps.begin(), steps.end(), "count-policy:timed-out"), 2)
-      << absl::StrJoin(steps, " ");
   EXPECT_EQ(GetQuote(q).status(), v1::QUOTE_STATUS_APPROVED);
-  // The participant comes back: it finds the two count commands (answered late, ignored by the
-  // saga) and the release, and the compensation completes.
+  // Each deadline was handled once (SKIP LOCKED between the two sweepers): per saga exactly two
+  // timeouts of count-policy, its attempts 1 and 2 sent once each, one "compensating".
+  for (const char* cond : {"step = 'count-policy' AND outcome = 'timed-out'",
+                           "step = 'count-policy' AND outcome = 'sent'"}) {
+    EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM saga.sagas s WHERE quote_id IN (", list,
+                                 ") AND (SELECT count(*) FROM saga.history h WHERE h.quote_id ="
+                                 " s.quote_id AND ",
+                                 cond, ") <> 2")),
+              0)
+        << cond;
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM saga.history WHERE step = 'count-policy' AND attempt > 2"
+                  " AND quote_id IN (" +
+                  list + ")"),
+            0);
+  EXPECT_EQ(Count("SELECT count(*) FROM saga.history WHERE outcome = 'compensating'"
+                  " AND quote_id IN (" +
+                  list + ")"),
+            kQuotes);
+  // The participant comes back: it finds the count commands (answered late, ignored by the
+  // sagas) and the releases, and the compensations complete.
   absl::Status s = system_->Restart("customer-worker");
   ASSERT_TRUE(s.ok()) << s << "\n" << system_->Logs();
-  WaitSettled({q}, absl::Seconds(60));
+  WaitSettled(ids, absl::Seconds(60));
   saga = WaitSaga(q, "COMPENSATED", absl::Seconds(30));
-  v1::Quote quote = GetQuote(q);
-  EXPECT_EQ(quote.status(), v1::QUOTE_STATUS_REJECTED);
-  EXPECT_EQ(quote.rejection_reason(), absl::StrCat("policy pol-", q,
-                                                   " cancelled: no reply to count-policy after 2 "
-                                                   "attempts"));
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes WHERE status = 'REJECTED'"
+                  " AND rejection_reason = 'policy pol-' || quote_id || ' cancelled: no reply to"
+                  " count-policy after 2 attempts' AND quote_id IN (" +
+                  list + ")"),
+            kQuotes);
+  EXPECT_EQ(Count("SELECT count(*) FROM policy.policies WHERE status = 'CANCELLED'"
+                  " AND quote_id IN (" +
+                  list + ")"),
+            kQuotes);
   v1::Policy policy;
   ASSERT_TRUE(GetPolicy(q, &policy).ok());
   EXPECT_EQ(policy.status(), v1::POLICY_STATUS_CANCELLED);
-  EXPECT_EQ(GetCustomer("orch-silent").policy_count(), 0);
+  EXPECT_EQ(GetCustomer("orch-silent-0").policy_count(), 0);
+  EXPECT_EQ(GetCustomer("orch-silent-1").policy_count(), 0);
   const std::vector<std::string> done = Steps(saga);
   for (const char* step : {"release-count:succeeded", "cancel-policy:succeeded",
                            "reject-quote:succeeded", "saga:compensated"}) {
@@ -640,7 +681,7 @@ TEST_F(OrchestrationDeadlineE2eTest, ParticipantThatDoesNotReplyIsCompensatedAft
         << step << ": " << absl::StrJoin(done, " ");
   }
   EXPECT_EQ(std::count(done.begin(), done.end(), "count-policy:succeeded"), 0);
-  ExpectAdvancedOnce({q});
+  ExpectAdvancedOnce(ids);
   ExpectInvariants();
 }
 
