@@ -5,6 +5,7 @@
 //   - the choreography scenarios of saga_e2e_test reach the SAME final states (quote ISSUED or
 //     REJECTED with the same reasons, policy ACTIVE / CANCELLED / absent, customer counts), and
 //     GetSaga shows COMPLETED / COMPENSATED with the step history;
+//   - every reply and approval republished (same ids) changes nothing;
 //   - two orchestrators share a batch without advancing a saga twice;
 //   - the orchestrators SIGKILLed repeatedly mid-stream: every saga completes or compensates
 //     exactly once;
@@ -29,7 +30,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "domain/saga_orchestration.h"
 #include "gtest/gtest.h"
+#include "platform/postgres/outbox_writer.h"
 #include "quoteflow/v1/customer.grpc.pb.h"
 #include "quoteflow/v1/policy.grpc.pb.h"
 #include "quoteflow/v1/quote.grpc.pb.h"
@@ -420,6 +423,155 @@ TEST_F(OrchestrationE2eTest, ManyQuotesApprovedConcurrentlyAllSettleLikeChoreogr
                   " AND state = 'COMPLETED'"),
             kCustomers * kMax);
   ExpectAdvancedOnce(ids);
+  ExpectInvariants();
+}
+
+TEST_F(OrchestrationE2eTest, EveryReplyAndApprovalRepublishedChangesNothing) {
+  CreateCustomer("orch-dup", 1);
+  const std::string issued = CreateAndApprove("orch-dup", 1000);
+  WaitSettled({issued}, absl::Seconds(60));
+  const std::string refused = CreateAndApprove("orch-dup", 1100);  // the customer is full
+  WaitSettled({refused}, absl::Seconds(60));
+  ASSERT_EQ(GetQuote(issued).status(), v1::QUOTE_STATUS_ISSUED);
+  ASSERT_EQ(GetQuote(refused).status(), v1::QUOTE_STATUS_REJECTED);
+  const std::string list = InList({issued, refused});
+  auto snapshot = [&] {
+    pqxx::connection c(Env().database_url());
+    pqxx::nontransaction tx(c);
+    std::string out;
+    for (const std::string& sql : std::vector<std::string>{
+             "SELECT quote_id, state, step, attempt, version, updated_at FROM saga.sagas"
+             " WHERE quote_id IN (" +
+                 list + ") ORDER BY 1",
+             "SELECT quote_id, seq, step, attempt, outcome, detail FROM saga.history"
+             " WHERE quote_id IN (" +
+                 list + ") ORDER BY 1, 2",
+             "SELECT quote_id, status, version, rejection_reason FROM quote.quotes"
+             " WHERE customer_id = 'orch-dup' ORDER BY 1",
+             std::string("SELECT policy_id, status, version FROM policy.policies"
+                         " WHERE customer_id = 'orch-dup' ORDER BY 1"),
+             std::string("SELECT customer_id, policy_count, version FROM customer.customers"
+                         " WHERE customer_id = 'orch-dup'"),
+             std::string("SELECT policy_id, status FROM customer.policy_counts"
+                         " WHERE customer_id = 'orch-dup' ORDER BY 1")}) {
+      for (const pqxx::row& r : tx.exec(sql)) {
+        for (const pqxx::field& f : r) absl::StrAppend(&out, f.c_str(), "|");
+        out += "\n";
+      }
+    }
+    return out;
+  };
+  const std::string before = snapshot();
+
+  // Copies, with their original ids, of each saga's QuoteApproved (on quotes) and of every reply
+  // it got (on saga-replies); behind them, on the same keys (so on the same partitions, consumed
+  // after the copies), barrier events with new ids that the orchestrator records in its inbox and
+  // otherwise ignores (a saga that exists is not started again; a terminal saga takes no reply).
+  std::vector<std::string> barriers;
+  {
+    pqxx::connection c(Env().database_url());
+    pqxx::work tx(c);
+    const absl::Time now = absl::Now();
+    const OutboxTarget quote_outbox{.schema = "quote", .source = "/quoteflow/e2e"};
+    const OutboxTarget policy_outbox{.schema = "policy", .source = "/quoteflow/e2e"};
+    const OutboxTarget customer_outbox{.schema = "customer", .source = "/quoteflow/e2e"};
+    const std::string replies = "saga-replies";
+    for (const std::string& q : {issued, refused}) {
+      const std::string pol = "pol-" + q;
+      const std::string approved_id =
+          tx.exec(
+                "SELECT event_id FROM quote.requests WHERE operation = 'approve'"
+                " AND quote_id = " +
+                tx.quote(q))[0][0]
+              .as<std::string>();
+      const int64_t premium =
+          tx.exec("SELECT premium FROM quote.quotes WHERE quote_id = " + tx.quote(q))[0][0]
+              .as<int64_t>();
+      auto event = [&](std::string id, std::string aggregate, int64_t version,
+                       EventPayload payload) {
+        return DomainEvent{.event_id = std::move(id),
+                           .aggregate_id = std::move(aggregate),
+                           .quote_id = q,
+                           .aggregate_version = version,
+                           .occurred_at = now,
+                           .payload = std::move(payload)};
+      };
+      auto reply_id = [&](SagaStep step, int attempt) {
+        return ReplyEventId(SagaCommandId(q, step, attempt));
+      };
+      InsertOutboxRow(
+          tx, quote_outbox,
+          event(approved_id, q, 2, QuoteApproved{.customer_id = "orch-dup", .premium = premium}));
+      InsertOutboxRow(
+          tx, policy_outbox,
+          event(reply_id(SagaStep::kCreatePolicy, 1), pol, 1,
+                PolicyCreated{.policy_id = pol, .customer_id = "orch-dup", .premium = premium}),
+          "", replies);
+      if (q == issued) {
+        InsertOutboxRow(
+            tx, customer_outbox,
+            event(reply_id(SagaStep::kCountPolicy, 1), "orch-dup", 2,
+                  CustomerPolicyCountUpdated{
+                      .customer_id = "orch-dup", .policy_id = pol, .policy_count = 1, .delta = 1}),
+            "", replies);
+        InsertOutboxRow(tx, quote_outbox,
+                        event(reply_id(SagaStep::kIssueQuote, 1), q, 3,
+                              QuoteIssued{.customer_id = "orch-dup", .policy_id = pol}),
+                        "", replies);
+      } else {
+        InsertOutboxRow(tx, customer_outbox,
+                        event(reply_id(SagaStep::kCountPolicy, 1), "orch-dup", 2,
+                              CustomerPolicyCountRejected{
+                                  .customer_id = "orch-dup", .policy_id = pol, .reason = "copy"}),
+                        "", replies);
+        InsertOutboxRow(
+            tx, policy_outbox,
+            event(reply_id(SagaStep::kCancelPolicy, 1), pol, 2,
+                  PolicyCancelled{.policy_id = pol, .customer_id = "orch-dup", .reason = "copy"}),
+            "", replies);
+        InsertOutboxRow(tx, quote_outbox,
+                        event(reply_id(SagaStep::kRejectQuote, 1), q, 3,
+                              QuoteRejected{.customer_id = "orch-dup", .reason = "copy"}),
+                        "", replies);
+      }
+      // The barriers, one per key and topic.
+      barriers.push_back("barrier-approved-" + q);
+      InsertOutboxRow(tx, quote_outbox,
+                      event(barriers.back(), q, 2,
+                            QuoteApproved{.customer_id = "orch-dup", .premium = premium}));
+      barriers.push_back(reply_id(SagaStep::kIssueQuote, 99));
+      InsertOutboxRow(
+          tx, quote_outbox,
+          event(barriers.back(), q, 4, QuoteIssued{.customer_id = "orch-dup", .policy_id = pol}),
+          "", replies);
+      barriers.push_back(reply_id(SagaStep::kCreatePolicy, 99));
+      InsertOutboxRow(
+          tx, policy_outbox,
+          event(barriers.back(), pol, 3,
+                PolicyCreated{.policy_id = pol, .customer_id = "orch-dup", .premium = premium}),
+          "", replies);
+      barriers.push_back(reply_id(SagaStep::kCountPolicy, 99));
+      InsertOutboxRow(
+          tx, customer_outbox,
+          event(barriers.back(), "orch-dup", 9,
+                CustomerPolicyCountUpdated{
+                    .customer_id = "orch-dup", .policy_id = pol, .policy_count = 1, .delta = 1}),
+          "", replies);
+    }
+    tx.commit();
+  }
+  absl::Status consumed = WaitFor(
+      [&]() -> absl::Status {
+        const int64_t n =
+            Count("SELECT count(*) FROM saga.inbox WHERE event_id IN (" + InList(barriers) + ")");
+        if (n == static_cast<int64_t>(barriers.size())) return absl::OkStatus();
+        return absl::FailedPreconditionError(
+            absl::StrCat(n, "/", barriers.size(), " barriers in saga.inbox"));
+      },
+      absl::Seconds(60), "the orchestrators to consume the copies and the barriers");
+  ASSERT_TRUE(consumed.ok()) << consumed << "\n" << system_->Logs();
+  EXPECT_EQ(snapshot(), before);
+  ExpectAdvancedOnce({issued, refused});
   ExpectInvariants();
 }
 
