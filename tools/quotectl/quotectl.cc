@@ -1,5 +1,6 @@
 #include "tools/quotectl/quotectl.h"
 
+#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -26,10 +27,10 @@ constexpr char kUsage[] =
     "  outbox stats            backlog, oldest unpublished age, parked rows, relays\n"
     "  outbox parked [LIMIT]   rows the broker refused permanently, with their errors\n"
     "  outbox retry SEQ        put a parked row back in line\n"
+    "  outbox drop SEQ         delete a parked row without publishing it\n"
     "  saga list [--state S]   sagas by orchestration (e.g. --state STUCK), newest first\n"
     "  saga show QUOTE_ID      one saga with its history\n"
     "  saga retry QUOTE_ID     resume a STUCK saga (its step's command is sent again)\n"
-    "  outbox drop SEQ         delete a parked row without publishing it\n"
     "  dlq list --topic T.dlq [--partition P] [--limit N]\n"
     "                          dead-lettered records with their reasons\n"
     "  dlq redrive --topic T.dlq (--offset O [--partition P] | --all)\n"
@@ -83,6 +84,15 @@ int RunQuotectl(int argc, char** argv) {
                  "PostgreSQL connection URL");
   config.Declare("outbox-schema", "quote", "service schema whose outbox `outbox` commands use");
   kafka::KafkaSettings::Declare(config);
+  // `quotectl --help` / `quotectl help`: the commands, then the global flags.
+  const bool help_asked = (command_at < argc && std::string(argv[command_at]) == "help") ||
+                          std::any_of(argv + 1, argv + command_at, [](const char* a) {
+                            return std::string(a) == "--help" || std::string(a) == "-h";
+                          });
+  if (help_asked) {
+    std::cout << kUsage << "\n" << config.Usage();
+    return 0;
+  }
   auto parsed = config.Parse(command_at, argv);
   if (!parsed.ok()) {
     std::cerr << "quotectl: " << parsed.status().message() << "\n" << kUsage;
