@@ -166,6 +166,7 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
   }
 
   metrics::Registry registry;
+  if (parts->register_metrics) parts->register_metrics(registry);
   std::unique_ptr<HealthService> health;
   std::unique_ptr<grpc::Server> server;
   if (!def.default_grpc_address.empty()) {

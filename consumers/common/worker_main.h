@@ -25,6 +25,7 @@
 #include "domain/clock.h"
 #include "platform/config/config.h"
 #include "platform/messaging/event_handler.h"
+#include "platform/observability/metrics.h"
 #include "platform/postgres/pg_pool.h"
 
 namespace quoteflow::workers {
@@ -35,6 +36,8 @@ struct WorkerParts {
   std::vector<std::shared_ptr<void>> keep_alive;
   messaging::EventHandler* handler = nullptr;
   std::vector<grpc::Service*> services;
+  // Registers the worker's own metrics (optional), next to the consumer's and gRPC's.
+  std::function<void(metrics::Registry&)> register_metrics;
 };
 
 struct WorkerDefinition {

@@ -57,6 +57,26 @@ WorkerDefinition OrchestratorWorkerDefinition() {
         WorkerParts parts{.keep_alive = {stats, handler, reader, service},
                           .handler = handler.get(),
                           .services = {service.get()}};
+        parts.register_metrics = [stats](metrics::Registry& registry) {
+          struct Exported {
+            const char* name;
+            const char* help;
+            const std::atomic<int64_t>* value;
+          };
+          for (const Exported& e :
+               {Exported{"quoteflow_saga_started_total", "Sagas started.", &stats->started},
+                Exported{"quoteflow_saga_replies_total", "Participant replies handled.",
+                         &stats->replies},
+                Exported{"quoteflow_saga_deadlines_total", "Expired step deadlines handled.",
+                         &stats->deadlines},
+                Exported{"quoteflow_saga_stuck_total",
+                         "Sagas that became STUCK (alert on any increase).",
+                         &stats->stuck_total}}) {
+            const std::atomic<int64_t>* value = e.value;
+            registry.AddCounterCallback(e.name, e.help,
+                                        [value] { return static_cast<double>(value->load()); });
+          }
+        };
         if (active) {
           auto sweeper = std::make_shared<DeadlineSweeper>(pool, clock, settings, *stats, *interval,
                                                            static_cast<int>(*batch));
