@@ -1,6 +1,7 @@
 #include "api/quote_grpc_service.h"
 
 #include "api/grpc_status.h"
+#include "platform/observability/trace_context.h"
 
 namespace quoteflow {
 namespace {
@@ -32,6 +33,13 @@ bool Expired(const grpc::ServerContext* context) {
 
 const grpc::Status kDeadlinePassed(grpc::StatusCode::DEADLINE_EXCEEDED,
                                    "the call's deadline passed before it was started");
+
+// The caller's W3C `traceparent` header, or "" (the event then starts a new trace).
+std::string IncomingTraceparent(const grpc::ServerContext& context) {
+  auto it = context.client_metadata().find("traceparent");
+  return it == context.client_metadata().end() ? std::string()
+                                               : std::string(it->second.data(), it->second.size());
+}
 
 }  // namespace
 
@@ -65,7 +73,8 @@ grpc::Status QuoteGrpcService::ApproveQuote(grpc::ServerContext* context,
   absl::StatusOr<ApproveQuoteResult> result =
       commands_.ApproveQuote({.quote_id = request->quote_id(),
                               .request_id = request->request_id(),
-                              .expected_version = request->expected_version()});
+                              .expected_version = request->expected_version(),
+                              .traceparent = ChildTraceparent(IncomingTraceparent(*context))});
   if (!result.ok()) return ToGrpcStatus(result.status());
   QuoteToProto(result->quote, response->mutable_quote());
   response->set_event_id(result->event_id);

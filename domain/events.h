@@ -67,6 +67,8 @@ struct DomainEvent {
   int64_t aggregate_version = 0;
   absl::Time occurred_at;
   EventPayload payload;
+  // W3C trace context of the work that caused the event ("": the outbox writer starts a new trace).
+  std::string traceparent;
 
   const char* type() const { return EventTypeName(payload); }
   const char* aggregate_type() const { return AggregateTypeOf(payload); }

@@ -39,7 +39,8 @@ absl::StatusOr<ApproveQuoteResult> QuoteCommands::ApproveQuote(const ApproveQuot
                       .quote_id = quote.quote_id(),
                       .aggregate_version = quote.version(),
                       .occurred_at = now,
-                      .payload = std::move(approved)};
+                      .payload = std::move(approved),
+                      .traceparent = command.traceparent};
     return std::vector<DomainEvent>{std::move(event)};
   };
   ASSIGN_OR_RETURN(QuoteCommandResult result,

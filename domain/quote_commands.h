@@ -24,6 +24,7 @@ struct ApproveQuoteCommand {
   std::string quote_id;
   std::string request_id;        // optional idempotency key
   int64_t expected_version = 0;  // 0: don't check
+  std::string traceparent;       // W3C trace context for the event ("": a new trace)
 };
 
 struct ApproveQuoteResult {

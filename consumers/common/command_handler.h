@@ -12,7 +12,7 @@
 #include <string>
 
 #include "consumers/common/pg_guard.h"
-#include "consumers/common/trace.h"
+#include "platform/observability/trace_context.h"
 #include "domain/saga_participants.h"
 #include "platform/messaging/event_handler.h"
 #include "platform/observability/log.h"

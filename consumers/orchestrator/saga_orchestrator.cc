@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "consumers/common/pg_guard.h"
-#include "consumers/common/trace.h"
+#include "platform/observability/trace_context.h"
 #include "consumers/orchestrator/pg_saga_store.h"
 #include "platform/observability/log.h"
 

@@ -1,7 +1,7 @@
 #include "consumers/policy/policy_event_handler.h"
 
 #include "consumers/common/pg_guard.h"
-#include "consumers/common/trace.h"
+#include "platform/observability/trace_context.h"
 #include "consumers/policy/pg_policy_store.h"
 #include "platform/observability/log.h"
 

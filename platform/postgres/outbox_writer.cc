@@ -7,12 +7,6 @@
 
 namespace quoteflow {
 
-std::string NewTraceparent() {
-  thread_local absl::BitGen gen;
-  return absl::StrFormat("00-%016x%016x-%016x-01", absl::Uniform<uint64_t>(gen),
-                         absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
-}
-
 void InsertOutboxRow(pqxx::transaction_base& tx, const OutboxTarget& target,
                      const DomainEvent& event, absl::string_view traceparent,
                      absl::string_view topic) {

@@ -9,6 +9,7 @@
 
 #include "absl/strings/string_view.h"
 #include "domain/events.h"
+#include "platform/observability/trace_context.h"
 
 namespace quoteflow {
 
@@ -23,9 +24,6 @@ struct OutboxTarget {
 void InsertOutboxRow(pqxx::transaction_base& tx, const OutboxTarget& target,
                      const DomainEvent& event, absl::string_view traceparent = "",
                      absl::string_view topic = "");
-
-// A fresh W3C traceparent ("00-<32 hex>-<16 hex>-01").
-std::string NewTraceparent();
 
 }  // namespace quoteflow
 

@@ -117,8 +117,8 @@ bool WriteWithEvent(pqxx::transaction_base& tx, const std::string& rid, const Qu
       kApproveStatement, quote.quote_id(), std::string(QuoteStatusName(quote.status())),
       quote.version(), quote.rejection_reason(), updated_at, old_version, rid, e.event_id,
       std::string(e.type()), std::string(e.aggregate_type()), e.aggregate_id, e.aggregate_version,
-      e.quote_id, std::string(), EncodeEnvelope(e), outbox.source, NewTraceparent(),
-      FormatRfc3339(e.occurred_at));
+      e.quote_id, std::string(), EncodeEnvelope(e), outbox.source,
+      e.traceparent.empty() ? NewTraceparent() : e.traceparent, FormatRfc3339(e.occurred_at));
   return !r.empty() && r[0][0].as<int64_t>() == 1;
 }
 
@@ -135,7 +135,7 @@ bool WriteStatementByStatement(pqxx::transaction_base& tx, const std::string& ri
       quote.rejection_reason(), FormatRfc3339(quote.updated_at()), old_version);
   if (updated.affected_rows() != 1) return false;
   for (const DomainEvent& e : events) {
-    InsertOutboxRow(tx, outbox, e);
+    InsertOutboxRow(tx, outbox, e, e.traceparent);
     event_ids->push_back(e.event_id);
   }
   if (!rid.empty()) {

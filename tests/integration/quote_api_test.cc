@@ -115,6 +115,23 @@ TEST_F(QuoteApiTest, ApproveWritesOneStateChangeAndOneEnvelopeInTheOutbox) {
   EXPECT_EQ(decoded->quote_id, quote.quote_id());
 }
 
+TEST_F(QuoteApiTest, TheOutboxRowContinuesTheCallersTrace) {
+  v1::Quote quote = Create();
+  v1::ApproveQuoteRequest req;
+  req.set_quote_id(quote.quote_id());
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  v1::ApproveQuoteResponse resp;
+  ASSERT_TRUE(stub_->ApproveQuote(&ctx, req, &resp).ok());
+  pqxx::connection c(Env().database_url());
+  pqxx::nontransaction tx(c);
+  const std::string trace = tx.exec("SELECT traceparent FROM quote.outbox")[0][0].as<std::string>();
+  // Same trace id and flags, a new span id.
+  EXPECT_EQ(trace.substr(0, 36), "00-4bf92f3577b34da6a3ce929d0e0e4736-");
+  EXPECT_EQ(trace.substr(52), "-01");
+  EXPECT_NE(trace.substr(36, 16), "00f067aa0ba902b7");
+}
+
 TEST_F(QuoteApiTest, FailureBeforeCommitLeavesNeitherQuoteChangeNorOutboxRow) {
   v1::Quote quote = Create();
   repository_.set_before_commit_hook([] { return absl::InternalError("injected before commit"); });
