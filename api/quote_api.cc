@@ -41,19 +41,6 @@ void DeclareOptions(Config& config) {
   grpc_security::DeclareServerSecurity(config);
 }
 
-// Waits for Postgres and a current schema (or applies it with --migrate).
-absl::Status PrepareDatabase(const std::string& url, bool migrate, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  absl::Duration backoff = absl::Milliseconds(100);
-  while (true) {
-    absl::Status s = migrate ? ApplyMigrations(url) : CheckMigrations(url);
-    if (s.code() != absl::StatusCode::kUnavailable || absl::Now() + backoff > deadline) return s;
-    log::Warn("waiting for Postgres", {{"error", s.ToString()}});
-    absl::SleepFor(backoff);
-    backoff = std::min(backoff * 2, absl::Seconds(2));
-  }
-}
-
 }  // namespace
 
 int RunQuoteApi(int argc, char** argv) {
@@ -88,7 +75,7 @@ int RunQuoteApi(int argc, char** argv) {
   config.LogEffective();
 
   const std::string url = config.Get("database-url");
-  if (absl::Status s = PrepareDatabase(url, *migrate, *startup_timeout); !s.ok()) {
+  if (absl::Status s = PrepareSchema(url, *migrate, *startup_timeout); !s.ok()) {
     log::Error("database not ready", {{"error", s.ToString()}});
     return 1;
   }

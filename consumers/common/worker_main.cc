@@ -65,18 +65,6 @@ void DeclareCommonOptions(Config& config, const WorkerDefinition& def) {
   if (def.declare) def.declare(config);
 }
 
-absl::Status PrepareDatabase(const std::string& url, bool migrate, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  absl::Duration backoff = absl::Milliseconds(100);
-  while (true) {
-    absl::Status s = migrate ? ApplyMigrations(url) : CheckMigrations(url);
-    if (s.code() != absl::StatusCode::kUnavailable || absl::Now() + backoff > deadline) return s;
-    log::Warn("waiting for Postgres", {{"error", s.ToString()}});
-    absl::SleepFor(backoff);
-    backoff = std::min(backoff * 2, absl::Seconds(2));
-  }
-}
-
 std::vector<std::string> SplitTopics(const std::string& spec) {
   std::vector<std::string> topics;
   for (absl::string_view t : absl::StrSplit(spec, ',', absl::SkipWhitespace())) {
@@ -160,7 +148,7 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
       *kafka, pool, *parts->handler);
   if (absl::Status s = consumer.Validate(); !s.ok()) return ConfigError(def.program, s);
   config.LogEffective();
-  if (absl::Status s = PrepareDatabase(url, *migrate, *startup_timeout); !s.ok()) {
+  if (absl::Status s = PrepareSchema(url, *migrate, *startup_timeout); !s.ok()) {
     log::Error("database not ready", {{"error", s.ToString()}});
     return 1;
   }

@@ -1,10 +1,12 @@
 #include "platform/postgres/migrations.h"
 
+#include <algorithm>
 #include <map>
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "domain/status_macros.h"
 #include "platform/observability/log.h"
 #include "platform/postgres/pg_errors.h"
@@ -134,6 +136,18 @@ absl::Status CheckMigrations(const std::string& database_url) {
     return StatusFromPqxx(e, "checking migrations");
   }
   return absl::OkStatus();
+}
+
+absl::Status PrepareSchema(const std::string& database_url, bool migrate, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (true) {
+    absl::Status s = migrate ? ApplyMigrations(database_url) : CheckMigrations(database_url);
+    if (s.code() != absl::StatusCode::kUnavailable || absl::Now() + backoff > deadline) return s;
+    log::Warn("waiting for Postgres", {{"error", s.ToString()}});
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+  }
 }
 
 }  // namespace quoteflow

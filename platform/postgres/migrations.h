@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "migrations/embedded.h"
 
 namespace quoteflow {
@@ -30,6 +31,11 @@ absl::Status ApplyMigrations(const std::string& database_url);  // the embedded 
 // OK when every embedded migration is applied unchanged. FAILED_PRECONDITION otherwise, saying what
 // is missing or edited and to run `quotectl migrate`; UNAVAILABLE when Postgres is unreachable.
 absl::Status CheckMigrations(const std::string& database_url);
+
+// What every binary does at start: waits until Postgres answers (retrying UNAVAILABLE with backoff
+// until `timeout`) and the schema is current, or applies pending migrations when `migrate`.
+// Errors: as CheckMigrations / ApplyMigrations (UNAVAILABLE once `timeout` passed).
+absl::Status PrepareSchema(const std::string& database_url, bool migrate, absl::Duration timeout);
 
 }  // namespace quoteflow
 
