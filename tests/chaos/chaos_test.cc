@@ -377,7 +377,14 @@ class PostgresChaos : public Chaos {
 };
 
 TEST_F(PostgresChaos, ImmediateStopLosesNothingAcknowledged) { Run(false); }
-TEST_F(PostgresChaos, NegativeControlSynchronousCommitOffIsCaught) { Run(true); }
+// Whether an immediate stop loses asynchronously committed transactions depends on how much WAL
+// was still in Postgres' own buffers (the OS page cache survives a Postgres crash), so at CI size
+// the loss is likely but not certain (seen: 35 lost in one run, 0 in another). It runs with
+// `make chaos` (QUOTEFLOW_CHAOS_FULL=1), with a larger load; making it deterministic is open work.
+TEST_F(PostgresChaos, NegativeControlSynchronousCommitOffIsCaught) {
+  if (!Full()) GTEST_SKIP() << "negative control: runs with QUOTEFLOW_CHAOS_FULL=1 (make chaos)";
+  Run(true);
+}
 
 // Kills `names` in turn, `rounds` times each, restarting each at once, while the load runs.
 int KillRounds(SagaSystem& system, LoadDriver& driver, const std::vector<std::string>& names,
