@@ -12,10 +12,10 @@
 #include <string>
 
 #include "consumers/common/pg_guard.h"
-#include "platform/observability/trace_context.h"
 #include "domain/saga_participants.h"
 #include "platform/messaging/event_handler.h"
 #include "platform/observability/log.h"
+#include "platform/observability/trace_context.h"
 #include "platform/postgres/outbox_writer.h"
 
 namespace quoteflow::workers {

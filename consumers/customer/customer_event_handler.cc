@@ -1,9 +1,9 @@
 #include "consumers/customer/customer_event_handler.h"
 
 #include "consumers/common/pg_guard.h"
-#include "platform/observability/trace_context.h"
 #include "consumers/customer/pg_customer_store.h"
 #include "platform/observability/log.h"
+#include "platform/observability/trace_context.h"
 
 namespace quoteflow::workers {
 

@@ -3,9 +3,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "consumers/common/pg_guard.h"
-#include "platform/observability/trace_context.h"
 #include "consumers/orchestrator/pg_saga_store.h"
 #include "platform/observability/log.h"
+#include "platform/observability/trace_context.h"
 
 namespace quoteflow::workers {
 namespace {

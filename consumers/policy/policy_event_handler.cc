@@ -1,9 +1,9 @@
 #include "consumers/policy/policy_event_handler.h"
 
 #include "consumers/common/pg_guard.h"
-#include "platform/observability/trace_context.h"
 #include "consumers/policy/pg_policy_store.h"
 #include "platform/observability/log.h"
+#include "platform/observability/trace_context.h"
 
 namespace quoteflow::workers {
 
