@@ -11,6 +11,8 @@
 #        FUZZ_BUILD_DIR build directory (default <repo>/build-fuzz)
 #        FUZZ_CXX       clang++ to use (default clang++)
 #        FUZZ_JOBS      build parallelism (default nproc)
+#        FUZZ_SEED      libFuzzer -seed (default: random); with FUZZ_RUNS the session is repeatable
+#        FUZZ_RUNS      libFuzzer -runs: stop after this many inputs (default: only the time bound)
 # exit:  0 all passed, 1 a target failed or the build failed, 77 clang++ or its fuzzing runtime
 #        (Debian: clang, libclang-rt-14-dev) is missing.
 set -euo pipefail
@@ -64,10 +66,13 @@ for t in "${TARGETS[@]}"; do
   mkdir -p "$corpus" "$artifacts"
   dict=()
   if [ "$t" = event_envelope ]; then dict=(-dict="$ROOT/tests/fuzz/json.dict"); fi
+  repeatable=()
+  if [ -n "${FUZZ_SEED:-}" ]; then repeatable+=(-seed="$FUZZ_SEED"); fi
+  if [ -n "${FUZZ_RUNS:-}" ]; then repeatable+=(-runs="$FUZZ_RUNS"); fi
   set +e
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
     "$BUILD_DIR/tests/fuzz/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 \
-    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts" "${dict[@]}" \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts" "${dict[@]}" "${repeatable[@]}" \
     "$corpus" "$ROOT/tests/fuzz/corpus/$t" >"$log" 2>&1
   rc=$?
   set -e
