@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   ctx.binaries.policy_worker = flags->Get("policy-worker", QUOTEFLOW_POLICY_WORKER_BIN);
   ctx.binaries.customer_worker = flags->Get("customer-worker", QUOTEFLOW_CUSTOMER_WORKER_BIN);
   ctx.binaries.quote_worker = flags->Get("quote-worker", QUOTEFLOW_QUOTE_WORKER_BIN);
+  ctx.binaries.saga_orchestrator = flags->Get("saga-orchestrator", QUOTEFLOW_SAGA_ORCHESTRATOR_BIN);
   ctx.binaries.pgbench = flags->Get("pgbench", ctx.binaries.pgbench);
 
   bool any = false;

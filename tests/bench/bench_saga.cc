@@ -1,12 +1,18 @@
-// (e) The whole saga by choreography: quote-api, one outbox-relay per schema, policy-, customer-
-// and quote-worker, all real processes. Latency: quotes created and approved at a steady rate;
-// approve -> ISSUED is the quote's final updated_at (set by quote-worker when it commits ISSUED)
-// minus the approval's recorded time, both written by the services' clocks on this machine.
-// Consumer scaling: approvals flat out with 1, then 2 instances of every worker (one consumer group
-// per worker kind); the time until every quote is final gives the saga throughput.
+// (e) The whole saga, both modes, with all real processes: quote-api, one outbox-relay per schema,
+// policy-, customer- and quote-worker, and in orchestration mode saga-orchestrator and the `saga`
+// schema's relay. Latency: quotes created and approved at a steady rate; approve -> ISSUED is the
+// quote's final updated_at (set by quote-worker when it commits ISSUED) minus the approval's
+// recorded time, both written by the services' clocks on this machine; a few sagas run first and
+// are left out, so that consumer group joins at start-up are not counted. Each mode runs on its
+// own fresh Postgres and broker (choreography first, then orchestration) at the same rate and
+// duration.
+// Consumer scaling (choreography only): approvals flat out with 1, then 2 instances of every worker
+// (one consumer group per worker kind); the time until every quote is final gives the saga
+// throughput.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -18,14 +24,28 @@
 namespace quoteflow::bench {
 namespace {
 
+// Choreography's event topics, then the orchestration's command and reply topics
+// (consumers/orchestrator/saga_topics.h); both modes' brokers get all of them.
 constexpr char kTopics[] =
-    "quotes:4,policies:4,customers:4,quotes.dlq:1,policies.dlq:1,customers.dlq:1";
+    "quotes:4,policies:4,customers:4,quotes.dlq:1,policies.dlq:1,customers.dlq:1,"
+    "policy-commands:4,customer-commands:4,quote-commands:4,saga-replies:4,"
+    "policy-commands.dlq:1,customer-commands.dlq:1,quote-commands.dlq:1,saga-replies.dlq:1";
 constexpr int kCustomers = 50;  // the load generator's customer ids: bench-cust-0..49
 
-absl::Status StartWorkers(BenchSystem& sys, int instances, const std::string& tag,
+enum class SagaMode { kChoreography, kOrchestration };
+
+// The value of the services' --saga-mode.
+const char* ModeName(SagaMode mode) {
+  return mode == SagaMode::kOrchestration ? "orchestration" : "choreography";
+}
+
+// Starts `instances` of policy-, customer- and quote-worker in `mode` (on their default topics of
+// that mode), named <kind>-worker-<tag>-<i>, and waits until their gRPC servers serve.
+absl::Status StartWorkers(BenchSystem& sys, SagaMode mode, int instances, const std::string& tag,
                           std::vector<std::string>* names, std::string* customer_address) {
   const std::vector<std::string> common = {"--database-url=" + sys.database_url(),
-                                           "--kafka-bootstrap-servers=" + sys.bootstrap_servers()};
+                                           "--kafka-bootstrap-servers=" + sys.bootstrap_servers(),
+                                           absl::StrCat("--saga-mode=", ModeName(mode))};
   for (int i = 0; i < instances; ++i) {
     struct W {
       std::string kind;
@@ -90,6 +110,50 @@ absl::Status CreateCustomers(const std::string& address) {
   return absl::OkStatus();
 }
 
+// Starts the whole system in `mode` on a fresh Postgres and broker: quote-api, a relay per outbox
+// schema (and `saga`'s, with saga-orchestrator, in orchestration mode), one instance of every
+// worker (names appended to `workers`, tag "a"), and the load generator's customers. Returns
+// quote-api's address; `customer_address` is the first customer-worker's.
+absl::StatusOr<std::string> StartSagaSystem(BenchSystem& sys, const BenchContext& ctx,
+                                            SagaMode mode, std::vector<std::string>* workers,
+                                            std::string* customer_address) {
+  if (absl::Status s = sys.StartPostgres(ctx.durable); !s.ok()) return s;
+  if (absl::Status s = sys.StartBroker(kTopics); !s.ok()) return s;
+  absl::StatusOr<std::string> address = sys.StartQuoteApi();
+  if (!address.ok()) return address.status();
+  std::vector<std::string> schemas = {"quote", "policy", "customer"};
+  if (mode == SagaMode::kOrchestration) schemas.push_back("saga");
+  for (const std::string& schema : schemas) {
+    if (absl::Status s = sys.Spawn(
+            absl::StrCat("relay-", schema), sys.binaries().outbox_relay,
+            {"--database-url=" + sys.database_url(), absl::StrCat("--outbox-schema=", schema),
+             "--kafka-bootstrap-servers=" + sys.bootstrap_servers()});
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = StartWorkers(sys, mode, 1, "a", workers, customer_address); !s.ok()) {
+    return s;
+  }
+  if (mode == SagaMode::kOrchestration) {
+    const std::string saga_address = absl::StrCat("127.0.0.1:", process::FreeTcpPort());
+    if (absl::Status s = sys.Spawn("saga-orchestrator", sys.binaries().saga_orchestrator,
+                                   {"--database-url=" + sys.database_url(),
+                                    "--kafka-bootstrap-servers=" + sys.bootstrap_servers(),
+                                    "--saga-mode=orchestration", "--grpc-address=" + saga_address});
+        !s.ok()) {
+      return s;
+    }
+    workers->push_back("saga-orchestrator");
+    if (absl::Status s = sys.WaitServing(saga_address); !s.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat(s.message(), "\n", sys.LogTail("saga-orchestrator")));
+    }
+  }
+  if (absl::Status s = CreateCustomers(*customer_address); !s.ok()) return s;
+  return address;
+}
+
 // Waits until no quote is APPROVED (every approved quote reached ISSUED or REJECTED).
 absl::StatusOr<absl::Time> WaitAllFinal(BenchSystem& sys, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
@@ -105,6 +169,66 @@ absl::StatusOr<absl::Time> WaitAllFinal(BenchSystem& sys, absl::Duration timeout
   }
 }
 
+// Sagas run before a latency measurement, so that it starts with every consumer group joined and
+// assigned (the mock broker's group join takes seconds, which is start-up, not saga latency).
+constexpr int kWarmUpSagas = 20;
+
+// Approves kWarmUpSagas quotes, waits until they are final and records their ids in
+// public.bench_warmup, which the measurement leaves out.
+absl::Status WarmUp(BenchSystem& sys, const std::string& address) {
+  LoadOptions warm;
+  warm.target = address;
+  warm.streams = 4;
+  warm.count = kWarmUpSagas;
+  absl::StatusOr<LoadResult> w = LoadGenerator(warm).Run();
+  if (!w.ok()) return w.status();
+  if (w->approved == 0) {
+    return absl::UnavailableError(absl::StrCat("warm-up approved nothing: ", w->first_error));
+  }
+  if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(2)); !s.ok()) {
+    return s.status();
+  }
+  return sys.Sql("CREATE TABLE public.bench_warmup AS SELECT quote_id FROM quote.quotes").status();
+}
+
+// After WarmUp(), creates and approves quotes through `address` at `rate` for `duration`, waits
+// until every approved quote is final, and prints "approve -> ISSUED<label_suffix>" from the
+// database's timestamps (warm-up quotes left out). Returns the approve -> ISSUED latencies.
+absl::StatusOr<LatencyHistogram> MeasureApproveToIssued(BenchSystem& sys,
+                                                        const std::string& address, double rate,
+                                                        absl::Duration duration,
+                                                        const std::string& label_suffix) {
+  if (absl::Status s = WarmUp(sys, address); !s.ok()) return s;
+  LoadOptions lo;
+  lo.target = address;
+  lo.streams = 8;
+  lo.rate = rate;
+  lo.duration = duration;
+  absl::StatusOr<LoadResult> r = LoadGenerator(lo).Run();
+  if (!r.ok()) return r.status();
+  if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(2)); !s.ok())
+    return s.status();
+  constexpr char kMeasured[] = "quote_id NOT IN (SELECT quote_id FROM public.bench_warmup)";
+  absl::StatusOr<std::vector<std::string>> us = sys.Sql(
+      absl::StrCat("SELECT (extract(epoch from (q.updated_at - r.updated_at)) * 1000000)::bigint"
+                   " FROM quote.requests r JOIN quote.quotes q USING (quote_id)"
+                   " WHERE r.operation = 'approve' AND q.status = 'ISSUED' AND q.",
+                   kMeasured));
+  if (!us.ok()) return us.status();
+  LatencyHistogram saga;
+  for (const std::string& v : *us) saga.RecordNanos(std::stoll(v) * 1000);
+  absl::StatusOr<int64_t> rejected = sys.SqlInt(
+      absl::StrCat("SELECT count(*) FROM quote.quotes WHERE status = 'REJECTED' AND ", kMeasured));
+  if (!rejected.ok()) return rejected.status();
+  Figure(absl::StrCat("approve -> ISSUED", label_suffix),
+         absl::StrFormat("p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d issued, "
+                         "%d rejected, at %.0f approvals/s, %d failed calls; after %d warm-up "
+                         "sagas)",
+                         saga.PercentileMs(0.5), saga.PercentileMs(0.99), saga.MaxMs(),
+                         saga.count(), *rejected, r->approve_per_s, r->failed, kWarmUpSagas));
+  return saga;
+}
+
 }  // namespace
 
 absl::Status RunSagaBenchmark(const BenchContext& ctx) {
@@ -115,89 +239,91 @@ absl::Status RunSagaBenchmark(const BenchContext& ctx) {
   if (!rate.ok()) return rate.status();
   if (!duration.ok()) return duration.status();
   if (!backlog.ok()) return backlog.status();
-  Heading("saga: approve -> ISSUED by choreography, and workers with 1 vs 2 instances");
-  BenchSystem sys(ctx.binaries, ctx.work_dir);
-  if (absl::Status s = sys.StartPostgres(ctx.durable); !s.ok()) return s;
-  if (absl::Status s = sys.StartBroker(kTopics); !s.ok()) return s;
-  absl::StatusOr<std::string> address = sys.StartQuoteApi();
-  if (!address.ok()) return address.status();
-  for (const char* schema : {"quote", "policy", "customer"}) {
-    if (absl::Status s = sys.Spawn(
-            absl::StrCat("relay-", schema), sys.binaries().outbox_relay,
-            {"--database-url=" + sys.database_url(), absl::StrCat("--outbox-schema=", schema),
-             "--kafka-bootstrap-servers=" + sys.bootstrap_servers()});
-        !s.ok()) {
-      return s;
-    }
-  }
-  std::vector<std::string> workers;
-  std::string customers;
-  if (absl::Status s = StartWorkers(sys, 1, "a", &workers, &customers); !s.ok()) return s;
-  if (absl::Status s = CreateCustomers(customers); !s.ok()) return s;
-
-  // Latency at a steady rate.
-  LoadOptions lo;
-  lo.target = *address;
-  lo.streams = 8;
-  lo.rate = *rate;
-  lo.duration = *duration;
-  absl::StatusOr<LoadResult> r = LoadGenerator(lo).Run();
-  if (!r.ok()) return r.status();
-  if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(2)); !s.ok())
-    return s.status();
-  absl::StatusOr<std::vector<std::string>> ms = sys.Sql(
-      "SELECT (extract(epoch from (q.updated_at - r.updated_at)) * 1000000)::bigint"
-      " FROM quote.requests r JOIN quote.quotes q USING (quote_id)"
-      " WHERE r.operation = 'approve' AND q.status = 'ISSUED'");
-  if (!ms.ok()) return ms.status();
-  LatencyHistogram saga;
-  for (const std::string& v : *ms) saga.RecordNanos(std::stoll(v) * 1000);
-  absl::StatusOr<int64_t> rejected =
-      sys.SqlInt("SELECT count(*) FROM quote.quotes WHERE status = 'REJECTED'");
-  if (!rejected.ok()) return rejected.status();
-  Figure("approve -> ISSUED",
-         absl::StrFormat("p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d issued, "
-                         "%d rejected, at %.0f approvals/s)",
-                         saga.PercentileMs(0.5), saga.PercentileMs(0.99), saga.MaxMs(),
-                         saga.count(), *rejected, r->approve_per_s));
-  Figure("orchestration mode", "not measured yet (TODO: saga-orchestrator landed during this work)");
-
-  // Consumer scaling: K approvals flat out while the workers run; sagas/s = K / (time until every
-  // quote is final). Then a second instance of every worker joins the same consumer groups (a
-  // running group rebalances; stopping and restarting members makes the mock broker's group
-  // coordinator stall for tens of seconds) and the same load runs again.
+  Heading(
+      "saga: approve -> ISSUED by choreography and by orchestration, and workers with 1 vs 2 "
+      "instances");
+  LatencyHistogram choreography;
   double rates[2] = {0, 0};
-  for (int instances : {1, 2}) {
-    if (instances == 2) {
-      if (absl::Status s = StartWorkers(sys, 1, "b", &workers, &customers); !s.ok()) return s;
-      // Let the groups rebalance onto both instances: a few sagas must complete first.
-      LoadOptions warm;
-      warm.target = *address;
-      warm.streams = 4;
-      warm.count = 40;
-      if (absl::StatusOr<LoadResult> w = LoadGenerator(warm).Run(); !w.ok()) return w.status();
-      if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(2)); !s.ok()) {
-        return s.status();
+  {
+    BenchSystem sys(ctx.binaries, ctx.work_dir);
+    std::vector<std::string> workers;
+    std::string customers;
+    absl::StatusOr<std::string> address =
+        StartSagaSystem(sys, ctx, SagaMode::kChoreography, &workers, &customers);
+    if (!address.ok()) return address.status();
+
+    // Latency at a steady rate.
+    absl::StatusOr<LatencyHistogram> saga =
+        MeasureApproveToIssued(sys, *address, *rate, *duration, "");
+    if (!saga.ok()) return saga.status();
+    choreography = *std::move(saga);
+
+    // Consumer scaling: K approvals flat out while the workers run; sagas/s = K / (time until
+    // every quote is final). Then a second instance of every worker joins the same consumer
+    // groups (a running group rebalances; stopping and restarting members makes the mock broker's
+    // group coordinator stall for tens of seconds) and the same load runs again.
+    for (int instances : {1, 2}) {
+      if (instances == 2) {
+        if (absl::Status s =
+                StartWorkers(sys, SagaMode::kChoreography, 1, "b", &workers, &customers);
+            !s.ok()) {
+          return s;
+        }
+        // Let the groups rebalance onto both instances: a few sagas must complete first.
+        LoadOptions warm;
+        warm.target = *address;
+        warm.streams = 4;
+        warm.count = 40;
+        if (absl::StatusOr<LoadResult> w = LoadGenerator(warm).Run(); !w.ok()) return w.status();
+        if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(2)); !s.ok()) {
+          return s.status();
+        }
       }
+      LoadOptions fill;
+      fill.target = *address;
+      fill.streams = 16;
+      fill.count = *backlog;
+      const absl::Time start = absl::Now();
+      absl::StatusOr<LoadResult> f = LoadGenerator(fill).Run();
+      if (!f.ok()) return f.status();
+      absl::StatusOr<absl::Time> done = WaitAllFinal(sys, absl::Minutes(5));
+      if (!done.ok()) return done.status();
+      const double secs = absl::ToDoubleSeconds(*done - start);
+      rates[instances - 1] = f->approved / secs;
+      Figure(absl::StrCat(instances, " instance(s) per worker"),
+             absl::StrFormat("%.0f sagas/s (%d approvals flat out in %.2fs; all final after %.2fs)",
+                             rates[instances - 1], f->approved, f->seconds, secs));
     }
-    LoadOptions fill;
-    fill.target = *address;
-    fill.streams = 16;
-    fill.count = *backlog;
-    const absl::Time start = absl::Now();
-    absl::StatusOr<LoadResult> f = LoadGenerator(fill).Run();
-    if (!f.ok()) return f.status();
-    absl::StatusOr<absl::Time> done = WaitAllFinal(sys, absl::Minutes(5));
-    if (!done.ok()) return done.status();
-    const double secs = absl::ToDoubleSeconds(*done - start);
-    rates[instances - 1] = f->approved / secs;
-    Figure(absl::StrCat(instances, " instance(s) per worker"),
-           absl::StrFormat("%.0f sagas/s (%d approvals flat out in %.2fs; all final after %.2fs)",
-                           rates[instances - 1], f->approved, f->seconds, secs));
+    (void)StopAll(sys, &workers);
+  }  // choreography's processes, broker and Postgres stop here
+
+  // Orchestration: a fresh Postgres and broker (logs in their own directory), the same load.
+  const std::string orchestration_dir = ctx.work_dir + "/orchestration";
+  std::error_code ec;
+  std::filesystem::create_directories(orchestration_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat(orchestration_dir, ": ", ec.message()));
+  LatencyHistogram orchestration;
+  {
+    BenchSystem sys(ctx.binaries, orchestration_dir);
+    std::vector<std::string> workers;
+    std::string customers;
+    absl::StatusOr<std::string> address =
+        StartSagaSystem(sys, ctx, SagaMode::kOrchestration, &workers, &customers);
+    if (!address.ok()) return address.status();
+    absl::StatusOr<LatencyHistogram> saga =
+        MeasureApproveToIssued(sys, *address, *rate, *duration, " (orchestration)");
+    if (!saga.ok()) return saga.status();
+    orchestration = *std::move(saga);
+    (void)StopAll(sys, &workers);
   }
-  (void)StopAll(sys, &workers);
+  if (orchestration.count() == 0) {
+    return absl::InternalError("orchestration mode issued no quote");
+  }
+
   Figure("machine", MachineLoad());
-  Ratio("saga_approve_to_issued_p99_ms", saga.PercentileMs(0.99), "none(report)");
+  Ratio("saga_approve_to_issued_p99_ms", choreography.PercentileMs(0.99), "none(report)");
+  Ratio("saga_orchestration_approve_to_issued_p99_ms", orchestration.PercentileMs(0.99),
+        "none(report)");
   Ratio("consumer_scale_2_vs_1", rates[1] / std::max(1e-9, rates[0]), ">=1.0");
   return absl::OkStatus();
 }

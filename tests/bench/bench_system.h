@@ -34,6 +34,7 @@ struct BenchBinaries {
   std::string policy_worker;
   std::string customer_worker;
   std::string quote_worker;
+  std::string saga_orchestrator;
   std::string pgbench = "/usr/lib/postgresql/15/bin/pgbench";
 };
 

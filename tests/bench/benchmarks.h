@@ -34,7 +34,8 @@ absl::Status RunRelayBenchmark(const BenchContext& ctx);
 absl::Status RunLatencyBenchmark(const BenchContext& ctx);
 // (d) relay throughput with 1, 2 and 4 replicas over 64 shards.
 absl::Status RunRelayScaleBenchmark(const BenchContext& ctx);
-// (e) approve -> ISSUED through the whole saga, and worker throughput with 1 and 2 instances.
+// (e) approve -> ISSUED through the whole saga by choreography and by orchestration, and worker
+// throughput with 1 and 2 instances (choreography).
 absl::Status RunSagaBenchmark(const BenchContext& ctx);
 
 }  // namespace quoteflow::bench
