@@ -143,7 +143,9 @@ std::vector<Delivery> KafkaBatchPublisher::Publish(const std::vector<OutgoingMes
   absl::Time next_log = absl::Now() + absl::Seconds(10);
   bool purged = false;
   while (outstanding > 0) {
-    rd_kafka_poll(rk_, 50);
+    // flush() rather than poll(): it also serves the delivery reports, and it makes librdkafka send
+    // what is queued at once instead of waiting out linger.ms (the batch is already complete).
+    rd_kafka_flush(rk_, 50);
     absl::Time now = absl::Now();
     if (stop.load() && stop_deadline == absl::InfiniteFuture()) stop_deadline = now + shutdown_grace;
     if (!purged && now >= stop_deadline) {
