@@ -2,6 +2,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace quoteflow::workers {
 
@@ -40,6 +43,17 @@ void RegisterConsumerMetrics(metrics::Registry& registry,
         stats.assigned_partitions);
   gauge("quoteflow_consumer_lag_messages",
         "messages behind the high watermark, summed over the assigned partitions", stats.lag);
+  registry.AddGaugeFamilyCallback(
+      "quoteflow_consumer_partition_lag_messages",
+      "messages behind the high watermark not applied yet, per assigned partition",
+      {"topic", "partition"}, [&stats] {
+        std::vector<metrics::LabeledValue> samples;
+        for (const messaging::PartitionLag& l : stats.PartitionLags()) {
+          samples.push_back(
+              {{l.topic, absl::StrCat(l.partition)}, static_cast<double>(l.messages)});
+        }
+        return samples;
+      });
   gauge("quoteflow_consumer_running", "1 while the consumer is subscribed", stats.running);
   gauge("quoteflow_consumer_waiting_on_record",
         "1 while a record is being retried (its partitions paused)", stats.waiting_on_record);

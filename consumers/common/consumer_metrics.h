@@ -13,10 +13,13 @@
 //   quoteflow_consumer_offset_commits_total     successful Kafka offset commits
 //   quoteflow_consumer_rebalances_total         partition assignments and revocations
 //   quoteflow_consumer_assigned_partitions      partitions currently assigned
-//   quoteflow_consumer_lag_messages             high watermark - position, summed over assigned
-//                                               partitions (refreshed every second; the
-//                                               per-partition split is in the "consumer stats" log
-//                                               line, not kept in InboxConsumerStats)
+//   quoteflow_consumer_lag_messages             messages not applied yet (high watermark - next
+//                                               offset to apply), summed over the assigned
+//                                               partitions (refreshed every second)
+//   quoteflow_consumer_partition_lag_messages{topic,partition}
+//                                               the same per assigned partition; a partition lost
+//                                               in a rebalance disappears at the next refresh (one
+//                                               with no fetch response yet is not listed)
 //   quoteflow_consumer_running                  1 between subscribe and close
 //   quoteflow_consumer_waiting_on_record        1 while a record is retried (partitions paused)
 //

@@ -51,13 +51,19 @@ WorkerDefinition OrchestratorWorkerDefinition() {
                                     .max_backoff = *backoff};
         const bool active = config.Get("saga-mode") == kSagaModeOrchestration;
         auto stats = std::make_shared<SagaStats>();
-        auto handler = std::make_shared<SagaEventHandler>(clock, settings, *stats, active);
+        // Orchestration mode: the orchestrator commits each saga's end (COMPLETED = issued,
+        // COMPENSATED = rejected), so it exports the saga outcomes (quote-worker does in
+        // choreography mode).
+        auto outcomes = std::make_shared<SagaOutcomeMetrics>(clock);
+        auto handler = std::make_shared<SagaEventHandler>(clock, settings, *stats, active,
+                                                          active ? outcomes.get() : nullptr);
         auto reader = std::make_shared<PgSagaReader>(pool);
         auto service = std::make_shared<SagaGrpcService>(active ? reader.get() : nullptr);
-        WorkerParts parts{.keep_alive = {stats, handler, reader, service},
+        WorkerParts parts{.keep_alive = {stats, outcomes, handler, reader, service},
                           .handler = handler.get(),
                           .services = {service.get()}};
-        parts.register_metrics = [stats](metrics::Registry& registry) {
+        parts.register_metrics = [stats, outcomes, active](metrics::Registry& registry) {
+          if (active) outcomes->Register(registry);
           struct Exported {
             const char* name;
             const char* help;
@@ -78,8 +84,8 @@ WorkerDefinition OrchestratorWorkerDefinition() {
           }
         };
         if (active) {
-          auto sweeper = std::make_shared<DeadlineSweeper>(pool, clock, settings, *stats, *interval,
-                                                           static_cast<int>(*batch));
+          auto sweeper = std::make_shared<DeadlineSweeper>(
+              pool, clock, settings, *stats, *interval, static_cast<int>(*batch), outcomes.get());
           sweeper->Start();
           // Destroyed (stopped, joined) first: keep_alive is released back to front.
           parts.keep_alive.push_back(sweeper);

@@ -65,6 +65,14 @@ absl::Status SagaEventHandler::Handle(pqxx::work& tx, const messaging::InboundEv
   absl::StatusOr<SagaDecision> d = DecideOnReply(**saga, e, settings_, now);
   if (!d.ok()) return d.status();
   if (absl::Status s = store.StoreDecision(*d, /*is_new=*/false); !s.ok()) return s;
+  if (outcomes_ != nullptr && in.after_commit != nullptr && d->changed) {
+    if (std::optional<SagaEndTransition> end =
+            SagaStateEndTransition((*saga)->state, d->saga.state, (*saga)->created_at);
+        end.has_value()) {
+      SagaOutcomeMetrics* outcomes = outcomes_;
+      in.after_commit->Add([outcomes, end = *end] { outcomes->Record(end); });
+    }
+  }
   ++stats_.replies;
   LogDecision(*d, e.type(), stats_);
   return absl::OkStatus();
@@ -89,15 +97,26 @@ absl::StatusOr<int> DeadlineSweeper::SweepOnce() {
         absl::StatusOr<std::vector<Saga>> expired = store.LockExpired(now, batch_);
         if (!expired.ok()) return expired.status();
         std::vector<SagaDecision> decisions;
+        std::vector<SagaEndTransition> ends;
         for (const Saga& saga : *expired) {
           SagaDecision d = DecideOnDeadline(saga, settings_, now);
           if (absl::Status s = store.StoreDecision(d, /*is_new=*/false); !s.ok()) return s;
+          // A deadline never ends a saga by the rules today; counted if one ever does.
+          if (std::optional<SagaEndTransition> end =
+                  d.changed ? SagaStateEndTransition(saga.state, d.saga.state, saga.created_at)
+                            : std::nullopt;
+              end.has_value()) {
+            ends.push_back(*end);
+          }
           decisions.push_back(std::move(d));
         }
         tx.commit();
         for (const SagaDecision& d : decisions) {
           ++stats_.deadlines;
           LogDecision(d, "deadline", stats_);
+        }
+        if (outcomes_ != nullptr) {
+          for (const SagaEndTransition& end : ends) outcomes_->Record(end);
         }
         swept = static_cast<int>(decisions.size());
         return absl::OkStatus();

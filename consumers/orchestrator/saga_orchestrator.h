@@ -5,6 +5,9 @@
 // orchestrator instances share the sweep and never advance one saga twice). The decisions are
 // domain/saga_orchestration.h's; the rows pg_saga_store.h's.
 //
+// A saga that reaches COMPLETED or COMPENSATED is recorded in SagaOutcomeMetrics (when given) once
+// its transaction has committed.
+//
 // Thread-safety: the handler is stateless apart from configuration (thread-safe); a
 // DeadlineSweeper runs its own thread between Start() and its destructor; stats are atomic.
 #ifndef QUOTEFLOW_CONSUMERS_ORCHESTRATOR_SAGA_ORCHESTRATOR_H_
@@ -15,6 +18,7 @@
 #include <thread>
 
 #include "absl/time/time.h"
+#include "consumers/common/saga_outcome_metrics.h"
 #include "domain/clock.h"
 #include "domain/saga_orchestration.h"
 #include "platform/messaging/event_handler.h"
@@ -32,9 +36,11 @@ struct SagaStats {
 
 class SagaEventHandler : public messaging::EventHandler {
  public:
-  // `active` false (choreography mode): wants nothing.
-  SagaEventHandler(Clock& clock, SagaSettings settings, SagaStats& stats, bool active)
-      : clock_(clock), settings_(settings), stats_(stats), active_(active) {}
+  // `active` false (choreography mode): wants nothing. `outcomes` may be null; it must outlive the
+  // handler.
+  SagaEventHandler(Clock& clock, SagaSettings settings, SagaStats& stats, bool active,
+                   SagaOutcomeMetrics* outcomes = nullptr)
+      : clock_(clock), settings_(settings), stats_(stats), active_(active), outcomes_(outcomes) {}
 
   bool Wants(absl::string_view event_type) const override;
   // INVALID_ARGUMENT for a reply its step never gives (dead-lettered); storage errors otherwise
@@ -46,18 +52,21 @@ class SagaEventHandler : public messaging::EventHandler {
   const SagaSettings settings_;
   SagaStats& stats_;
   const bool active_;
+  SagaOutcomeMetrics* const outcomes_;
 };
 
 class DeadlineSweeper {
  public:
+  // `outcomes` may be null; it must outlive the sweeper.
   DeadlineSweeper(PgPool& pool, Clock& clock, SagaSettings settings, SagaStats& stats,
-                  absl::Duration interval, int batch)
+                  absl::Duration interval, int batch, SagaOutcomeMetrics* outcomes = nullptr)
       : pool_(pool),
         clock_(clock),
         settings_(settings),
         stats_(stats),
         interval_(interval),
-        batch_(batch) {}
+        batch_(batch),
+        outcomes_(outcomes) {}
   ~DeadlineSweeper();  // stops and joins the thread
 
   void Start();
@@ -73,6 +82,7 @@ class DeadlineSweeper {
   SagaStats& stats_;
   const absl::Duration interval_;
   const int batch_;
+  SagaOutcomeMetrics* const outcomes_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

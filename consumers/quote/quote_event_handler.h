@@ -1,10 +1,13 @@
 // quote-worker's EventHandler: QuoteRejected (quote REJECTED with the reason) and
 // CustomerPolicyCountUpdated with delta +1 (quote ISSUED: the policy exists and is counted, so
 // nothing can fail any more), applied by QuoteSaga inside the consumer runtime's transaction.
+// With SagaOutcomeMetrics, each change to a final state is recorded once its transaction has
+// committed (the quote's end of the saga in choreography mode).
 // Thread-safe (stateless apart from configuration).
 #ifndef QUOTEFLOW_CONSUMERS_QUOTE_QUOTE_EVENT_HANDLER_H_
 #define QUOTEFLOW_CONSUMERS_QUOTE_QUOTE_EVENT_HANDLER_H_
 
+#include "consumers/common/saga_outcome_metrics.h"
 #include "domain/saga_services.h"
 #include "platform/messaging/event_handler.h"
 
@@ -12,7 +15,9 @@ namespace quoteflow::workers {
 
 class QuoteEventHandler : public messaging::EventHandler {
  public:
-  explicit QuoteEventHandler(QuoteSaga& saga) : saga_(saga) {}
+  // `outcomes` (may be null: nothing recorded) must outlive the handler.
+  explicit QuoteEventHandler(QuoteSaga& saga, SagaOutcomeMetrics* outcomes = nullptr)
+      : saga_(saga), outcomes_(outcomes) {}
 
   bool Wants(absl::string_view event_type) const override { return QuoteSaga::Wants(event_type); }
   // NOT_FOUND (unknown quote), FAILED_PRECONDITION (e.g. a rejection of an ISSUED quote),
@@ -21,6 +26,7 @@ class QuoteEventHandler : public messaging::EventHandler {
 
  private:
   QuoteSaga& saga_;
+  SagaOutcomeMetrics* const outcomes_;
 };
 
 }  // namespace quoteflow::workers

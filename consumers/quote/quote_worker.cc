@@ -1,6 +1,7 @@
 #include "consumers/quote/quote_worker.h"
 
 #include "consumers/common/command_handler.h"
+#include "consumers/common/saga_outcome_metrics.h"
 #include "consumers/orchestrator/saga_topics.h"
 #include "consumers/quote/pg_quote_saga_store.h"
 #include "consumers/quote/quote_event_handler.h"
@@ -29,9 +30,16 @@ WorkerDefinition QuoteWorkerDefinition() {
               target, kSagaRepliesTopic);
           return WorkerParts{.keep_alive = {service, handler}, .handler = handler.get()};
         }
+        // Choreography: this worker commits each saga's end, so it exports the saga outcomes
+        // (in orchestration mode saga-orchestrator does).
         auto saga = std::make_shared<QuoteSaga>(clock);
-        auto handler = std::make_shared<QuoteEventHandler>(*saga);
-        return WorkerParts{.keep_alive = {saga, handler}, .handler = handler.get()};
+        auto outcomes = std::make_shared<SagaOutcomeMetrics>(clock);
+        auto handler = std::make_shared<QuoteEventHandler>(*saga, outcomes.get());
+        WorkerParts parts{.keep_alive = {saga, outcomes, handler}, .handler = handler.get()};
+        parts.register_metrics = [outcomes](metrics::Registry& registry) {
+          outcomes->Register(registry);
+        };
+        return parts;
       }};
 }
 

@@ -32,15 +32,22 @@ class SagaHandlersTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(quoteflow::testing::ResetDatabase().ok()); }
 
-  // One delivery: its own transaction, committed only on OK.
+  // One delivery: its own transaction, committed only on OK (and `commit`), then the handler's
+  // after-commit work, as the consumer runtime does.
   absl::Status Deliver(messaging::EventHandler& handler, const DomainEvent& event,
-                       const std::string& traceparent = kTrace) {
+                       const std::string& traceparent = kTrace, bool commit = true) {
     if (!handler.Wants(event.type())) return absl::OkStatus();
     pqxx::connection conn(Env().database_url());
     pqxx::work tx(conn);
-    absl::Status s = handler.Handle(
-        tx, messaging::InboundEvent{.event = event, .topic = "t", .traceparent = traceparent});
-    if (s.ok()) tx.commit();
+    messaging::AfterCommit after_commit;
+    absl::Status s = handler.Handle(tx, messaging::InboundEvent{.event = event,
+                                                                .topic = "t",
+                                                                .traceparent = traceparent,
+                                                                .after_commit = &after_commit});
+    if (s.ok() && commit) {
+      tx.commit();
+      after_commit.Run();
+    }
     return s;
   }
 
@@ -322,6 +329,58 @@ TEST_F(SagaHandlersTest, QuoteIssuedWhenThePolicyIsCountedAndRejectedWithTheReas
   EXPECT_EQ(QuoteStatusOf("q-1"), "ISSUED");
   rejected.aggregate_id = rejected.quote_id = "q-404";
   EXPECT_EQ(Deliver(quote_, rejected).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SagaHandlersTest, QuoteWorkerRecordsEachSagaEndOnceAfterItsCommit) {
+  metrics::Registry registry;
+  SagaOutcomeMetrics outcomes(clock_);
+  outcomes.Register(registry);
+  QuoteEventHandler quote(quote_saga_, &outcomes);
+  InsertApprovedQuote("q-1", "cust-1", 1200);
+  InsertApprovedQuote("q-2", "cust-1", 1200);
+  InsertApprovedQuote("q-3", "cust-1", 1200);
+  DomainEvent counted{
+      .event_id = "cust-1/pol-q-1/counted",
+      .aggregate_id = "cust-1",
+      .quote_id = "q-1",
+      .aggregate_version = 2,
+      .payload = CustomerPolicyCountUpdated{
+          .customer_id = "cust-1", .policy_id = "pol-q-1", .policy_count = 1, .delta = 1}};
+  DomainEvent rejected{.event_id = "q-2/rejected",
+                       .aggregate_id = "q-2",
+                       .quote_id = "q-2",
+                       .aggregate_version = 3,
+                       .payload = QuoteRejected{.customer_id = "cust-1", .reason = "too risky"}};
+  // Each delivered twice (the second finds the quote final already: nothing changes).
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(Deliver(quote, counted).ok());
+    ASSERT_TRUE(Deliver(quote, rejected).ok());
+  }
+  // A transaction rolled back records nothing (q-3 stays APPROVED).
+  rejected.event_id = "q-3/rejected";
+  rejected.aggregate_id = rejected.quote_id = "q-3";
+  ASSERT_TRUE(Deliver(quote, rejected, kTrace, /*commit=*/false).ok());
+  EXPECT_EQ(QuoteStatusOf("q-3"), "APPROVED");
+  // Without AfterCommit (a caller outside the runtime), nothing is recorded either.
+  {
+    pqxx::connection conn(Env().database_url());
+    pqxx::work tx(conn);
+    ASSERT_TRUE(quote.Handle(tx, messaging::InboundEvent{.event = rejected}).ok());
+    tx.commit();
+  }
+  EXPECT_EQ(QuoteStatusOf("q-3"), "REJECTED");
+
+  const std::string text = registry.Serialize();
+  EXPECT_TRUE(absl::StrContains(text, "quoteflow_saga_outcomes_total{outcome=\"issued\"} 1\n"))
+      << text;
+  EXPECT_TRUE(absl::StrContains(text, "quoteflow_saga_outcomes_total{outcome=\"rejected\"} 1\n"))
+      << text;
+  EXPECT_TRUE(absl::StrContains(
+      text, "quoteflow_saga_approve_to_final_seconds_count{outcome=\"issued\"} 1\n"))
+      << text;
+  EXPECT_TRUE(absl::StrContains(
+      text, "quoteflow_saga_approve_to_final_seconds_count{outcome=\"rejected\"} 1\n"))
+      << text;
 }
 
 // ---- the whole choreography, pumped through the outboxes ----

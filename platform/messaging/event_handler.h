@@ -11,9 +11,12 @@
 #define QUOTEFLOW_PLATFORM_MESSAGING_EVENT_HANDLER_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -21,6 +24,28 @@
 #include "domain/saga_orchestration.h"
 
 namespace quoteflow::messaging {
+
+// Work to do once the transaction that applied an event has committed (metrics of what the
+// transaction changed, e.g. a saga outcome): Handle() adds functions, the runtime runs them in
+// order right after COMMIT succeeded, on the Run() thread, and drops them when the transaction is
+// rolled back (an error, a failed batch applied again one record at a time, a failed COMMIT). A
+// COMMIT whose outcome is unknown (connection lost during it) is treated as failed: the record is
+// applied again and then, if it had committed, is an inbox duplicate, so such work may be lost but
+// never runs twice for one change. The functions must not throw.
+class AfterCommit {
+ public:
+  void Add(std::function<void()> fn) { fns_.push_back(std::move(fn)); }
+  // Runs and clears the functions (the runtime's call).
+  void Run() {
+    std::vector<std::function<void()>> fns;
+    fns.swap(fns_);
+    for (const auto& fn : fns) fn();
+  }
+  void Clear() { fns_.clear(); }
+
+ private:
+  std::vector<std::function<void()>> fns_;
+};
 
 // One decoded Kafka record: an event, or (saga orchestration) a command envelope.
 struct InboundEvent {
@@ -34,6 +59,9 @@ struct InboundEvent {
   int64_t offset = 0;
   // W3C trace context from the `traceparent` header ("" if absent); continue it on emitted rows.
   std::string traceparent;
+  // Set by the runtime while Handle() runs (null otherwise, e.g. in tests that call a handler
+  // directly): work for after the commit of Handle()'s transaction.
+  AfterCommit* after_commit = nullptr;
 };
 
 class EventHandler {

@@ -8,7 +8,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -33,6 +35,7 @@ bool IsCooperative(rd_kafka_t* rk) {
 }
 
 constexpr int kPollSliceMs = 100;
+constexpr int kCommittedQueryTimeoutMs = 1000;
 constexpr size_t kMaxReasonBytes = 2000;
 
 bool IsPoison(const absl::Status& s) {
@@ -122,6 +125,21 @@ std::string InboxConsumerStats::ToJson() const {
   return out;
 }
 
+std::vector<PartitionLag> InboxConsumerStats::PartitionLags() const {
+  absl::MutexLock lock(&mu_);
+  return partition_lags_;
+}
+
+void InboxConsumerStats::SetPartitionLags(std::vector<PartitionLag> lags) {
+  std::sort(lags.begin(), lags.end(), [](const PartitionLag& a, const PartitionLag& b) {
+    return std::tie(a.topic, a.partition) < std::tie(b.topic, b.partition);
+  });
+  const int64_t total = TotalLag(lags);
+  absl::MutexLock lock(&mu_);
+  partition_lags_ = std::move(lags);
+  lag = total;
+}
+
 // Everything one Run() needs: the librdkafka handles, the assignment, the records in memory.
 class InboxConsumer::Session {
  public:
@@ -203,6 +221,7 @@ class InboxConsumer::Session {
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       log::Warn("closing the Kafka consumer", {{"error", rd_kafka_err2str(err)}});
     }
+    assigned_.clear();  // closed: no partition is ours any more, and its lag is not exported
     RefreshLag();
     stats_.running = false;
     stats_.assigned_partitions = 0;
@@ -210,8 +229,15 @@ class InboxConsumer::Session {
   }
 
  private:
+  // One assigned partition (reset on each assignment).
   struct PartitionState {
     uint64_t epoch = 0;
+    // The next offset to apply (partition_lag.h); -1 until known.
+    int64_t next_offset = -1;
+    bool fetched = false;  // a record of this assignment was polled
+    // The group's committed offset, once asked (only while nothing was fetched).
+    bool committed_known = false;
+    int64_t committed = RD_KAFKA_OFFSET_INVALID;
   };
 
   // One fetched record, decoded.
@@ -258,7 +284,8 @@ class InboxConsumer::Session {
     bool cooperative = IsCooperative(rk);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       for (int i = 0; i < parts->cnt; ++i) {
-        assigned_[{parts->elems[i].topic, parts->elems[i].partition}].epoch = ++epoch_counter_;
+        assigned_[{parts->elems[i].topic, parts->elems[i].partition}] =
+            PartitionState{.epoch = ++epoch_counter_};
       }
       if (cooperative) {
         if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, parts)) {
@@ -329,6 +356,12 @@ class InboxConsumer::Session {
     r.offset = raw->offset;
     auto it = assigned_.find(r.tp);
     r.epoch = it == assigned_.end() ? 0 : it->second.epoch;
+    if (it != assigned_.end() && !it->second.fetched) {
+      // Where this assignment's consumption really starts (the committed offset may have been
+      // out of range and reset).
+      it->second.fetched = true;
+      it->second.next_offset = r.offset;
+    }
     absl::string_view value;
     if (raw->payload != nullptr) value = {static_cast<const char*>(raw->payload), raw->len};
     if (value.empty()) {
@@ -433,8 +466,11 @@ class InboxConsumer::Session {
   // record, whether its event id was already in the inbox.
   absl::Status Apply(const std::vector<Record*>& batch, std::vector<bool>* dup) {
     dup->assign(batch.size(), false);
+    AfterCommit after_commit;
+    for (Record* r : batch) r->event.after_commit = &after_commit;
     absl::Status s = owner_.pool_.Run(absl::Now() + opt_.acquire_timeout, "applying events",
                                       [&](pqxx::connection& conn) -> absl::Status {
+                                        after_commit.Clear();
                                         pqxx::work tx(conn);
                                         for (size_t i = 0; i < batch.size(); ++i) {
                                           const InboundEvent& ev = batch[i]->event;
@@ -450,7 +486,11 @@ class InboxConsumer::Session {
                                         tx.commit();
                                         return absl::OkStatus();
                                       });
-    if (s.ok()) ++stats_.transactions;
+    for (Record* r : batch) r->event.after_commit = nullptr;
+    if (s.ok()) {
+      ++stats_.transactions;
+      after_commit.Run();
+    }
     return s;
   }
 
@@ -711,6 +751,7 @@ class InboxConsumer::Session {
 
   void StoreOffset(const Record& r) {
     if (!Owns(r)) return;
+    assigned_[r.tp].next_offset = r.offset + 1;  // applied (or skipped, or dead-lettered)
     kafka::TopicPartitionListPtr list(rd_kafka_topic_partition_list_new(1));
     rd_kafka_topic_partition_list_add(list.get(), r.tp.first.c_str(), r.tp.second)->offset =
         r.offset + 1;
@@ -754,34 +795,60 @@ class InboxConsumer::Session {
     }
   }
 
+  // Per assigned partition: high watermark (cached by librdkafka from the fetch responses) minus
+  // the next offset to apply (partition_lag.h).
   void RefreshLag() {
-    if (assigned_.empty()) {
-      stats_.lag = 0;
-      lag_by_partition_.clear();
-      return;
-    }
-    kafka::TopicPartitionListPtr list(
-        rd_kafka_topic_partition_list_new(static_cast<int>(assigned_.size())));
+    LearnStartingOffsets();
+    std::vector<PartitionLag> lags;
     for (const auto& [tp, state] : assigned_) {
-      rd_kafka_topic_partition_list_add(list.get(), tp.first.c_str(), tp.second);
-    }
-    rd_kafka_position(consumer_.get(), list.get());
-    int64_t total = 0;
-    std::vector<std::string> parts;
-    for (int i = 0; i < list->cnt; ++i) {
-      const rd_kafka_topic_partition_t& p = list->elems[i];
       int64_t low = -1, high = -1;
-      if (rd_kafka_get_watermark_offsets(consumer_.get(), p.topic, p.partition, &low, &high) !=
-              RD_KAFKA_RESP_ERR_NO_ERROR ||
-          high < 0 || p.offset < 0) {
+      if (rd_kafka_get_watermark_offsets(consumer_.get(), tp.first.c_str(), tp.second, &low,
+                                         &high) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         continue;
       }
-      int64_t lag = std::max<int64_t>(0, high - p.offset);
-      total += lag;
-      if (lag > 0) parts.push_back(absl::StrCat(TpName({p.topic, p.partition}), "=", lag));
+      if (std::optional<int64_t> lag = LagMessages(high, state.next_offset); lag.has_value()) {
+        lags.push_back({tp.first, tp.second, *lag});
+      }
     }
-    stats_.lag = total;
-    lag_by_partition_ = absl::StrJoin(parts, ",");
+    lag_by_partition_ = DescribeLag(lags);
+    stats_.SetPartitionLags(std::move(lags));
+  }
+
+  // For partitions of which nothing was fetched yet: the group's committed offset (asked once
+  // per assignment, one broker round trip for all of them), else the low watermark.
+  void LearnStartingOffsets() {
+    kafka::TopicPartitionListPtr ask(rd_kafka_topic_partition_list_new(1));
+    for (const auto& [tp, state] : assigned_) {
+      if (state.next_offset < 0 && !state.committed_known) {
+        rd_kafka_topic_partition_list_add(ask.get(), tp.first.c_str(), tp.second);
+      }
+    }
+    const absl::Time now = absl::Now();
+    if (ask->cnt > 0 && now >= next_committed_query_) {
+      rd_kafka_resp_err_t err =
+          rd_kafka_committed(consumer_.get(), ask.get(), kCommittedQueryTimeoutMs);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log::Debug("committed offsets not known yet",
+                   {{"consumer", opt_.consumer}, {"error", rd_kafka_err2str(err)}});
+        next_committed_query_ = now + absl::Seconds(2);
+      } else {
+        for (int i = 0; i < ask->cnt; ++i) {
+          const rd_kafka_topic_partition_t& p = ask->elems[i];
+          auto it = assigned_.find({p.topic, p.partition});
+          if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR || it == assigned_.end()) continue;
+          it->second.committed_known = true;
+          it->second.committed = p.offset;
+        }
+      }
+    }
+    for (auto& [tp, state] : assigned_) {
+      if (state.next_offset >= 0 || !state.committed_known) continue;
+      int64_t low = -1, high = -1;
+      rd_kafka_get_watermark_offsets(consumer_.get(), tp.first.c_str(), tp.second, &low, &high);
+      if (std::optional<int64_t> start = StartingOffset(state.committed, low); start.has_value()) {
+        state.next_offset = *start;
+      }
+    }
   }
 
   InboxConsumer& owner_;
@@ -801,6 +868,7 @@ class InboxConsumer::Session {
   absl::Time next_commit_;
   absl::Time next_stats_;
   absl::Time next_lag_;
+  absl::Time next_committed_query_ = absl::InfinitePast();
   absl::Time next_error_log_;
   std::string lag_by_partition_;
 };

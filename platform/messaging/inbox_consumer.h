@@ -35,6 +35,12 @@
 // is compared with every decoded record; version > last + 1 is logged as "version gap" and counted,
 // version <= last with a new event id as "stale version"; the event is applied anyway.
 //
+// Lag: every second (and while a record is retried) the consumer computes, per assigned
+// partition, high watermark - the next offset it will apply (partition_lag.h), so records fetched
+// but not applied yet count; stats hold the per-partition values and their sum. A partition lost
+// in a rebalance leaves the per-partition list at the next refresh; one whose high watermark is not
+// known yet (no fetch response) is not in it.
+//
 // Delivery is at-least-once towards the handler's effects and exactly-once in effect: a crash
 // between the database commit and the offset commit redelivers records that the inbox then absorbs.
 // A crash between a dead-letter delivery and the offset commit can dead-letter a record twice.
@@ -49,10 +55,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "platform/kafka/kafka_config.h"
 #include "platform/messaging/event_handler.h"
+#include "platform/messaging/partition_lag.h"
 #include "platform/postgres/pg_pool.h"
 
 namespace quoteflow::messaging {
@@ -100,13 +109,22 @@ struct InboxConsumerStats {
   std::atomic<int64_t> rebalances{0};    // assign + revoke callbacks
   std::atomic<int64_t> assigned_partitions{0};
   std::atomic<int64_t> offset_commits{0};      // successful offset commits
-  std::atomic<int64_t> lag{0};                 // sum over assigned partitions of high watermark -
-                                               // position, as of the last stats refresh
+  std::atomic<int64_t> lag{0};                 // PartitionLags() summed, as of the last refresh
   std::atomic<bool> running{false};            // between subscribe and close
   std::atomic<bool> waiting_on_record{false};  // a record is being retried (partitions paused)
 
   // {"handled":..,"duplicates":..,...} with every counter above.
   std::string ToJson() const;
+
+  // The lag of each assigned partition whose high watermark is known, sorted by topic and
+  // partition, as of the last refresh (about every second; empty when the consumer is stopped).
+  std::vector<PartitionLag> PartitionLags() const;
+  // Replaces the per-partition lags and sets `lag` to their sum (the consumer runtime's call).
+  void SetPartitionLags(std::vector<PartitionLag> lags);
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<PartitionLag> partition_lags_ ABSL_GUARDED_BY(mu_);
 };
 
 class InboxConsumer {

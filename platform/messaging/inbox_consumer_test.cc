@@ -434,6 +434,148 @@ TEST_F(InboxConsumerTest, TwoInstancesShareTheGroup) {
   ASSERT_TRUE(b.Stop().ok());
 }
 
+// Lag per partition: a record that is retried holds its partition, and it and the records behind
+// it count as lag there (not elsewhere); released, every partition drains to 0; a rebalance moves
+// each partition's series to its new owner; a stopped consumer exports none.
+TEST_F(InboxConsumerTest, LagPerPartitionCountsUnappliedRecordsAndFollowsTheAssignment) {
+  constexpr int kPartitions = 4, kFree = 12, kHeld = 5;
+  const std::string topic = CreateTopics(kPartitions);
+  const std::string group = UniqueName("g");
+  {
+    Producer producer;
+    for (int k = 0; k < kFree; ++k) producer.Send(topic, MakeEvent(absl::StrCat("free-", k), 1));
+  }
+  auto lags_of = [](const InboxConsumerStats& stats) {
+    std::map<int, int64_t> out;
+    for (const PartitionLag& l : stats.PartitionLags()) out[l.partition] = l.messages;
+    return out;
+  };
+  auto all_zero = [&](const std::map<int, int64_t>& lags) {
+    if (static_cast<int>(lags.size()) != kPartitions) return false;
+    for (const auto& [p, n] : lags) {
+      if (n != 0) return false;
+    }
+    return true;
+  };
+
+  TestHandler handler_a;
+  std::atomic<bool> hold{true};
+  handler_a.hook = [&](const InboundEvent& ev) {
+    if (hold.load() && ev.event.aggregate_id == "held") return absl::UnavailableError("held");
+    return absl::OkStatus();
+  };
+  Running a(*pool_, handler_a, topic, group);
+  // Every partition has a series (a fresh group: from the low watermark) and drains to 0.
+  ASSERT_TRUE(WaitFor([&] { return Effects() == kFree && all_zero(lags_of(a.stats())); }, kWait,
+                      "the free records applied, every partition at 0")
+                  .ok())
+      << a.stats().ToJson();
+
+  // Held: "held" v1 is retried (its partitions paused), so it and the 4 behind it are lag, on the
+  // partition of key "held" only. (One producer batch: the high watermark covers all five.)
+  {
+    Producer producer;
+    for (int v = 1; v <= kHeld; ++v) producer.Send(topic, MakeEvent("held", v));
+  }
+  std::map<int, int64_t> during;
+  int held_partition = -1;
+  ASSERT_TRUE(WaitFor(
+                  [&] {
+                    during = lags_of(a.stats());
+                    held_partition = -1;
+                    int zeros = 0;
+                    for (const auto& [p, n] : during) {
+                      if (n == kHeld) held_partition = p;
+                      if (n == 0) ++zeros;
+                    }
+                    return a.stats().waiting_on_record && held_partition >= 0 &&
+                           zeros == kPartitions - 1 && a.stats().lag == kHeld;
+                  },
+                  kWait, "lag 5 on the held partition, 0 elsewhere")
+                  .ok())
+      << a.stats().ToJson();
+
+  // Released: every partition drains to 0; the lag was on the partition the records were in.
+  hold = false;
+  ASSERT_TRUE(WaitFor(
+                  [&] {
+                    return Effects() == kFree + kHeld && all_zero(lags_of(a.stats())) &&
+                           a.stats().lag == 0;
+                  },
+                  kWait, "every partition's lag back to 0")
+                  .ok())
+      << a.stats().ToJson();
+  EXPECT_EQ(Scalar("SELECT min(part) FROM policy.test_effects WHERE aggregate_id = 'held'"),
+            held_partition);
+  EXPECT_EQ(Scalar("SELECT max(part) FROM policy.test_effects WHERE aggregate_id = 'held'"),
+            held_partition);
+
+  // A second member: each partition's series is exported by its owner only.
+  TestHandler handler_b;
+  Running b(*pool_, handler_b, topic, group);
+  std::map<int, int64_t> lags_a, lags_b;
+  ASSERT_TRUE(WaitFor(
+                  [&] {
+                    lags_a = lags_of(a.stats());
+                    lags_b = lags_of(b.stats());
+                    return a.stats().assigned_partitions > 0 && b.stats().assigned_partitions > 0 &&
+                           static_cast<int64_t>(lags_a.size()) == a.stats().assigned_partitions &&
+                           static_cast<int64_t>(lags_b.size()) == b.stats().assigned_partitions &&
+                           static_cast<int>(lags_a.size() + lags_b.size()) == kPartitions;
+                  },
+                  kWait, "the partitions' series split between both members")
+                  .ok())
+      << a.stats().ToJson() << b.stats().ToJson();
+  for (const auto& [p, n] : lags_a) {
+    EXPECT_EQ(lags_b.count(p), 0u) << "partition " << p << " exported by both";
+    EXPECT_EQ(n, 0) << "partition " << p;
+  }
+  for (const auto& [p, n] : lags_b) EXPECT_EQ(n, 0) << "partition " << p;
+  a.RequestStop();
+  b.RequestStop();
+  ASSERT_TRUE(a.Stop().ok());
+  ASSERT_TRUE(b.Stop().ok());
+  EXPECT_TRUE(a.stats().PartitionLags().empty());
+  EXPECT_EQ(a.stats().lag, 0);
+}
+
+// Work a handler leaves for after the commit runs once per applied event: not for a batch that
+// was rolled back (and applied again one record at a time), a poison record or an inbox duplicate.
+TEST_F(InboxConsumerTest, AfterCommitRunsOnceForEachCommittedEvent) {
+  const std::string topic = CreateTopics(1);
+  const std::string group = UniqueName("g");
+  {
+    Producer producer;
+    for (int k = 0; k < 10; ++k) {
+      producer.Send(topic, MakeEvent(absl::StrCat("ac-", k), 1));
+      if (k == 2) producer.Send(topic, MakeEvent("ac-2", 1));  // an inbox duplicate
+    }
+  }
+  std::mutex mu;
+  std::map<std::string, int> after_commit;  // event id -> runs
+  TestHandler handler;
+  handler.hook = [&](const InboundEvent& ev) {
+    if (ev.after_commit == nullptr) return absl::InternalError("no AfterCommit");
+    if (ev.event.event_id == "ac-6-v1") return absl::InvalidArgumentError("poison");
+    ev.after_commit->Add([&mu, &after_commit, id = ev.event.event_id] {
+      std::lock_guard<std::mutex> lock(mu);
+      ++after_commit[id];
+    });
+    return absl::OkStatus();
+  };
+  Running r(*pool_, handler, topic, group);
+  ASSERT_TRUE(WaitFor([&] { return r.stats().dead_lettered == 1 && Effects() == 9; }, kWait,
+                      "9 applied, 1 dead-lettered")
+                  .ok())
+      << r.stats().ToJson();
+  ASSERT_TRUE(WaitFor([&] { return r.stats().duplicates == 1; }, kWait, "the duplicate").ok());
+  ASSERT_TRUE(r.Stop().ok());
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(after_commit.size(), 9u);
+  for (const auto& [id, runs] : after_commit) EXPECT_EQ(runs, 1) << id;
+  EXPECT_EQ(after_commit.count("ac-6-v1"), 0u);
+}
+
 // (e) Gap detection: a missing version is counted (and still applied); an older version with a
 // new event id is counted as stale; a wire duplicate is neither; unwanted types are skipped.
 TEST_F(InboxConsumerTest, CountsVersionGapsAndStaleVersions) {

@@ -154,7 +154,8 @@ Registry::Entry& Registry::Register(const std::string& name, Type type,
   auto [it, inserted] = entries_.try_emplace(name);
   Entry& e = it->second;
   if (!inserted) {
-    if (e.type != type || e.label_names != label_names || callback || e.read != nullptr) {
+    if (e.type != type || e.label_names != label_names || callback || e.read != nullptr ||
+        e.read_family != nullptr) {
       FatalMetricError(name, "registered twice with another type, labels or as a callback");
     }
     return e;
@@ -225,6 +226,15 @@ void Registry::AddGaugeCallback(const std::string& name, const std::string& help
   e.help = help;
 }
 
+void Registry::AddGaugeFamilyCallback(const std::string& name, const std::string& help,
+                                      const std::vector<std::string>& label_names,
+                                      std::function<std::vector<LabeledValue>()> read) {
+  absl::MutexLock lock(&mu_);
+  Entry& e = Register(name, Type::kGauge, label_names, true);
+  e.read_family = std::move(read);
+  e.help = help;
+}
+
 std::string Registry::Serialize() const {
   std::string out;
   absl::MutexLock lock(&mu_);
@@ -237,6 +247,21 @@ std::string Registry::Serialize() const {
                     TypeName(e.type), "\n");
     if (e.read) {
       absl::StrAppend(&out, name, " ", FormatValue(e.read()), "\n");
+    } else if (e.read_family) {
+      std::vector<LabeledValue> samples = e.read_family();
+      for (const LabeledValue& v : samples) {
+        if (v.label_values.size() != e.label_names.size()) {
+          FatalMetricError(name, "wrong number of label values");
+        }
+      }
+      std::stable_sort(samples.begin(), samples.end(),
+                       [](const LabeledValue& a, const LabeledValue& b) {
+                         return a.label_values < b.label_values;
+                       });
+      for (const LabeledValue& v : samples) {
+        absl::StrAppend(&out, name, LabelSet(e.label_names, v.label_values), " ",
+                        FormatValue(v.value), "\n");
+      }
     } else if (e.counter) {
       e.counter->ForEach([&](const std::vector<std::string>& values, const Counter& c) {
         absl::StrAppend(&out, name, LabelSet(e.label_names, values), " ", FormatValue(c.Value()),

@@ -86,6 +86,13 @@ const std::vector<double>& DefaultLatencyBuckets();
 
 enum class Type { kCounter, kGauge, kHistogram };
 
+// One sample of a labelled callback metric: the label values (one per label name, in order) and
+// the value.
+struct LabeledValue {
+  std::vector<std::string> label_values;
+  double value = 0;
+};
+
 // Common part of the families: name, help, label names, children by label values.
 template <typename T>
 class Family {
@@ -143,6 +150,14 @@ class Registry {
                           std::function<double()> read);
   void AddGaugeCallback(const std::string& name, const std::string& help,
                         std::function<double()> read);
+  // A gauge family whose children `read` returns at scrape time: a child that `read` no longer
+  // returns is no longer exposed (e.g. a partition the consumer lost in a rebalance). Samples are
+  // exposed sorted by label values; a sample with the wrong number of label values is a
+  // programming error (abort, as WithLabels); two samples with the same label values are both
+  // written (the caller must not return duplicates). Same rules for `read` as above.
+  void AddGaugeFamilyCallback(const std::string& name, const std::string& help,
+                              const std::vector<std::string>& label_names,
+                              std::function<std::vector<LabeledValue>()> read);
 
   // The text exposition format 0.0.4 (Content-Type: text/plain; version=0.0.4), families sorted
   // by name, children by label values.
@@ -155,7 +170,8 @@ class Registry {
     std::unique_ptr<CounterFamily> counter;
     std::unique_ptr<GaugeFamily> gauge;
     std::unique_ptr<HistogramFamily> histogram;
-    std::function<double()> read;  // callback metrics
+    std::function<double()> read;                            // callback metrics
+    std::function<std::vector<LabeledValue>()> read_family;  // labelled callback metrics
     std::string help;
   };
   Entry& Register(const std::string& name, Type type, const std::vector<std::string>& label_names,

@@ -82,6 +82,39 @@ TEST(RegistryTest, SameRegistrationReturnsSameFamily) {
   EXPECT_EQ(&a.WithLabels({"v"}), &b.WithLabels({"v"}));
 }
 
+TEST(RegistryTest, GaugeFamilyCallbackExposesWhatReadReturnsNow) {
+  Registry registry;
+  std::vector<LabeledValue> now = {
+      {{"quotes", "3"}, 7}, {{"customers", "0"}, 0}, {{"quotes", "1"}, 2}};
+  registry.AddGaugeFamilyCallback("test_lag_messages", "lag \"per\" partition",
+                                  {"topic", "partition"}, [&now] { return now; });
+  EXPECT_EQ(registry.Serialize(),
+            "# HELP test_lag_messages lag \"per\" partition\n"
+            "# TYPE test_lag_messages gauge\n"
+            "test_lag_messages{topic=\"customers\",partition=\"0\"} 0\n"
+            "test_lag_messages{topic=\"quotes\",partition=\"1\"} 2\n"
+            "test_lag_messages{topic=\"quotes\",partition=\"3\"} 7\n");
+  // A child that read() no longer returns disappears (a partition lost in a rebalance).
+  now = {{{"quotes", "1"}, 0}};
+  EXPECT_EQ(registry.Serialize(),
+            "# HELP test_lag_messages lag \"per\" partition\n"
+            "# TYPE test_lag_messages gauge\n"
+            "test_lag_messages{topic=\"quotes\",partition=\"1\"} 0\n");
+  now.clear();
+  EXPECT_EQ(registry.Serialize(),
+            "# HELP test_lag_messages lag \"per\" partition\n# TYPE test_lag_messages gauge\n");
+}
+
+TEST(RegistryDeathTest, GaugeFamilyCallbackMisuseAborts) {
+  Registry registry;
+  registry.AddGaugeFamilyCallback("test_g", "h", {"a"}, [] {
+    return std::vector<LabeledValue>{{{"x", "y"}, 1}};
+  });
+  EXPECT_DEATH(registry.Serialize(), "wrong number of label values");
+  EXPECT_DEATH(registry.AddGauge("test_g", "h", {"a"}), "registered twice");
+  EXPECT_DEATH(registry.AddGaugeFamilyCallback("test_g", "h", {"a"}, nullptr), "registered twice");
+}
+
 TEST(RegistryDeathTest, MisuseAborts) {
   Registry registry;
   registry.AddCounter("test_total", "h", {"l"});
