@@ -10,10 +10,15 @@
    the one-shot migration, every service and its relay; the Event Hubs properties are SASL_SSL /
    PLAIN / $ConnectionString / no compression with the password left to the Secret, port 9093;
    the Dockerfile is multi-stage from debian:bookworm with only runtime libraries at run time.
-3. `docker-compose config -q` (or `docker compose config -q`) and `kubectl kustomize` of the base
-   and the Event Hubs overlay (rendered offline, then checked), only when those tools are
-   installed (and the orchestration overlay); otherwise the check is reported as SKIPPED (Debian bookworm has no kubectl package).
-   `kubectl apply --dry-run=client` is not run: it needs an API server for discovery.
+3. `docker-compose -f compose.yaml config -q` (Debian's docker-compose 1.29 validates and
+   interpolates the file without a Docker engine) and its `config --services` against the file's
+   services; `kubectl kustomize` of the base, the Event Hubs and the orchestration overlays
+   (rendered offline, then checked). Both tools are required: scripts/install-deps.sh installs
+   docker-compose, and Debian's kubernetes-client (kubectl 1.20) unless a kubectl is already on
+   PATH; the overlays use the kustomization fields kubectl 1.20 understands.
+   `kubectl apply --dry-run=client` is not run: even with --validate=false it asks an API server
+   for discovery (kubectl 1.20 and 1.32 both fail with "unable to recognize ... connection
+   refused" without one).
 
 Exit status 0 when every check that ran passed, 1 otherwise. Prints one line per problem.
 """
@@ -150,7 +155,10 @@ def check_kubernetes():
             kinds.add(kind)
             if kind == "Kustomization":
                 base = os.path.dirname(path)
-                for r in d.get("resources", []) + [p["path"] for p in d.get("patches", [])]:
+                refs = (d.get("resources", []) + d.get("bases", []) +
+                        d.get("patchesStrategicMerge", []) +
+                        [p["path"] for p in d.get("patches", [])])
+                for r in refs:
                     if not os.path.exists(os.path.join(base, r)):
                         problem(path, f"resource {r} does not exist")
                 for g in d.get("configMapGenerator", []):
@@ -278,53 +286,73 @@ def check_dockerfile():
     notes.append("Dockerfile structure: ok (image NOT built: no Docker engine here)")
 
 
-def run_optional_tools():
-    compose = None
+def tool_version(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    m = re.search(r"v?(\d+\.\d+\.\d+)", r.stdout + r.stderr)
+    return m.group(1) if m else "unknown version"
+
+
+def run_docker_compose():
+    path = os.path.join(DEPLOY, "compose.yaml")
     if shutil.which("docker-compose"):
         compose = ["docker-compose"]
     elif shutil.which("docker") and subprocess.run(["docker", "compose", "version"],
                                                    capture_output=True).returncode == 0:
         compose = ["docker", "compose"]
-    if compose:
-        r = subprocess.run(compose + ["-f", os.path.join(DEPLOY, "compose.yaml"), "config", "-q"],
-                           capture_output=True, text=True)
+    else:
+        problem(DEPLOY, "docker-compose is not installed (scripts/install-deps.sh installs it)")
+        return
+    version = tool_version(compose + ["version"])
+    r = subprocess.run(compose + ["-f", path, "config", "-q"], capture_output=True, text=True)
+    if r.returncode != 0:
+        problem(path, "docker-compose config:\n" + r.stdout + r.stderr)
+        return
+    r = subprocess.run(compose + ["-f", path, "config", "--services"], capture_output=True,
+                       text=True)
+    listed = set(r.stdout.split())
+    declared = set(load_all(path)[0].get("services", {}))
+    if r.returncode != 0 or listed != declared:
+        problem(path, f"docker-compose config --services: {sorted(listed)}, "
+                      f"the file declares {sorted(declared)}\n{r.stderr}")
+        return
+    notes.append(f"{' '.join(compose)} {version} config -q: ok ({len(listed)} services)")
+
+
+def run_kubectl():
+    if not shutil.which("kubectl"):
+        problem(K8S, "kubectl is not installed (scripts/install-deps.sh installs Debian's "
+                     "kubernetes-client)")
+        return
+    version = tool_version(["kubectl", "version", "--client"])
+    # `kubectl apply --dry-run=client` still asks an API server for discovery; with no
+    # cluster here, render the kustomizations offline instead and check the result.
+    for k in (os.path.join(K8S, "base"), os.path.join(K8S, "eventhubs"),
+              os.path.join(K8S, "orchestration")):
+        r = subprocess.run(["kubectl", "kustomize", k], capture_output=True, text=True)
         if r.returncode != 0:
-            problem(DEPLOY, "docker-compose config:\n" + r.stdout + r.stderr)
-        else:
-            notes.append("docker-compose config -q: ok")
-    else:
-        notes.append("SKIPPED docker-compose config: docker-compose is not installed")
-    if shutil.which("kubectl"):
-        # `kubectl apply --dry-run=client` still asks an API server for discovery; with no
-        # cluster here, render the kustomizations offline instead and check the result.
-        for k in (os.path.join(K8S, "base"), os.path.join(K8S, "eventhubs"),
-                  os.path.join(K8S, "orchestration")):
-            r = subprocess.run(["kubectl", "kustomize", k], capture_output=True, text=True)
-            if r.returncode != 0:
-                problem(k, "kubectl kustomize:\n" + r.stdout + r.stderr)
-                continue
-            docs = [d for d in yaml.safe_load_all(r.stdout) if d]
-            for d in docs:
-                if d["metadata"].get("namespace") != "quoteflow":
-                    problem(k, f"{d['kind']} {d['metadata']['name']}: not in namespace quoteflow")
-            if k.endswith("eventhubs"):
-                cms = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
-                if "quoteflow-kafka-properties" not in cms:
-                    problem(k, "the overlay must generate ConfigMap quoteflow-kafka-properties")
-                data = cms.get("quoteflow-config", {}).get("data", {})
-                if not data.get("KAFKA_PROPERTIES_FILE", "").startswith("/etc/quoteflow/kafka/"):
-                    problem(k, "the overlay must point KAFKA_PROPERTIES_FILE at the mounted file")
-            if k.endswith("orchestration"):
-                cms = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
-                if cms.get("quoteflow-config", {}).get("data", {}).get("SAGA_MODE") != "orchestration":
-                    problem(k, "the overlay must set SAGA_MODE=orchestration")
-                if not any(d["kind"] == "Deployment" and d["metadata"]["name"] == "saga-orchestrator"
-                           for d in docs):
-                    problem(k, "the overlay must add the saga-orchestrator Deployment")
-            notes.append(f"kubectl kustomize {os.path.relpath(k, DEPLOY)}: ok ({len(docs)} objects)")
-        notes.append("NOT RUN kubectl apply --dry-run=client: needs an API server (none here)")
-    else:
-        notes.append("SKIPPED kubectl kustomize: kubectl is not installed (not in Debian bookworm)")
+            problem(k, f"kubectl {version} kustomize:\n" + r.stdout + r.stderr)
+            continue
+        docs = [d for d in yaml.safe_load_all(r.stdout) if d]
+        for d in docs:
+            if d["metadata"].get("namespace") != "quoteflow":
+                problem(k, f"{d['kind']} {d['metadata']['name']}: not in namespace quoteflow")
+        if k.endswith("eventhubs"):
+            cms = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+            if "quoteflow-kafka-properties" not in cms:
+                problem(k, "the overlay must generate ConfigMap quoteflow-kafka-properties")
+            data = cms.get("quoteflow-config", {}).get("data", {})
+            if not data.get("KAFKA_PROPERTIES_FILE", "").startswith("/etc/quoteflow/kafka/"):
+                problem(k, "the overlay must point KAFKA_PROPERTIES_FILE at the mounted file")
+        if k.endswith("orchestration"):
+            cms = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+            if cms.get("quoteflow-config", {}).get("data", {}).get("SAGA_MODE") != "orchestration":
+                problem(k, "the overlay must set SAGA_MODE=orchestration")
+            if not any(d["kind"] == "Deployment" and d["metadata"]["name"] == "saga-orchestrator"
+                       for d in docs):
+                problem(k, "the overlay must add the saga-orchestrator Deployment")
+        notes.append(f"kubectl {version} kustomize {os.path.relpath(k, DEPLOY)}: ok "
+                     f"({len(docs)} objects)")
+    notes.append("NOT RUN kubectl apply --dry-run=client: needs an API server (none here)")
 
 
 def main():
@@ -334,7 +362,8 @@ def main():
             check()
         except (KeyError, TypeError, IndexError, StopIteration, yaml.YAMLError) as e:
             problem(DEPLOY, f"{check.__name__}: malformed ({type(e).__name__}: {e})")
-    run_optional_tools()
+    run_docker_compose()
+    run_kubectl()
     for n in notes:
         print("deploy/validate:", n)
     for p in problems:

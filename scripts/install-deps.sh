@@ -13,7 +13,14 @@ PACKAGES=(
   python3-grpcio python3-protobuf
   libcpp-httplib-dev yamllint openssl
   clang libclang-rt-14-dev
+  docker-compose
 )
+# deploy/validate.py renders the Kubernetes manifests with `kubectl kustomize`: Debian's
+# kubernetes-client (kubectl 1.20), unless a kubectl is already on PATH (another kubectl package
+# owns /usr/bin/kubectl too, and dpkg would refuse to overwrite it).
+if ! command -v kubectl >/dev/null 2>&1; then
+  PACKAGES+=(kubernetes-client)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
