@@ -13,18 +13,21 @@ TEST(ConsumerMetricsTest, LagPerAssignedPartitionAndInTotal) {
   metrics::Registry registry;
   RegisterConsumerMetrics(registry, stats);
 
-  stats.SetPartitionLags({{"quotes", 3, 5}, {"customers", 0, 0}, {"quotes", 1, 2}});
+  // Sorted by topic, then partition number.
+  stats.SetPartitionLags(
+      {{"quotes", 10, 1}, {"quotes", 3, 5}, {"customers", 0, 0}, {"quotes", 1, 2}});
   std::string text = registry.Serialize();
   EXPECT_TRUE(absl::StrContains(
       text,
       "# TYPE quoteflow_consumer_partition_lag_messages gauge\n"
       "quoteflow_consumer_partition_lag_messages{topic=\"customers\",partition=\"0\"} 0\n"
       "quoteflow_consumer_partition_lag_messages{topic=\"quotes\",partition=\"1\"} 2\n"
-      "quoteflow_consumer_partition_lag_messages{topic=\"quotes\",partition=\"3\"} 5\n"))
+      "quoteflow_consumer_partition_lag_messages{topic=\"quotes\",partition=\"3\"} 5\n"
+      "quoteflow_consumer_partition_lag_messages{topic=\"quotes\",partition=\"10\"} 1\n"))
       << text;
-  EXPECT_TRUE(absl::StrContains(text, "\nquoteflow_consumer_lag_messages 7\n")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "\nquoteflow_consumer_lag_messages 8\n")) << text;
 
-  // After a rebalance that took quotes[1] and quotes[3] away, their series are gone.
+  // After a rebalance that took the quotes partitions away, their series are gone.
   stats.SetPartitionLags({{"customers", 0, 4}});
   text = registry.Serialize();
   EXPECT_TRUE(absl::StrContains(

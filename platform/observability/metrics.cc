@@ -254,10 +254,6 @@ std::string Registry::Serialize() const {
           FatalMetricError(name, "wrong number of label values");
         }
       }
-      std::stable_sort(samples.begin(), samples.end(),
-                       [](const LabeledValue& a, const LabeledValue& b) {
-                         return a.label_values < b.label_values;
-                       });
       for (const LabeledValue& v : samples) {
         absl::StrAppend(&out, name, LabelSet(e.label_names, v.label_values), " ",
                         FormatValue(v.value), "\n");

@@ -152,9 +152,9 @@ class Registry {
                         std::function<double()> read);
   // A gauge family whose children `read` returns at scrape time: a child that `read` no longer
   // returns is no longer exposed (e.g. a partition the consumer lost in a rebalance). Samples are
-  // exposed sorted by label values; a sample with the wrong number of label values is a
-  // programming error (abort, as WithLabels); two samples with the same label values are both
-  // written (the caller must not return duplicates). Same rules for `read` as above.
+  // exposed in the order `read` returns them (e.g. partitions in numeric order); a sample with the
+  // wrong number of label values is a programming error (abort, as WithLabels); `read` must not
+  // return two samples with the same label values. Same rules for `read` as above.
   void AddGaugeFamilyCallback(const std::string& name, const std::string& help,
                               const std::vector<std::string>& label_names,
                               std::function<std::vector<LabeledValue>()> read);

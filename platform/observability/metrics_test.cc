@@ -85,21 +85,22 @@ TEST(RegistryTest, SameRegistrationReturnsSameFamily) {
 TEST(RegistryTest, GaugeFamilyCallbackExposesWhatReadReturnsNow) {
   Registry registry;
   std::vector<LabeledValue> now = {
-      {{"quotes", "3"}, 7}, {{"customers", "0"}, 0}, {{"quotes", "1"}, 2}};
+      {{"customers", "0"}, 0}, {{"quotes", "2"}, 7}, {{"quotes", "10"}, 2}};
   registry.AddGaugeFamilyCallback("test_lag_messages", "lag \"per\" partition",
                                   {"topic", "partition"}, [&now] { return now; });
+  // In read()'s order (partition 2 before 10).
   EXPECT_EQ(registry.Serialize(),
             "# HELP test_lag_messages lag \"per\" partition\n"
             "# TYPE test_lag_messages gauge\n"
             "test_lag_messages{topic=\"customers\",partition=\"0\"} 0\n"
-            "test_lag_messages{topic=\"quotes\",partition=\"1\"} 2\n"
-            "test_lag_messages{topic=\"quotes\",partition=\"3\"} 7\n");
+            "test_lag_messages{topic=\"quotes\",partition=\"2\"} 7\n"
+            "test_lag_messages{topic=\"quotes\",partition=\"10\"} 2\n");
   // A child that read() no longer returns disappears (a partition lost in a rebalance).
-  now = {{{"quotes", "1"}, 0}};
+  now = {{{"quotes", "10"}, 0}};
   EXPECT_EQ(registry.Serialize(),
             "# HELP test_lag_messages lag \"per\" partition\n"
             "# TYPE test_lag_messages gauge\n"
-            "test_lag_messages{topic=\"quotes\",partition=\"1\"} 0\n");
+            "test_lag_messages{topic=\"quotes\",partition=\"10\"} 0\n");
   now.clear();
   EXPECT_EQ(registry.Serialize(),
             "# HELP test_lag_messages lag \"per\" partition\n# TYPE test_lag_messages gauge\n");

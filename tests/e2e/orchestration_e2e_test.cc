@@ -4,7 +4,8 @@
 // two saga-orchestrator instances in one consumer group. Checks:
 //   - the choreography scenarios of saga_e2e_test reach the SAME final states (quote ISSUED or
 //     REJECTED with the same reasons, policy ACTIVE / CANCELLED / absent, customer counts), and
-//     GetSaga shows COMPLETED / COMPENSATED with the step history;
+//     GetSaga shows COMPLETED / COMPENSATED with the step history; the orchestrators (not
+//     quote-worker) export the saga outcomes on /metrics under choreography's names;
 //   - every reply and approval republished (same ids) changes nothing;
 //   - two orchestrators share a batch without advancing a saga twice;
 //   - the orchestrators SIGKILLed repeatedly mid-stream: every saga completes or compensates
@@ -14,8 +15,12 @@
 //     failing: STUCK with its reason, listed by `quotectl saga list --state STUCK`, and completed
 //     by `quotectl saga retry` once the cause is fixed.
 // I5 is checked over the whole database after each test.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -26,6 +31,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -33,6 +39,7 @@
 #include "domain/saga_orchestration.h"
 #include "gtest/gtest.h"
 #include "platform/postgres/outbox_writer.h"
+#include "platform/process/child_process.h"
 #include "quoteflow/v1/customer.grpc.pb.h"
 #include "quoteflow/v1/policy.grpc.pb.h"
 #include "quoteflow/v1/quote.grpc.pb.h"
@@ -73,6 +80,41 @@ SagaSystemOptions Options(const std::string& log_prefix, int orchestrators,
                         : absl::StrCat("saga-orchestrator-", i)] = orchestrator_flags;
   }
   return o;
+}
+
+// The body of GET /metrics on 127.0.0.1:port ("" when it cannot be read).
+std::string ScrapeMetrics(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  timeval tv{.tv_sec = 5, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  std::string raw;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+    char buf[8192];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) raw.append(buf, n);
+  }
+  close(fd);
+  const size_t body = raw.find("\r\n\r\n");
+  return body == std::string::npos ? "" : raw.substr(body + 4);
+}
+
+// The value of `series` (name and label set as exposed) in a /metrics body, 0 when absent.
+double MetricValue(const std::string& body, const std::string& series) {
+  for (absl::string_view line : absl::StrSplit(body, '\n')) {
+    double v = 0;
+    if (absl::ConsumePrefix(&line, series) && absl::ConsumePrefix(&line, " ") &&
+        absl::SimpleAtod(line, &v)) {
+      return v;
+    }
+  }
+  return 0;
 }
 
 // "step:outcome" of each history entry, in order.
@@ -299,10 +341,27 @@ std::string* OrchestrationTestBase::start_error_ = nullptr;
 class OrchestrationE2eTest : public OrchestrationTestBase {
  protected:
   static void SetUpTestSuite() {
-    StartSystem(Options("orch-e2e", 2, {"--step-deadline=30s", "--sweep-interval=200ms"}));
+    SagaSystemOptions options =
+        Options("orch-e2e", 2, {"--step-deadline=30s", "--sweep-interval=200ms"});
+    for (const char* name : {"saga-orchestrator", "saga-orchestrator-1", "quote-worker"}) {
+      const int port = process::FreeTcpPort();
+      (*metrics_ports_)[name] = port;
+      options.extra_args[name].push_back(absl::StrCat("--metrics-address=127.0.0.1:", port));
+    }
+    StartSystem(std::move(options));
   }
   static void TearDownTestSuite() { StopSystem(); }
+
+  // A saga outcome series summed over both orchestrators.
+  static double OrchestratorsTotal(const std::string& series) {
+    return MetricValue(ScrapeMetrics(metrics_ports_->at("saga-orchestrator")), series) +
+           MetricValue(ScrapeMetrics(metrics_ports_->at("saga-orchestrator-1")), series);
+  }
+
+  static std::map<std::string, int>* metrics_ports_;
 };
+
+std::map<std::string, int>* OrchestrationE2eTest::metrics_ports_ = new std::map<std::string, int>;
 
 TEST_F(OrchestrationE2eTest, HappyPathAndBothCompensationsLikeChoreography) {
   CreateCustomer("orch-roomy", 5);
@@ -389,6 +448,24 @@ TEST_F(OrchestrationE2eTest, HappyPathAndBothCompensationsLikeChoreography) {
   EXPECT_EQ(GetCustomer("orch-full").policy_count(), 1);
   ExpectAdvancedOnce({ok, over_limit, first, over_max, unknown});
   ExpectInvariants();
+
+  // The orchestrators committed the ends (the first sagas of this system): 2 issued, 3 rejected,
+  // each with its latency, on the same metric names as quote-worker's in choreography mode.
+  const std::string issued = "quoteflow_saga_outcomes_total{outcome=\"issued\"}";
+  const std::string rejected = "quoteflow_saga_outcomes_total{outcome=\"rejected\"}";
+  absl::Status counted =
+      WaitFor([&] { return OrchestratorsTotal(issued) >= 2 && OrchestratorsTotal(rejected) >= 3; },
+              absl::Seconds(30), "the orchestrators' saga outcomes");
+  EXPECT_TRUE(counted.ok()) << counted;
+  EXPECT_EQ(OrchestratorsTotal(issued), 2);
+  EXPECT_EQ(OrchestratorsTotal(rejected), 3);
+  EXPECT_EQ(OrchestratorsTotal("quoteflow_saga_approve_to_final_seconds_count{outcome=\"issued\"}"),
+            2);
+  EXPECT_EQ(
+      OrchestratorsTotal("quoteflow_saga_approve_to_final_seconds_count{outcome=\"rejected\"}"), 3);
+  const std::string quote_worker = ScrapeMetrics(metrics_ports_->at("quote-worker"));
+  EXPECT_TRUE(absl::StrContains(quote_worker, "quoteflow_consumer_handled_total")) << quote_worker;
+  EXPECT_FALSE(absl::StrContains(quote_worker, "quoteflow_saga_outcomes_total")) << quote_worker;
 }
 
 TEST_F(OrchestrationE2eTest, ManyQuotesApprovedConcurrentlyAllSettleLikeChoreography) {
