@@ -30,6 +30,16 @@ void Config::Declare(const std::string& name, std::string default_value, std::st
   o.secret = secret;
 }
 
+void Config::SetRedactor(const std::string& name,
+                         std::function<std::string(absl::string_view)> redact) {
+  auto it = options_.find(name);
+  if (it == options_.end()) {
+    std::fprintf(stderr, "BUG: SetRedactor(%s) before Declare()\n", name.c_str());
+    std::abort();
+  }
+  it->second.redact = std::move(redact);
+}
+
 absl::StatusOr<std::vector<std::string>> Config::Parse(int argc, char** argv) {
   for (auto& [name, o] : options_) {
     if (const char* env = std::getenv(EnvName(name).c_str())) {
@@ -70,20 +80,28 @@ absl::StatusOr<std::vector<std::string>> Config::Parse(int argc, char** argv) {
   return positional;
 }
 
-const std::string& Config::Get(const std::string& name) const {
+const Config::Option& Config::Find(const std::string& name) const {
   auto it = options_.find(name);
   if (it == options_.end()) {
     std::fprintf(stderr, "BUG: option %s was never declared\n", name.c_str());
     std::abort();
   }
-  return it->second.value;
+  return it->second;
+}
+
+const std::string& Config::Get(const std::string& name) const { return Find(name).value; }
+
+std::string Config::Shown(const std::string& name) const {
+  const Option& o = Find(name);
+  if (o.secret && !o.value.empty()) return "***";
+  return o.redact ? o.redact(o.value) : RedactSecrets(o.value);
 }
 
 absl::StatusOr<int64_t> Config::GetInt(const std::string& name, int64_t min, int64_t max) const {
   int64_t v = 0;
   if (!absl::SimpleAtoi(Get(name), &v) || v < min || v > max) {
     return absl::InvalidArgumentError(absl::StrCat("--", name, " (", EnvName(name), ")='",
-                                                   Get(name), "' must be an integer in [", min,
+                                                   Shown(name), "' must be an integer in [", min,
                                                    ", ", max, "]"));
   }
   return v;
@@ -93,7 +111,7 @@ absl::StatusOr<absl::Duration> Config::GetDuration(const std::string& name) cons
   absl::Duration d;
   if (!absl::ParseDuration(Get(name), &d) || d < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat("--", name, " (", EnvName(name), ")='",
-                                                   Get(name),
+                                                   Shown(name),
                                                    "' must be a duration like 250ms, 5s or 2m"));
   }
   return d;
@@ -104,15 +122,14 @@ absl::StatusOr<bool> Config::GetBool(const std::string& name) const {
   if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
   if (v == "false" || v == "0" || v == "no" || v == "off" || v.empty()) return false;
   return absl::InvalidArgumentError(
-      absl::StrCat("--", name, " (", EnvName(name), ")='", Get(name), "' must be true or false"));
+      absl::StrCat("--", name, " (", EnvName(name), ")='", Shown(name), "' must be true or false"));
 }
 
 std::string Config::Describe() const {
   std::string out;
   for (const auto& [name, o] : options_) {
     if (!out.empty()) out += ' ';
-    std::string value = o.secret && !o.value.empty() ? "***" : RedactSecrets(o.value);
-    absl::StrAppend(&out, name, "=", value);
+    absl::StrAppend(&out, name, "=", Shown(name));
   }
   return out;
 }

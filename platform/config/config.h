@@ -6,6 +6,7 @@
 #define QUOTEFLOW_PLATFORM_CONFIG_CONFIG_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -26,12 +27,19 @@ class Config {
   void Declare(const std::string& name, std::string default_value, std::string help,
                bool secret = false);
 
+  // How the value of the declared option `name` is shown (by Describe() and in the getters'
+  // errors) when it holds secrets among public text, such as the Kafka properties: `redact`
+  // returns the text to show. Without one, a value is shown through RedactSecrets(); a secret
+  // option's value is never shown (***).
+  void SetRedactor(const std::string& name, std::function<std::string(absl::string_view)> redact);
+
   // Reads argv and the environment. Returns the positional arguments (those not starting with --).
   // INVALID_ARGUMENT for an unknown flag or a flag without a value. `--help` prints usage and exits
   // 0.
   absl::StatusOr<std::vector<std::string>> Parse(int argc, char** argv);
 
   const std::string& Get(const std::string& name) const;
+  // The getters' errors show the value as Describe() does (a secret's as ***).
   // INVALID_ARGUMENT naming the option when the value is not an integer in [min, max].
   absl::StatusOr<int64_t> GetInt(const std::string& name, int64_t min, int64_t max) const;
   // Durations like "250ms", "5s", "2m"; INVALID_ARGUMENT otherwise or when negative.
@@ -52,8 +60,12 @@ class Config {
     std::string default_value;
     std::string help;
     bool secret = false;
+    std::function<std::string(absl::string_view)> redact;  // empty: RedactSecrets
     std::string source = "default";
   };
+  const Option& Find(const std::string& name) const;
+  // The value of `name` as it may be printed.
+  std::string Shown(const std::string& name) const;
   std::string program_;
   std::string summary_;
   std::map<std::string, Option> options_;

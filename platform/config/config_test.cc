@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 
 namespace quoteflow {
@@ -46,6 +47,24 @@ TEST(ConfigTest, SecretsAreRedacted) {
   EXPECT_EQ(c.Describe(), "sasl-password=***");
   EXPECT_EQ(RedactSecrets("host=h password=hunter2 user=u"), "host=h password=*** user=u");
   unsetenv("SASL_PASSWORD");
+}
+
+// Found by tests/fuzz (config_parse): a getter's error showed a secret option's value.
+TEST(ConfigTest, GetterErrorsShowNoSecret) {
+  Config c("prog", "test");
+  c.Declare("api-token", "", "t", /*secret=*/true);
+  c.Declare("mixed", "", "text with secrets");
+  c.SetRedactor("mixed", [](absl::string_view) { return std::string("(redacted)"); });
+  const char* argv[] = {"prog", "--api-token=tok-hunter2", "--mixed=key=hunter3"};
+  ASSERT_TRUE(c.Parse(3, const_cast<char**>(argv)).ok());
+  EXPECT_EQ(c.Describe(), "api-token=*** mixed=(redacted)");
+  for (const char* name : {"api-token", "mixed"}) {
+    for (const absl::Status& s :
+         {c.GetInt(name, 0, 10).status(), c.GetDuration(name).status(), c.GetBool(name).status()}) {
+      ASSERT_FALSE(s.ok());
+      EXPECT_FALSE(absl::StrContains(s.message(), "hunter")) << s;
+    }
+  }
 }
 
 // Found by tests/fuzz (redact_secrets): only the first URL was redacted, and a URL's redaction

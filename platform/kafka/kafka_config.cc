@@ -44,7 +44,7 @@ bool IsTrue(absl::string_view v) {
 }
 
 std::string RedactedValue(absl::string_view key, absl::string_view value) {
-  return IsSecretKafkaProperty(key) && !value.empty() ? "***" : std::string(value);
+  return IsSecretKafkaProperty(key) && !value.empty() ? "***" : RedactSecrets(value);
 }
 
 std::string Describe(const std::vector<KafkaProperty>& props) {
@@ -117,6 +117,17 @@ bool IsSecretKafkaProperty(absl::string_view key) {
          k == "sasl.oauthbearer.config" || k == "ssl.key.pem" || k == "ssl_key";
 }
 
+std::string RedactKafkaProperties(absl::string_view text) {
+  absl::StatusOr<std::vector<KafkaProperty>> props = ParseKafkaProperties(text);
+  if (!props.ok()) return "(does not parse; not shown)";
+  std::string out;
+  for (const auto& [k, v] : *props) {
+    if (!out.empty()) out += ',';
+    absl::StrAppend(&out, k, "=", RedactedValue(k, v));
+  }
+  return out;
+}
+
 void KafkaSettings::Declare(Config& config) {
   config.Declare(kBootstrapServersFlag, "",
                  "Kafka bootstrap servers, host:port[,host:port...] (Event Hubs: "
@@ -124,6 +135,7 @@ void KafkaSettings::Declare(Config& config) {
   config.Declare(kPropertiesFlag, "",
                  "extra librdkafka properties as key=value,key=value (any property passes "
                  "through; a piece without '=' continues the previous value)");
+  config.SetRedactor(kPropertiesFlag, &RedactKafkaProperties);
   config.Declare(kPropertiesFileFlag, "",
                  "file of librdkafka key=value lines ('#' comments); use it for values "
                  "containing ',' such as an Event Hubs connection string");

@@ -84,6 +84,12 @@ absl::StatusOr<std::vector<KafkaProperty>> ParseKafkaPropertiesFile(absl::string
 // "password" or "secret" in its name, sasl.oauthbearer.config, ssl.key.pem).
 bool IsSecretKafkaProperty(absl::string_view key);
 
+// The text of a --kafka-properties value as it may be printed (Config::Describe(), see
+// KafkaSettings::Declare()): the properties as key=value joined by ',', a secret's value
+// (IsSecretKafkaProperty) as ***, other values through RedactSecrets(); a text that does not parse
+// is not shown at all.
+std::string RedactKafkaProperties(absl::string_view text);
+
 class KafkaSettings {
  public:
   static constexpr char kBootstrapServersFlag[] = "kafka-bootstrap-servers";
@@ -91,7 +97,8 @@ class KafkaSettings {
   static constexpr char kPropertiesFileFlag[] = "kafka-properties-file";
   static constexpr char kSaslPasswordFlag[] = "kafka-sasl-password";
 
-  // Declares the four options above on `config` (before config.Parse()).
+  // Declares the four options above on `config` (before config.Parse()); --kafka-properties is
+  // printed through RedactKafkaProperties().
   static void Declare(Config& config);
 
   // Reads the options back after config.Parse(), reading the properties file if one is named.
@@ -125,7 +132,8 @@ class KafkaSettings {
   // OK when Build() would succeed for both roles (consumer with a placeholder group id).
   absl::Status Validate() const;
 
-  // "bootstrap.servers=... key=value ..." of the settings as given, secrets as ***.
+  // "bootstrap.servers=... key=value ..." of the settings as given, secrets as *** (other values
+  // through RedactSecrets()).
   std::string DescribeRedacted() const;
   // The effective properties of `role`, secrets as ***; the error text if they are invalid.
   std::string DescribeRedacted(KafkaRole role, absl::string_view group_id = "") const;

@@ -262,6 +262,31 @@ TEST_F(KafkaSettingsConfigTest, FlagsEnvAndFile) {
   std::remove(path.c_str());
 }
 
+// Found by tests/fuzz (config_parse) and security_e2e_test: the "effective configuration" line
+// showed the value of a secret property given in --kafka-properties unless its key ended in
+// "password", and then only up to its first space.
+TEST_F(KafkaSettingsConfigTest, DescribeHidesSecretPropertiesOfTheFlag) {
+  Config config("test", "test");
+  KafkaSettings::Declare(config);
+  const char* argv[] = {"test",
+                        "--kafka-properties=sasl.oauthbearer.config=principal=hunter2,"
+                        "ssl.key.password=two hunter3 words,debug=broker,topic,"
+                        "sasl.oauthbearer.token.endpoint.url=https://u:hunter4@idp/token"};
+  ASSERT_TRUE(config.Parse(2, const_cast<char**>(argv)).ok());
+  const std::string described = config.Describe();
+  EXPECT_TRUE(absl::StrContains(described,
+                                "kafka-properties=sasl.oauthbearer.config=***,ssl.key.password=***,"
+                                "debug=broker,topic,sasl.oauthbearer.token.endpoint.url="
+                                "https://u:***@idp/token"))
+      << described;
+  EXPECT_FALSE(absl::StrContains(described, "hunter")) << described;
+  auto s = KafkaSettings::FromConfig(config);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE(absl::StrContains(s->DescribeRedacted(), "hunter")) << s->DescribeRedacted();
+  EXPECT_EQ(RedactKafkaProperties("oops-no-equals,sasl.password=hunter5"),
+            "(does not parse; not shown)");
+}
+
 TEST_F(KafkaSettingsConfigTest, MissingFileIsNotFound) {
   auto s = FromArgs({"--kafka-properties-file=/nonexistent/kafka.properties"});
   EXPECT_TRUE(absl::IsNotFound(s.status())) << s.status();
