@@ -137,11 +137,7 @@ absl::StatusOr<SagaCommand> DecodeCommandEnvelope(absl::string_view json) {
   }
   absl::Time issued = absl::UnixEpoch();
   if (!env.issued_at().empty()) {
-    std::string err;
-    if (!absl::ParseTime(absl::RFC3339_full, env.issued_at(), &issued, &err)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("issuedAt '", env.issued_at(), "' is not RFC 3339: ", err));
-    }
+    ASSIGN_OR_RETURN(issued, ParseEnvelopeTime("issuedAt", env.issued_at()));
   }
   std::string data_json;
   if (env.has_data()) (void)MessageToJsonString(env.data(), &data_json);

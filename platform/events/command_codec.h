@@ -18,8 +18,10 @@ namespace quoteflow {
 std::string EncodeCommandEnvelope(const SagaCommand& command);
 
 // Parses a command envelope. INVALID_ARGUMENT (with what is wrong) for malformed JSON, a missing
-// commandID, commandType or quoteID, an issuedAt that is not RFC 3339, an unknown commandType, or a
-// data object that does not match it.
+// commandID, commandType or quoteID, an issuedAt that is not RFC 3339 (or out of range), an unknown
+// commandType, or a data object that does not match it. issuedAt is truncated to microseconds (the
+// precision EncodeCommandEnvelope writes; the Unix epoch when absent), so that
+// DecodeCommandEnvelope(EncodeCommandEnvelope(c)) equals c for every decoded c.
 absl::StatusOr<SagaCommand> DecodeCommandEnvelope(absl::string_view json);
 
 }  // namespace quoteflow

@@ -36,6 +36,26 @@ TEST(CommandCodecTest, ReadsTheSeedsExample) {
   EXPECT_EQ(std::get<CreatePolicy>(c->payload).customer_id, "cust-456");
 }
 
+// Found by the command_envelope fuzzer (tests/fuzz/corpus/command_envelope/regress-*): an issuedAt
+// finer than microseconds did not survive encode + decode.
+TEST(CommandCodecTest, TruncatesIssuedAtToMicroseconds) {
+  absl::StatusOr<SagaCommand> c =
+      DecodeCommandEnvelope(R"({"commandID":"c","commandType":"IssueQuote","quoteID":"q",)"
+                            R"("issuedAt":"2026-11-26T11:39:01.0123456789Z","data":{}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(FormatRfc3339(c->issued_at), "2026-11-26T11:39:01.012345Z");
+  absl::StatusOr<SagaCommand> again = DecodeCommandEnvelope(EncodeCommandEnvelope(*c));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->issued_at, c->issued_at);
+}
+
+TEST(CommandCodecTest, RejectsAnIssuedAtOutOfRange) {
+  absl::StatusOr<SagaCommand> c =
+      DecodeCommandEnvelope(R"({"commandID":"c","commandType":"IssueQuote","quoteID":"q",)"
+                            R"("issuedAt":"292277026596-12-04T15:30:08Z","data":{}})");
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << c.status();
+}
+
 TEST(CommandCodecTest, RejectsBadEnvelopes) {
   for (const char* json : {"", "{", R"({"commandType":"CreatePolicy","quoteID":"q"})",
                            R"({"commandID":"c","commandType":"Nope","quoteID":"q"})",

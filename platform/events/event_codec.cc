@@ -134,6 +134,20 @@ std::string FormatRfc3339(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
 }
 
+absl::StatusOr<absl::Time> ParseEnvelopeTime(absl::string_view field, absl::string_view text) {
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " '", text, "' is not RFC 3339: ", err));
+  }
+  if (t == absl::InfiniteFuture() || t == absl::InfinitePast()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " '", text, "' is not RFC 3339"));
+  }
+  // The envelopes carry microseconds (FormatRfc3339, like Postgres timestamptz): finer digits
+  // from other producers are truncated, so that decode(encode(x)) == x.
+  return absl::UnixEpoch() + absl::Floor(t - absl::UnixEpoch(), absl::Microseconds(1));
+}
+
 std::string EncodeEnvelope(const DomainEvent& event) {
   std::string out = "{";
   AppendStringField(out, "eventID", event.event_id);
@@ -162,19 +176,7 @@ absl::StatusOr<DomainEvent> DecodeEnvelope(absl::string_view json) {
         std::pair{"occurredAt", &env.occurred_at()}}) {
     if (value->empty()) return absl::InvalidArgumentError(absl::StrCat("envelope lacks ", name));
   }
-  absl::Time occurred;
-  std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, env.occurred_at(), &occurred, &err)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("occurredAt '", env.occurred_at(), "' is not RFC 3339: ", err));
-  }
-  if (occurred == absl::InfiniteFuture() || occurred == absl::InfinitePast()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("occurredAt '", env.occurred_at(), "' is not RFC 3339"));
-  }
-  // The envelope carries microseconds (FormatRfc3339, like Postgres timestamptz): finer digits
-  // from other producers are truncated, so that decode(encode(x)) == x.
-  occurred = absl::UnixEpoch() + absl::Floor(occurred - absl::UnixEpoch(), absl::Microseconds(1));
+  ASSIGN_OR_RETURN(absl::Time occurred, ParseEnvelopeTime("occurredAt", env.occurred_at()));
   std::string data_json;
   if (env.has_data()) (void)MessageToJsonString(env.data(), &data_json);
   if (data_json.empty()) data_json = "{}";

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "domain/events.h"
 
 namespace quoteflow {
@@ -24,6 +25,12 @@ absl::StatusOr<DomainEvent> DecodeEnvelope(absl::string_view json);
 
 // RFC 3339 UTC with microseconds, e.g. 2026-11-26T11:39:10.123456Z.
 std::string FormatRfc3339(absl::Time t);
+
+// Parses the RFC 3339 timestamp of envelope field `field` (occurredAt, issuedAt), truncated to
+// microseconds (the precision FormatRfc3339 writes), so that a decoded time survives
+// FormatRfc3339 and ParseEnvelopeTime unchanged. INVALID_ARGUMENT "<field> '<text>' is not RFC
+// 3339..." for a text that is not RFC 3339 or lies outside absl::Time's finite range.
+absl::StatusOr<absl::Time> ParseEnvelopeTime(absl::string_view field, absl::string_view text);
 
 }  // namespace quoteflow
 
