@@ -3,89 +3,55 @@
 //    (PERMISSION_DENIED on ApproveQuote), `rw` → everything, health open without a token;
 //  - mutual TLS with certificates made by scripts/make-dev-certs.sh: a client with the CA and a
 //    client certificate is served, a client without a certificate (or plaintext) is refused;
-//  - canary secrets: a DB password, a SASL password and a token are planted, errors are provoked
-//    (unreachable DB, wrong tokens, bad requests), and no output (stderr log, gRPC error messages,
-//    /metrics) contains any of them.
-#include <arpa/inet.h>
+//  - canary secrets: a DB password and tokens are planted, errors are provoked (unreachable DB,
+//    wrong tokens, bad requests), and no output (stderr log, gRPC error messages, /metrics)
+//    contains any of them;
+//  - the Kafka clients' secrets: outbox-relay and policy-worker hold a SASL password (and a secret
+//    librdkafka property) that a broker refusing SASL logins proves they send, and no output of
+//    theirs contains it.
+// The workers' gRPC servers have the TLS and token checks in grpc_security_e2e_test.cc.
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <fstream>
-#include <sstream>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "platform/grpc_security/server_security.h"
 #include "platform/process/child_process.h"
+#include "quoteflow/v1/policy.pb.h"
 #include "quoteflow/v1/quote.grpc.pb.h"
+#include "tests/e2e/security_test_util.h"
 #include "tests/support/test_environment.h"
 
 namespace quoteflow {
 namespace {
 
 using process::ChildProcess;
+using quoteflow::testing::Authorize;
+using quoteflow::testing::HttpGet;
+using quoteflow::testing::kRoToken;
+using quoteflow::testing::kRwToken;
+using quoteflow::testing::ReadFile;
+using quoteflow::testing::TokensFile;
+using quoteflow::testing::WaitServing;
 
-constexpr char kRwToken[] = "canary-rw-token-7f3a9c";
-constexpr char kRoToken[] = "canary-ro-token-51be02";
-
-// GET http://127.0.0.1:port/path, the whole response (headers and body).
-std::string HttpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string out;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string req = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    if (write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
-      char buf[4096];
-      ssize_t n;
-      while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+// Adds a failure for every canary found in `outputs` and prints one summary line.
+void ExpectNoCanary(const std::string& outputs, const std::vector<std::string>& canaries) {
+  int hits = 0;
+  for (const std::string& canary : canaries) {
+    if (absl::StrContains(outputs, canary)) {
+      ++hits;
+      ADD_FAILURE() << "secret '" << canary << "' appears in the outputs";
     }
   }
-  close(fd);
-  return out;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-}
-
-std::string TokensFile() {
-  const std::string path = ::testing::TempDir() + "security-e2e-tokens";
-  WriteFile(path, absl::StrCat("# test tokens\n", grpc_security::Sha256Hex(kRwToken), " rw\n",
-                               grpc_security::Sha256Hex(kRoToken), " ro\n"));
-  return path;
-}
-
-// Runs scripts/make-dev-certs.sh into a fresh directory; returns the directory.
-std::string MakeCerts() {
-  const std::string dir = ::testing::TempDir() + "security-e2e-certs";
-  auto child = ChildProcess::Start(
-      {.path = "/bin/bash", .args = {QUOTEFLOW_MAKE_DEV_CERTS, dir}, .capture_stdout = true});
-  EXPECT_TRUE(child.ok()) << child.status();
-  if (!child.ok()) return dir;
-  while ((*child)->ReadLine(absl::Now() + absl::Seconds(60)).ok()) {
-  }
-  auto code = (*child)->Wait(absl::Now() + absl::Seconds(60));
-  EXPECT_TRUE(code.ok() && *code == 0) << "make-dev-certs.sh failed";
-  return dir;
+  std::printf("CANARY hits=0 expected, got hits=%d over %zu bytes of output\n", hits,
+              outputs.size());
 }
 
 class SecurityE2eTest : public ::testing::Test {
@@ -121,29 +87,6 @@ class SecurityE2eTest : public ::testing::Test {
     ASSERT_TRUE(listening.ok()) << listening << "\n" << ReadFile(log_path_);
   }
 
-  // Health through `channel` until SERVING (or the timeout); the last status otherwise.
-  grpc::Status WaitServing(const std::shared_ptr<grpc::Channel>& channel, absl::Duration timeout) {
-    auto health = grpc::health::v1::Health::NewStub(channel);
-    grpc::Status last;
-    const absl::Time deadline = absl::Now() + timeout;
-    do {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-      grpc::health::v1::HealthCheckRequest req;
-      grpc::health::v1::HealthCheckResponse resp;
-      last = health->Check(&ctx, req, &resp);
-      if (last.ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) return last;
-      if (last.ok()) last = grpc::Status(grpc::StatusCode::UNAVAILABLE, "not SERVING yet");
-      absl::SleepFor(absl::Milliseconds(50));
-    } while (absl::Now() < deadline);
-    return last;
-  }
-
-  static void Authorize(grpc::ClientContext& ctx, const std::string& token) {
-    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  }
-
   int port_ = 0;
   std::string address_;
   std::string log_path_;
@@ -152,7 +95,7 @@ class SecurityE2eTest : public ::testing::Test {
 
 TEST_F(SecurityE2eTest, BearerTokensInPlaintextMode) {
   Start({"--auth-tokens-file=" + TokensFile()});
-  auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+  auto channel = quoteflow::testing::PlaintextChannel(address_);
   // Health needs no token.
   ASSERT_TRUE(WaitServing(channel, absl::Seconds(30)).ok()) << ReadFile(log_path_);
   auto stub = v1::QuoteService::NewStub(channel);
@@ -212,13 +155,10 @@ TEST_F(SecurityE2eTest, BearerTokensInPlaintextMode) {
 }
 
 TEST_F(SecurityE2eTest, MutualTlsRefusesAClientWithoutACertificate) {
-  const std::string dir = MakeCerts();
+  const std::string dir = quoteflow::testing::MakeDevCerts();
   Start({"--tls-cert-file=" + dir + "/server.pem", "--tls-key-file=" + dir + "/server.key",
          "--tls-client-ca-file=" + dir + "/ca.pem"});
-  grpc::SslCredentialsOptions with_cert{.pem_root_certs = ReadFile(dir + "/ca.pem"),
-                                        .pem_private_key = ReadFile(dir + "/client.key"),
-                                        .pem_cert_chain = ReadFile(dir + "/client.pem")};
-  auto good = grpc::CreateChannel(address_, grpc::SslCredentials(with_cert));
+  auto good = quoteflow::testing::TlsChannel(address_, dir, /*client_certificate=*/true);
   grpc::Status served = WaitServing(good, absl::Seconds(30));
   ASSERT_TRUE(served.ok()) << served.error_message() << "\n" << ReadFile(log_path_);
   {
@@ -232,14 +172,11 @@ TEST_F(SecurityE2eTest, MutualTlsRefusesAClientWithoutACertificate) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
   }
 
-  grpc::SslCredentialsOptions no_cert{.pem_root_certs = ReadFile(dir + "/ca.pem")};
-  grpc::ChannelArguments fresh;  // its own connection, not the good channel's
-  fresh.SetInt("quoteflow.test.no_cert", 1);
-  auto bad = grpc::CreateCustomChannel(address_, grpc::SslCredentials(no_cert), fresh);
+  auto bad = quoteflow::testing::TlsChannel(address_, dir, /*client_certificate=*/false);
   grpc::Status refused = WaitServing(bad, absl::Seconds(2));
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
 
-  auto plaintext = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+  auto plaintext = quoteflow::testing::PlaintextChannel(address_);
   grpc::Status plain = WaitServing(plaintext, absl::Seconds(2));
   EXPECT_EQ(plain.error_code(), grpc::StatusCode::UNAVAILABLE) << plain.error_message();
 }
@@ -256,7 +193,7 @@ TEST_F(SecurityE2eTest, CanarySecretsAppearInNoOutput) {
 
   // 1. An unreachable database: quote-api gives up and says why.
   {
-    const std::string log = ::testing::TempDir() + "security-e2e-baddb.log";
+    const std::string log = quoteflow::testing::TempPath("security-e2e-baddb") + ".log";
     const std::string bad_url = absl::StrCat("postgresql://quoteflow:", db_password,
                                              "@127.0.0.1:", process::FreeTcpPort(), "/quoteflow");
     auto child = ChildProcess::Start(
@@ -279,7 +216,7 @@ TEST_F(SecurityE2eTest, CanarySecretsAppearInNoOutput) {
   Start({"--auth-tokens-file=" + TokensFile(),
          absl::StrCat("--metrics-address=127.0.0.1:", metrics_port)},
         url_with_password);
-  auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+  auto channel = quoteflow::testing::PlaintextChannel(address_);
   ASSERT_TRUE(WaitServing(channel, absl::Seconds(30)).ok()) << ReadFile(log_path_);
   auto stub = v1::QuoteService::NewStub(channel);
   for (const std::string& token : {std::string(""), wrong_token, std::string(kRoToken),
@@ -309,16 +246,166 @@ TEST_F(SecurityE2eTest, CanarySecretsAppearInNoOutput) {
   absl::StrAppend(&outputs, ReadFile(log_path_));
   EXPECT_TRUE(absl::StrContains(outputs, "effective configuration")) << outputs;
 
-  int hits = 0;
-  for (const std::string& canary :
-       {db_password, sasl_password, wrong_token, std::string(kRoToken), std::string(kRwToken)}) {
-    if (absl::StrContains(outputs, canary)) {
-      ++hits;
-      ADD_FAILURE() << "secret '" << canary << "' appears in the outputs";
-    }
+  ExpectNoCanary(outputs, {db_password, sasl_password, wrong_token, std::string(kRoToken),
+                           std::string(kRwToken)});
+}
+
+// The Kafka clients: outbox-relay (password as a flag) and policy-worker (password from
+// KAFKA_SASL_PASSWORD) log in with SASL/PLAIN to a broker that refuses them (FakeSaslBroker, which
+// also proves each client really sent the password), with librdkafka's debug logging of its
+// configuration, security and broker events on. Neither the password, nor a second secret given as
+// a librdkafka property (sasl.oauthbearer.config), nor the database password appears in
+// their logs, their /metrics and /readyz, the worker's gRPC errors, or the relay's refusal of an
+// invalid configuration.
+TEST_F(SecurityE2eTest, KafkaSaslPasswordAppearsInNoOutput) {
+  const std::string db_password = "canaryDbPw3a90";
+  const std::string sasl_password = "canarySaslPw5e1b";
+  const std::string oauth_secret = "canaryOauthConfig77d2";
+  const std::string url = quoteflow::testing::Env().database_url();
+  ASSERT_TRUE(absl::StartsWith(url, "postgresql://quoteflow@")) << url;
+  const std::string url_with_password =
+      absl::StrReplaceAll(url, {{"quoteflow@", "quoteflow:" + db_password + "@"}});
+  quoteflow::testing::FakeSaslBroker broker(sasl_password);
+  ASSERT_NE(broker.port(), 0);
+  auto kafka_properties = [&](const std::string& client_id) {
+    return absl::StrCat(
+        "security.protocol=SASL_PLAINTEXT,sasl.mechanisms=PLAIN,sasl.username=quoteflow,",
+        "sasl.oauthbearer.config=principal=", oauth_secret, ",client.id=", client_id,
+        ",reconnect.backoff.max.ms=500,debug=conf,security,broker");
+  };
+  const std::vector<std::pair<std::string, std::string>> debug_logs = {
+      {"QUOTEFLOW_LOG_LEVEL", "debug"}};
+  std::string outputs;
+
+  // An approved quote, so that the relay has an outbox row to publish.
+  Start({}, url_with_password);
+  auto quotes = v1::QuoteService::NewStub(quoteflow::testing::PlaintextChannel(address_));
+  v1::Quote quote;
+  {
+    grpc::ClientContext ctx;
+    Authorize(ctx, "");
+    v1::CreateQuoteRequest req;
+    req.set_customer_id("cust-canary");
+    req.set_premium(1000);
+    req.set_request_id("canary-create");
+    grpc::Status s = quotes->CreateQuote(&ctx, req, &quote);
+    ASSERT_TRUE(s.ok()) << s.error_message();
   }
-  std::printf("CANARY hits=0 expected, got hits=%d over %zu bytes of output\n", hits,
-              outputs.size());
+  {
+    grpc::ClientContext ctx;
+    Authorize(ctx, "");
+    v1::ApproveQuoteRequest req;
+    req.set_quote_id(quote.quote_id());
+    req.set_expected_version(quote.version());
+    req.set_request_id("canary-approve");
+    v1::ApproveQuoteResponse resp;
+    grpc::Status s = quotes->ApproveQuote(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  // 1. The relay refuses an invalid configuration (acks=1) holding the secrets.
+  {
+    const std::string log = quoteflow::testing::TempPath("security-e2e-relay-refused") + ".log";
+    auto child = ChildProcess::Start(
+        {.path = QUOTEFLOW_RELAY_BIN,
+         .args = {"--outbox-schema=quote",
+                  "--kafka-bootstrap-servers=" + broker.bootstrap_servers(),
+                  "--kafka-sasl-password=" + sasl_password,
+                  "--kafka-properties=" + kafka_properties("canary-refused") + ",acks=1"},
+         .env = {{"DATABASE_URL", url_with_password}},
+         .stderr_path = log});
+    ASSERT_TRUE(child.ok()) << child.status();
+    auto code = (*child)->Wait(absl::Now() + absl::Seconds(30));
+    ASSERT_TRUE(code.ok()) << code.status();
+    EXPECT_EQ(*code, 2);
+    const std::string text = ReadFile(log);
+    EXPECT_TRUE(absl::StrContains(text, "acks=1")) << text;
+    absl::StrAppend(&outputs, text);
+  }
+
+  // 2. The relay and a worker log in, are refused, retry; /metrics, /readyz and gRPC errors.
+  const int relay_metrics = process::FreeTcpPort();
+  const std::string relay_log = quoteflow::testing::TempPath("security-e2e-relay-sasl") + ".log";
+  std::vector<std::pair<std::string, std::string>> relay_env = debug_logs;
+  relay_env.emplace_back("DATABASE_URL", url_with_password);
+  auto relay = ChildProcess::Start(
+      {.path = QUOTEFLOW_RELAY_BIN,
+       .args = {"--outbox-schema=quote", "--relay-id=canary-relay", "--poll-interval=200ms",
+                absl::StrCat("--metrics-address=127.0.0.1:", relay_metrics),
+                "--kafka-bootstrap-servers=" + broker.bootstrap_servers(),
+                "--kafka-sasl-password=" + sasl_password,
+                "--kafka-properties=" + kafka_properties("canary-relay")},
+       .env = relay_env,
+       .stderr_path = relay_log});
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  const int worker_port = process::FreeTcpPort();
+  const int worker_metrics = process::FreeTcpPort();
+  const std::string worker_log = quoteflow::testing::TempPath("security-e2e-worker-sasl") + ".log";
+  std::vector<std::pair<std::string, std::string>> worker_env = debug_logs;
+  worker_env.insert(worker_env.end(), {{"DATABASE_URL", url_with_password},
+                                       {"KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap_servers()},
+                                       {"KAFKA_SASL_PASSWORD", sasl_password},
+                                       {"KAFKA_PROPERTIES", kafka_properties("canary-worker")}});
+  auto worker =
+      ChildProcess::Start({.path = QUOTEFLOW_POLICY_WORKER_BIN,
+                           .args = {absl::StrCat("--grpc-address=127.0.0.1:", worker_port),
+                                    absl::StrCat("--metrics-address=127.0.0.1:", worker_metrics),
+                                    "--auth-tokens-file=" + TokensFile()},
+                           .env = worker_env,
+                           .stderr_path = worker_log});
+  ASSERT_TRUE(worker.ok()) << worker.status();
+
+  // Both clients sent the password (so they held it) and were refused.
+  absl::Status refused = quoteflow::testing::WaitFor(
+      [&] {
+        if (!(*relay)->Running() || !(*worker)->Running()) return true;  // fails below
+        const std::set<std::string> clients = broker.ClientsThatSentThePassword();
+        return clients.count("canary-relay") == 1 && clients.count("canary-worker") == 1 &&
+               absl::StrContains(ReadFile(relay_log), "fake broker: authentication failed") &&
+               absl::StrContains(ReadFile(worker_log), "fake broker: authentication failed");
+      },
+      absl::Seconds(60), "the relay and the worker to be refused by the broker");
+  ASSERT_TRUE(refused.ok()) << refused << "\nrelay:\n"
+                            << quoteflow::testing::ReadFileTail(relay_log) << "\nworker:\n"
+                            << quoteflow::testing::ReadFileTail(worker_log);
+  ASSERT_TRUE((*relay)->Running()) << quoteflow::testing::ReadFileTail(relay_log);
+  ASSERT_TRUE((*worker)->Running()) << quoteflow::testing::ReadFileTail(worker_log);
+
+  auto worker_channel =
+      quoteflow::testing::PlaintextChannel(absl::StrCat("127.0.0.1:", worker_port));
+  ASSERT_TRUE(WaitServing(worker_channel, absl::Seconds(30)).ok())
+      << quoteflow::testing::ReadFileTail(worker_log);
+  v1::GetPolicyRequest get_policy;
+  get_policy.set_quote_id(quote.quote_id());
+  for (const std::string& token : {std::string(""), sasl_password, std::string(kRwToken)}) {
+    grpc::Status s =
+        quoteflow::testing::CallUnary(worker_channel, "/quoteflow.v1.PolicyService/GetPolicy",
+                                      get_policy.SerializeAsString(), token);
+    EXPECT_FALSE(s.ok());  // no token, an unknown token; NOT_FOUND (no policy without Kafka)
+    absl::StrAppend(&outputs, s.error_message(), "\n", s.error_details(), "\n");
+  }
+  for (int port : {relay_metrics, worker_metrics}) {
+    const std::string metrics = HttpGet(port, "/metrics");
+    EXPECT_TRUE(absl::StrContains(metrics, "quoteflow_")) << metrics;
+    absl::StrAppend(&outputs, metrics, HttpGet(port, "/readyz"));
+  }
+  for (auto* child : {&*relay, &*worker}) {
+    ASSERT_TRUE((*child)->Signal(SIGTERM).ok());
+    auto code = (*child)->Wait(absl::Now() + absl::Seconds(30));
+    EXPECT_TRUE(code.ok()) << code.status();
+  }
+  const std::string relay_text = ReadFile(relay_log);
+  const std::string worker_text = ReadFile(worker_log);
+  for (const std::string* text : {&relay_text, &worker_text}) {
+    // librdkafka's own debug lines went through the log too, and so did the configuration.
+    EXPECT_TRUE(absl::StrContains(*text, "rdkafka_fac")) << *text;
+    EXPECT_TRUE(absl::StrContains(*text, "effective configuration")) << *text;
+    EXPECT_TRUE(absl::StrContains(*text, "kafka-sasl-password=***")) << *text;
+  }
+  absl::StrAppend(&outputs, relay_text, worker_text);
+  std::printf("SASL password sent by %zu clients, %d logins refused\n",
+              broker.ClientsThatSentThePassword().size(), broker.authentications_refused());
+  ExpectNoCanary(outputs, {db_password, sasl_password, oauth_secret});
 }
 
 }  // namespace
