@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "quoteflow/v1/customer.grpc.pb.h"
 #include "tests/bench/benchmarks.h"
@@ -229,6 +230,107 @@ absl::StatusOr<LatencyHistogram> MeasureApproveToIssued(BenchSystem& sys,
   return saga;
 }
 
+// Orchestration only: when each step of saga.history was recorded (orchestrator's clock), from the
+// approval, p50/p99 over the measured sagas, in the order of the medians; one figure line.
+absl::Status PrintOrchestrationSteps(BenchSystem& sys) {
+  absl::StatusOr<std::vector<std::string>> steps = sys.Sql(
+      "SELECT format('%s:%s p50 %s p99 %s', step, outcome, round(p50::numeric, 1),"
+      "              round(p99::numeric, 1))"
+      " FROM (SELECT h.step, h.outcome,"
+      "         percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,"
+      "         percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99"
+      "       FROM (SELECT h.step, h.outcome,"
+      "               extract(epoch from (h.at - r.updated_at)) * 1000 AS ms"
+      "             FROM saga.history h JOIN quote.requests r"
+      "               ON r.quote_id = h.quote_id AND r.operation = 'approve'"
+      "             WHERE h.quote_id NOT IN (SELECT quote_id FROM public.bench_warmup)) h"
+      "       GROUP BY h.step, h.outcome) s"
+      " ORDER BY p50");
+  if (!steps.ok()) return steps.status();
+  Figure("orchestration steps after approve (ms)", absl::StrJoin(*steps, "; "));
+  return absl::OkStatus();
+}
+
+// Choreography: approve -> ISSUED at `rate` for `duration` into `latency`, then the consumer
+// scaling with `backlog` approvals flat out, sagas/s into `rates` (1 and 2 instances). Its own
+// Postgres, broker and processes stop when it returns.
+absl::Status RunChoreography(const BenchContext& ctx, double rate, absl::Duration duration,
+                             int64_t backlog, LatencyHistogram* latency, double rates[2]) {
+  BenchSystem sys(ctx.binaries, ctx.work_dir);
+  std::vector<std::string> workers;
+  std::string customers;
+  absl::StatusOr<std::string> address =
+      StartSagaSystem(sys, ctx, SagaMode::kChoreography, &workers, &customers);
+  if (!address.ok()) return address.status();
+
+  // Latency at a steady rate.
+  absl::StatusOr<LatencyHistogram> saga = MeasureApproveToIssued(sys, *address, rate, duration, "");
+  if (!saga.ok()) return saga.status();
+  *latency = *std::move(saga);
+
+  // Consumer scaling: K approvals flat out while the workers run; sagas/s = K / (time until
+  // every quote is final). Then a second instance of every worker joins the same consumer
+  // groups (a running group rebalances; stopping and restarting members makes the mock broker's
+  // group coordinator stall for tens of seconds) and the same load runs again.
+  for (int instances : {1, 2}) {
+    if (instances == 2) {
+      if (absl::Status s = StartWorkers(sys, SagaMode::kChoreography, 1, "b", &workers, &customers);
+          !s.ok()) {
+        return s;
+      }
+      // Let the groups rebalance onto both instances: a few sagas must complete first.
+      LoadOptions warm;
+      warm.target = *address;
+      warm.streams = 4;
+      warm.count = 40;
+      if (absl::StatusOr<LoadResult> w = LoadGenerator(warm).Run(); !w.ok()) return w.status();
+      if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(2)); !s.ok()) {
+        return s.status();
+      }
+    }
+    LoadOptions fill;
+    fill.target = *address;
+    fill.streams = 16;
+    fill.count = backlog;
+    const absl::Time start = absl::Now();
+    absl::StatusOr<LoadResult> f = LoadGenerator(fill).Run();
+    if (!f.ok()) return f.status();
+    absl::StatusOr<absl::Time> done = WaitAllFinal(sys, absl::Minutes(5));
+    if (!done.ok()) return done.status();
+    const double secs = absl::ToDoubleSeconds(*done - start);
+    rates[instances - 1] = f->approved / secs;
+    Figure(absl::StrCat(instances, " instance(s) per worker"),
+           absl::StrFormat("%.0f sagas/s (%d approvals flat out in %.2fs; all final after %.2fs)",
+                           rates[instances - 1], f->approved, f->seconds, secs));
+  }
+  (void)StopAll(sys, &workers);
+  return absl::OkStatus();
+}
+
+// Orchestration: approve -> ISSUED at `rate` for `duration` into `latency`, on a fresh Postgres and
+// broker (logs in <work_dir>/orchestration), then when each saga step was recorded.
+absl::Status RunOrchestration(const BenchContext& ctx, double rate, absl::Duration duration,
+                              LatencyHistogram* latency) {
+  const std::string orchestration_dir = ctx.work_dir + "/orchestration";
+  std::error_code ec;
+  std::filesystem::create_directories(orchestration_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat(orchestration_dir, ": ", ec.message()));
+  BenchSystem sys(ctx.binaries, orchestration_dir);
+  std::vector<std::string> workers;
+  std::string customers;
+  absl::StatusOr<std::string> address =
+      StartSagaSystem(sys, ctx, SagaMode::kOrchestration, &workers, &customers);
+  if (!address.ok()) return address.status();
+  absl::StatusOr<LatencyHistogram> saga =
+      MeasureApproveToIssued(sys, *address, rate, duration, " (orchestration)");
+  if (!saga.ok()) return saga.status();
+  *latency = *std::move(saga);
+  if (absl::Status s = PrintOrchestrationSteps(sys); !s.ok()) return s;
+  (void)StopAll(sys, &workers);
+  if (latency->count() == 0) return absl::InternalError("orchestration mode issued no quote");
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status RunSagaBenchmark(const BenchContext& ctx) {
@@ -239,92 +341,42 @@ absl::Status RunSagaBenchmark(const BenchContext& ctx) {
   if (!rate.ok()) return rate.status();
   if (!duration.ok()) return duration.status();
   if (!backlog.ok()) return backlog.status();
-  Heading(
-      "saga: approve -> ISSUED by choreography and by orchestration, and workers with 1 vs 2 "
-      "instances");
-  LatencyHistogram choreography;
+  const std::string modes = ctx.flags->Get("saga-modes", "both");
+  if (modes != "both" && modes != "choreography" && modes != "orchestration") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--saga-modes: '", modes, "' is not both, choreography or orchestration"));
+  }
+  const bool choreography = modes != "orchestration";
+  const bool orchestration = modes != "choreography";
+  Heading(absl::StrCat("saga: approve -> ISSUED by ",
+                       choreography && orchestration ? "choreography and by orchestration"
+                       : choreography                ? "choreography"
+                                                     : "orchestration",
+                       choreography ? ", and workers with 1 vs 2 instances" : ""));
+  LatencyHistogram by_choreography, by_orchestration;
   double rates[2] = {0, 0};
-  {
-    BenchSystem sys(ctx.binaries, ctx.work_dir);
-    std::vector<std::string> workers;
-    std::string customers;
-    absl::StatusOr<std::string> address =
-        StartSagaSystem(sys, ctx, SagaMode::kChoreography, &workers, &customers);
-    if (!address.ok()) return address.status();
-
-    // Latency at a steady rate.
-    absl::StatusOr<LatencyHistogram> saga =
-        MeasureApproveToIssued(sys, *address, *rate, *duration, "");
-    if (!saga.ok()) return saga.status();
-    choreography = *std::move(saga);
-
-    // Consumer scaling: K approvals flat out while the workers run; sagas/s = K / (time until
-    // every quote is final). Then a second instance of every worker joins the same consumer
-    // groups (a running group rebalances; stopping and restarting members makes the mock broker's
-    // group coordinator stall for tens of seconds) and the same load runs again.
-    for (int instances : {1, 2}) {
-      if (instances == 2) {
-        if (absl::Status s =
-                StartWorkers(sys, SagaMode::kChoreography, 1, "b", &workers, &customers);
-            !s.ok()) {
-          return s;
-        }
-        // Let the groups rebalance onto both instances: a few sagas must complete first.
-        LoadOptions warm;
-        warm.target = *address;
-        warm.streams = 4;
-        warm.count = 40;
-        if (absl::StatusOr<LoadResult> w = LoadGenerator(warm).Run(); !w.ok()) return w.status();
-        if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(2)); !s.ok()) {
-          return s.status();
-        }
-      }
-      LoadOptions fill;
-      fill.target = *address;
-      fill.streams = 16;
-      fill.count = *backlog;
-      const absl::Time start = absl::Now();
-      absl::StatusOr<LoadResult> f = LoadGenerator(fill).Run();
-      if (!f.ok()) return f.status();
-      absl::StatusOr<absl::Time> done = WaitAllFinal(sys, absl::Minutes(5));
-      if (!done.ok()) return done.status();
-      const double secs = absl::ToDoubleSeconds(*done - start);
-      rates[instances - 1] = f->approved / secs;
-      Figure(absl::StrCat(instances, " instance(s) per worker"),
-             absl::StrFormat("%.0f sagas/s (%d approvals flat out in %.2fs; all final after %.2fs)",
-                             rates[instances - 1], f->approved, f->seconds, secs));
+  if (choreography) {
+    if (absl::Status s = RunChoreography(ctx, *rate, *duration, *backlog, &by_choreography, rates);
+        !s.ok()) {
+      return s;
     }
-    (void)StopAll(sys, &workers);
-  }  // choreography's processes, broker and Postgres stop here
-
-  // Orchestration: a fresh Postgres and broker (logs in their own directory), the same load.
-  const std::string orchestration_dir = ctx.work_dir + "/orchestration";
-  std::error_code ec;
-  std::filesystem::create_directories(orchestration_dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat(orchestration_dir, ": ", ec.message()));
-  LatencyHistogram orchestration;
-  {
-    BenchSystem sys(ctx.binaries, orchestration_dir);
-    std::vector<std::string> workers;
-    std::string customers;
-    absl::StatusOr<std::string> address =
-        StartSagaSystem(sys, ctx, SagaMode::kOrchestration, &workers, &customers);
-    if (!address.ok()) return address.status();
-    absl::StatusOr<LatencyHistogram> saga =
-        MeasureApproveToIssued(sys, *address, *rate, *duration, " (orchestration)");
-    if (!saga.ok()) return saga.status();
-    orchestration = *std::move(saga);
-    (void)StopAll(sys, &workers);
   }
-  if (orchestration.count() == 0) {
-    return absl::InternalError("orchestration mode issued no quote");
+  if (orchestration) {
+    if (absl::Status s = RunOrchestration(ctx, *rate, *duration, &by_orchestration); !s.ok()) {
+      return s;
+    }
   }
-
   Figure("machine", MachineLoad());
-  Ratio("saga_approve_to_issued_p99_ms", choreography.PercentileMs(0.99), "none(report)");
-  Ratio("saga_orchestration_approve_to_issued_p99_ms", orchestration.PercentileMs(0.99),
-        "none(report)");
-  Ratio("consumer_scale_2_vs_1", rates[1] / std::max(1e-9, rates[0]), ">=1.0");
+  if (choreography) {
+    Ratio("saga_approve_to_issued_p99_ms", by_choreography.PercentileMs(0.99), "none(report)");
+  }
+  if (orchestration) {
+    Ratio("saga_orchestration_approve_to_issued_p99_ms", by_orchestration.PercentileMs(0.99),
+          "none(report)");
+  }
+  if (choreography) {
+    Ratio("consumer_scale_2_vs_1", rates[1] / std::max(1e-9, rates[0]), ">=1.0");
+  }
   return absl::OkStatus();
 }
 
