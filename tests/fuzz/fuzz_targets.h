@@ -10,8 +10,13 @@
 //                       bytes and served by the real gRPC adapters over the in-memory fakes.
 //   event_envelope      DecodeEnvelope on the bytes; for every envelope it accepts,
 //                       DecodeEnvelope(EncodeEnvelope(x)) == x.
+//   command_envelope    DecodeCommandEnvelope (saga commands from the command topics) on the bytes;
+//                       for every command it accepts, decode(encode(x)) == x and the encoding is
+//                       not taken for an event.
 //   config_parse        Config::Parse with an argv and environment decoded from the bytes, the
-//                       typed getters, Describe() and KafkaSettings built from the result.
+//                       typed getters, Describe() and KafkaSettings built from the result; nothing
+//                       they print depends on the value of a secret (the configuration printed
+//                       with its secrets and with canaries instead is the same).
 //   kafka_properties    ParseKafkaProperties and ParseKafkaPropertiesFile on the bytes.
 //   redact_secrets      RedactSecrets on text holding a URL password or a password=value pair
 //                       built from the bytes: the password never survives.
@@ -26,6 +31,7 @@ namespace quoteflow::fuzz {
 void FuzzRequestValidation(absl::string_view data);
 void FuzzGrpcRequests(absl::string_view data);
 void FuzzEventEnvelope(absl::string_view data);
+void FuzzCommandEnvelope(absl::string_view data);
 void FuzzConfigParse(absl::string_view data);
 void FuzzKafkaProperties(absl::string_view data);
 void FuzzRedactSecrets(absl::string_view data);
@@ -39,6 +45,7 @@ inline constexpr FuzzTarget kFuzzTargets[] = {
     {"request_validation", &FuzzRequestValidation}, {"grpc_requests", &FuzzGrpcRequests},
     {"event_envelope", &FuzzEventEnvelope},         {"config_parse", &FuzzConfigParse},
     {"kafka_properties", &FuzzKafkaProperties},     {"redact_secrets", &FuzzRedactSecrets},
+    {"command_envelope", &FuzzCommandEnvelope},
 };
 
 }  // namespace quoteflow::fuzz

@@ -115,6 +115,31 @@ write("event_envelope", "unknown-type", ENV % ("Nope", "x", "1", T, "{}"))
 write("event_envelope", "bad-time", ENV % ("QuoteApproved", "q", "1", "yesterday", "{}"))
 write("event_envelope", "not-json", '{"eventID":')
 
+# command_envelope: saga command envelopes (what saga-orchestrator writes to the command topics).
+CMD = '{"commandID":"%s","commandType":"%s","quoteID":"q-1","issuedAt":"%s","data":%s}'
+write("command_envelope", "create-policy",
+      CMD % ("q-1/saga/CreatePolicy/1", "CreatePolicy", T,
+             '{"policyId":"pol-q-1","customerId":"c-1","premium":"1200","quoteVersion":"2"}'))
+write("command_envelope", "update-count",
+      CMD % ("q-1/saga/Count/1", "UpdateCustomerPolicyCount", T,
+             '{"customerId":"c-1","policyId":"pol-q-1","delta":-1}'))
+write("command_envelope", "cancel-policy",
+      CMD % ("q-1/saga/Cancel/2", "CancelPolicy", "2026-01-01T00:00:00+02:00",
+             '{"policyId":"pol-q-1","customerId":"c-1","reason":"at maximum \\u00e9"}'))
+write("command_envelope", "reject-quote",
+      CMD % ("c-4", "RejectQuote", T,
+             '{"customerId":"c-1","policyId":"pol-q-1","reason":"x","extra":[1,{"a":null}]}'))
+write("command_envelope", "issue-quote",
+      CMD % ("c-5", "IssueQuote", T, '{"customerId":"c-1","policyId":"pol-q-1"}'))
+write("command_envelope", "design-example",  # the seed's example, no issuedAt
+      '{"commandID":"command-1","quoteID":"quote-123","commandType":"CreatePolicy",'
+      '"data":{"premium":1200,"customerId":"cust-456"}}')
+write("command_envelope", "unknown-type", CMD % ("c-6", "Nope", T, "{}"))
+write("command_envelope", "bad-time", CMD % ("c-7", "IssueQuote", "yesterday", "{}"))
+write("command_envelope", "bad-data", CMD % ("c-8", "CreatePolicy", T, '{"premium":"lots"}'))
+write("command_envelope", "an-event",
+      ENV % ("QuoteApproved", "q-1", "2", T, '{"customerId":"c-1","premium":"1200"}'))
+
 # config_parse: NUL-separated argv elements; "\x01<index><value>" sets an environment variable.
 write("config_parse", "flags", b"\0".join([
     b"--grpc-address=0.0.0.0:1", b"--db-pool-size", b"99999999999999999999", b"pos",

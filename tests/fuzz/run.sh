@@ -13,6 +13,7 @@
 #        FUZZ_JOBS      build parallelism (default nproc)
 #        FUZZ_SEED      libFuzzer -seed (default: random); with FUZZ_RUNS the session is repeatable
 #        FUZZ_RUNS      libFuzzer -runs: stop after this many inputs (default: only the time bound)
+#        FUZZ_RUNS_<target>  -runs for that target only (e.g. FUZZ_RUNS_config_parse=20000)
 # exit:  0 all passed, 1 a target failed or the build failed, 77 clang++ or its fuzzing runtime
 #        (Debian: clang, libclang-rt-14-dev) is missing.
 set -euo pipefail
@@ -23,7 +24,7 @@ SECONDS_PER_TARGET=${FUZZ_SECONDS:-20}
 CXX=${FUZZ_CXX:-clang++}
 JOBS=${FUZZ_JOBS:-$(nproc)}
 ALL_TARGETS=(request_validation grpc_requests event_envelope config_parse kafka_properties
-             redact_secrets)
+             redact_secrets command_envelope)
 TARGETS=("$@")
 if [ $# -eq 0 ]; then TARGETS=("${ALL_TARGETS[@]}"); fi
 
@@ -65,10 +66,14 @@ for t in "${TARGETS[@]}"; do
   log="$BUILD_DIR/fuzz-$t.log"
   mkdir -p "$corpus" "$artifacts"
   dict=()
-  if [ "$t" = event_envelope ]; then dict=(-dict="$ROOT/tests/fuzz/json.dict"); fi
+  if [ "$t" = event_envelope ] || [ "$t" = command_envelope ]; then
+    dict=(-dict="$ROOT/tests/fuzz/json.dict")
+  fi
   repeatable=()
   if [ -n "${FUZZ_SEED:-}" ]; then repeatable+=(-seed="$FUZZ_SEED"); fi
-  if [ -n "${FUZZ_RUNS:-}" ]; then repeatable+=(-runs="$FUZZ_RUNS"); fi
+  runs_var="FUZZ_RUNS_$t"
+  runs=${!runs_var:-${FUZZ_RUNS:-}}
+  if [ -n "$runs" ]; then repeatable+=(-runs="$runs"); fi
   set +e
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
     "$BUILD_DIR/tests/fuzz/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 \
