@@ -306,7 +306,8 @@ absl::Status RunChoreography(const BenchContext& ctx, double rate, absl::Duratio
       warm.streams = 4;
       warm.count = 40;
       if (absl::StatusOr<LoadResult> w = LoadGenerator(warm).Run(); !w.ok()) return w.status();
-      if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(2)); !s.ok()) {
+      // Generous: the mock broker's group coordinator has been seen to stall for ~130 s here.
+      if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(5)); !s.ok()) {
         return s.status();
       }
     }
