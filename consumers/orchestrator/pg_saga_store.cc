@@ -1,5 +1,7 @@
 #include "consumers/orchestrator/pg_saga_store.h"
 
+#include <initializer_list>
+
 #include "absl/strings/str_cat.h"
 #include "consumers/common/pg_guard.h"
 #include "consumers/orchestrator/saga_topics.h"
@@ -38,18 +40,110 @@ Saga SagaFromRow(const pqxx::row& r) {
 
 namespace {
 
+// Every statement of the consumer path is a prepared statement (pqxx registers it on a connection
+// the first time it is used there and prepares it on the server at its first use; later calls skip
+// parsing and planning), as in platform/postgres/pg_quote_repository.cc. A decision is written in
+// ONE statement (saga row, history, commands), so a reply costs three round trips with the inbox
+// row: inbox, Lock, write.
+constexpr char kLockStatement[] = "quoteflow_saga_lock";
+constexpr char kLockExpiredStatement[] = "quoteflow_saga_lock_expired";
+
+const std::string& LockSql() {
+  static const std::string* const sql = new std::string(
+      absl::StrCat("SELECT ", kSagaColumns, " FROM saga.sagas WHERE quote_id = $1 FOR UPDATE"));
+  return *sql;
+}
+
+const std::string& LockExpiredSql() {
+  static const std::string* const sql = new std::string(
+      absl::StrCat("SELECT ", kSagaColumns,
+                   " FROM saga.sagas WHERE deadline <= $1::timestamptz ORDER BY deadline"
+                   " LIMIT $2 FOR UPDATE SKIP LOCKED"));
+  return *sql;
+}
+
 std::optional<std::string> DeadlineText(const Saga& s) {
   if (!s.deadline.has_value()) return std::nullopt;
   return FormatRfc3339(*s.deadline);
+}
+
+// Parameters of the saga row: $1..$14 of the insert, $1..$10 of the update.
+constexpr int kInsertParams = 14;
+constexpr int kUpdateParams = 10;
+constexpr int kHistoryParams = 5;
+constexpr int kCommandParams = 11;
+
+// The statement that writes a decision of this shape: the saga row (inserted, or updated only if
+// its version is still the one read) in the CTE `s`, then `histories` history rows and `commands`
+// outbox rows, each only if `s` wrote the saga row. Returns the number of saga rows written (0 or
+// 1). The rows of a multi-row VALUES list are inserted in their order (bigserial seq follows it,
+// as it did with one INSERT per row).
+std::string WriteSql(bool is_new, int histories, int commands) {
+  std::string sql = "WITH s AS (";
+  if (is_new) {
+    absl::StrAppend(
+        &sql,
+        "INSERT INTO saga.sagas (quote_id, customer_id, policy_id, premium, quote_version, state,"
+        " step, attempt, step_attempts, deadline, failure_reason, stuck_reason, version,"
+        " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        " $10::timestamptz, $11, $12, 1, $13::timestamptz, $14::timestamptz) RETURNING quote_id)");
+  } else {
+    absl::StrAppend(&sql,
+                    "UPDATE saga.sagas SET state = $2, step = $3, attempt = $4, step_attempts = $5,"
+                    " deadline = $6::timestamptz, failure_reason = $7, stuck_reason = $8,"
+                    " version = version + 1, updated_at = $9::timestamptz"
+                    " WHERE quote_id = $1 AND version = $10 RETURNING quote_id)");
+  }
+  // One VALUES row of parameters numbered on from `next`, with these casts (appended one by one:
+  // the order in which a call's arguments are evaluated is unspecified).
+  int next = is_new ? kInsertParams : kUpdateParams;
+  auto append_row = [&sql, &next](std::initializer_list<const char*> casts, bool first) {
+    sql += first ? "(" : ", (";
+    const char* separator = "";
+    for (const char* cast : casts) {
+      ++next;
+      absl::StrAppend(&sql, separator, "$", next, cast);
+      separator = ", ";
+    }
+    sql += ")";
+  };
+  if (histories > 0) {
+    absl::StrAppend(
+        &sql,
+        ", h AS (INSERT INTO saga.history (quote_id, at, step, attempt, outcome, detail)"
+        " SELECT s.quote_id, v.at, v.step, v.attempt, v.outcome, v.detail FROM s,"
+        " (VALUES ");
+    for (int i = 0; i < histories; ++i) {
+      append_row({"::timestamptz", "::text", "::int", "::text", "::text"}, i == 0);
+    }
+    absl::StrAppend(&sql, ") AS v (at, step, attempt, outcome, detail))");
+  }
+  if (commands > 0) {
+    absl::StrAppend(
+        &sql,
+        ", o AS (INSERT INTO saga.outbox (event_id, event_type, aggregate_type, aggregate_id,"
+        " aggregate_version, quote_id, topic, payload, source, traceparent, occurred_at)"
+        " SELECT v.* FROM s, (VALUES ");
+    for (int i = 0; i < commands; ++i) {
+      append_row({"::text", "::text", "::text", "::text", "::bigint", "::text", "::text", "::text",
+                  "::text", "::text", "::timestamptz"},
+                 i == 0);
+    }
+    absl::StrAppend(&sql,
+                    ") AS v (event_id, event_type, aggregate_type, aggregate_id,"
+                    " aggregate_version, quote_id, topic, payload, source, traceparent,"
+                    " occurred_at))");
+  }
+  absl::StrAppend(&sql, " SELECT count(*) FROM s");
+  return sql;
 }
 
 }  // namespace
 
 absl::StatusOr<std::optional<Saga>> PgSagaStore::Lock(absl::string_view quote_id) {
   return PgGuard("locking a saga", [&]() -> absl::StatusOr<std::optional<Saga>> {
-    pqxx::result rows = tx_.exec_params(
-        absl::StrCat("SELECT ", kSagaColumns, " FROM saga.sagas WHERE quote_id = $1 FOR UPDATE"),
-        std::string(quote_id));
+    tx_.conn().prepare(kLockStatement, LockSql());
+    pqxx::result rows = tx_.exec_prepared(kLockStatement, std::string(quote_id));
     if (rows.empty()) return std::nullopt;
     return SagaFromRow(rows[0]);
   });
@@ -57,11 +151,8 @@ absl::StatusOr<std::optional<Saga>> PgSagaStore::Lock(absl::string_view quote_id
 
 absl::StatusOr<std::vector<Saga>> PgSagaStore::LockExpired(absl::Time now, int limit) {
   return PgGuard("locking expired sagas", [&]() -> absl::StatusOr<std::vector<Saga>> {
-    pqxx::result rows = tx_.exec_params(
-        absl::StrCat("SELECT ", kSagaColumns,
-                     " FROM saga.sagas WHERE deadline <= $1::timestamptz ORDER BY deadline"
-                     " LIMIT $2 FOR UPDATE SKIP LOCKED"),
-        FormatRfc3339(now), limit);
+    tx_.conn().prepare(kLockExpiredStatement, LockExpiredSql());
+    pqxx::result rows = tx_.exec_prepared(kLockExpiredStatement, FormatRfc3339(now), limit);
     std::vector<Saga> sagas;
     for (const pqxx::row& r : rows) sagas.push_back(SagaFromRow(r));
     return sagas;
@@ -72,45 +163,54 @@ absl::Status PgSagaStore::StoreDecision(const SagaDecision& d, bool is_new) {
   if (!d.changed) return absl::OkStatus();
   return PgGuard("storing a saga", [&]() -> absl::Status {
     const Saga& s = d.saga;
-    if (is_new) {
-      tx_.exec_params(
-          "INSERT INTO saga.sagas (quote_id, customer_id, policy_id, premium, quote_version, state,"
-          " step, attempt, step_attempts, deadline, failure_reason, stuck_reason, version,"
-          " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-          " $10::timestamptz, $11, $12, 1, $13::timestamptz, $14::timestamptz)",
-          s.quote_id, s.customer_id, s.policy_id, s.premium, s.quote_version,
-          std::string(SagaStateName(s.state)), std::string(SagaStepName(s.step)), s.attempt,
-          s.step_attempts, DeadlineText(s), s.failure_reason, s.stuck_reason,
-          FormatRfc3339(s.created_at), FormatRfc3339(s.updated_at));
-    } else {
-      pqxx::result r = tx_.exec_params(
-          "UPDATE saga.sagas SET state = $2, step = $3, attempt = $4, step_attempts = $5,"
-          " deadline = $6::timestamptz, failure_reason = $7, stuck_reason = $8,"
-          " version = version + 1, updated_at = $9::timestamptz"
-          " WHERE quote_id = $1 AND version = $10",
-          s.quote_id, std::string(SagaStateName(s.state)), std::string(SagaStepName(s.step)),
-          s.attempt, s.step_attempts, DeadlineText(s), s.failure_reason, s.stuck_reason,
-          FormatRfc3339(s.updated_at), s.version);
-      if (r.affected_rows() != 1) {
-        return absl::AbortedError(
-            absl::StrCat("saga ", s.quote_id, " changed since version ", s.version));
-      }
-    }
+    const int histories = static_cast<int>(d.history.size());
+    const int commands = static_cast<int>(d.commands.size());
+    // One statement per shape of decision (a handful: a decision has 1-3 history rows and at most
+    // one command today).
+    const std::string statement = absl::StrCat("quoteflow_saga_write_", is_new ? "new" : "update",
+                                               "_", histories, "_", commands);
+    tx_.conn().prepare(statement, WriteSql(is_new, histories, commands));
+    std::vector<std::string> rows;
+    rows.reserve(static_cast<size_t>(histories * kHistoryParams + commands * kCommandParams));
     for (const SagaHistoryEntry& h : d.history) {
-      tx_.exec_params(
-          "INSERT INTO saga.history (quote_id, at, step, attempt, outcome, detail)"
-          " VALUES ($1, $2::timestamptz, $3, $4, $5, $6)",
-          s.quote_id, FormatRfc3339(h.at), h.step, h.attempt, h.outcome, h.detail);
+      rows.push_back(FormatRfc3339(h.at));
+      rows.push_back(h.step);
+      rows.push_back(std::to_string(h.attempt));
+      rows.push_back(h.outcome);
+      rows.push_back(h.detail);
     }
     for (const SagaCommand& c : d.commands) {
-      tx_.exec_params(
-          "INSERT INTO saga.outbox (event_id, event_type, aggregate_type, aggregate_id,"
-          " aggregate_version, quote_id, topic, payload, source, traceparent, occurred_at)"
-          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::timestamptz)",
-          c.command_id, std::string(c.type()), std::string(c.target_type()), c.target_id(), 0,
-          c.quote_id, std::string(CommandTopicFor(c.target_type())), EncodeCommandEnvelope(c),
-          std::string(kOrchestratorSource), traceparent_.empty() ? NewTraceparent() : traceparent_,
-          FormatRfc3339(c.issued_at));
+      rows.push_back(c.command_id);
+      rows.push_back(std::string(c.type()));
+      rows.push_back(std::string(c.target_type()));
+      rows.push_back(c.target_id());
+      rows.push_back("0");
+      rows.push_back(c.quote_id);
+      rows.push_back(std::string(CommandTopicFor(c.target_type())));
+      rows.push_back(EncodeCommandEnvelope(c));
+      rows.push_back(std::string(kOrchestratorSource));
+      rows.push_back(traceparent_.empty() ? NewTraceparent() : traceparent_);
+      rows.push_back(FormatRfc3339(c.issued_at));
+    }
+    pqxx::result r;
+    if (is_new) {
+      r = tx_.exec_prepared(statement, s.quote_id, s.customer_id, s.policy_id, s.premium,
+                            s.quote_version, std::string(SagaStateName(s.state)),
+                            std::string(SagaStepName(s.step)), s.attempt, s.step_attempts,
+                            DeadlineText(s), s.failure_reason, s.stuck_reason,
+                            FormatRfc3339(s.created_at), FormatRfc3339(s.updated_at),
+                            pqxx::prepare::make_dynamic_params(rows));
+    } else {
+      r = tx_.exec_prepared(statement, s.quote_id, std::string(SagaStateName(s.state)),
+                            std::string(SagaStepName(s.step)), s.attempt, s.step_attempts,
+                            DeadlineText(s), s.failure_reason, s.stuck_reason,
+                            FormatRfc3339(s.updated_at), s.version,
+                            pqxx::prepare::make_dynamic_params(rows));
+    }
+    if (r.empty() || r[0][0].as<int64_t>() != 1) {
+      // Only an update can miss (the insert throws on a duplicate key).
+      return absl::AbortedError(
+          absl::StrCat("saga ", s.quote_id, " changed since version ", s.version));
     }
     return absl::OkStatus();
   });
