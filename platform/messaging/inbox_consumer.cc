@@ -148,6 +148,7 @@ class InboxConsumer::Session {
         opt_(owner.options_),
         stats_(owner.stats_),
         tracker_(static_cast<size_t>(opt_.version_tracker_capacity)),
+        inbox_statement_(absl::StrCat("quoteflow_inbox_insert_", opt_.schema)),
         inbox_sql_(absl::StrCat("INSERT INTO ", opt_.schema,
                                 ".inbox (consumer, event_id) VALUES ($1, $2) "
                                 "ON CONFLICT DO NOTHING")) {}
@@ -471,11 +472,14 @@ class InboxConsumer::Session {
     absl::Status s = owner_.pool_.Run(absl::Now() + opt_.acquire_timeout, "applying events",
                                       [&](pqxx::connection& conn) -> absl::Status {
                                         after_commit.Clear();
+                                        // Prepared (one per schema): pqxx registers it on the
+                                        // connection, the server parses and plans it once.
+                                        conn.prepare(inbox_statement_, inbox_sql_);
                                         pqxx::work tx(conn);
                                         for (size_t i = 0; i < batch.size(); ++i) {
                                           const InboundEvent& ev = batch[i]->event;
-                                          pqxx::result r = tx.exec_params(inbox_sql_, opt_.consumer,
-                                                                          ev.event.event_id);
+                                          pqxx::result r = tx.exec_prepared(
+                                              inbox_statement_, opt_.consumer, ev.event.event_id);
                                           if (r.affected_rows() == 0) {
                                             (*dup)[i] = true;
                                             continue;
@@ -855,6 +859,7 @@ class InboxConsumer::Session {
   const InboxConsumerOptions& opt_;
   InboxConsumerStats& stats_;
   VersionTracker tracker_;
+  const std::string inbox_statement_;  // the prepared statement's name
   const std::string inbox_sql_;
 
   kafka::HandlePtr consumer_;
