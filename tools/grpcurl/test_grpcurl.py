@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """End-to-end tests of tools/grpcurl/grpcurl against the real quote-api and a throwaway Postgres.
 
-Run: /usr/bin/python3 tools/grpcurl/test_grpcurl.py   (or /usr/bin/python3 -m unittest from tools/grpcurl)
+Run: /usr/bin/python3 tools/grpcurl/test_grpcurl.py   (or /usr/bin/python3 -m unittest from tools/grpcurl);
+ctest runs it as grpcurl_client_test.
 The quote-api binary is taken from $QUOTE_API, else the first build*/api/quote-api under the repo; the server
 tests are skipped when there is none. Debian bookworm has no grpcio-reflection, so there is no pure-Python
 reflection server to test against: the real server is the reference.
@@ -12,6 +13,7 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import pathlib
 import shutil
 import socket
 import subprocess
@@ -70,10 +72,18 @@ def find_quote_api():
 
 
 class OfflineTest(unittest.TestCase):
-    def test_requires_plaintext(self):
-        r = grpcurl("127.0.0.1:1", "list")
+    def test_conflicting_tls_flags_are_usage_errors(self):
+        r = grpcurl("-plaintext", "-cacert", "ca.pem", "127.0.0.1:1", "list")
         self.assertEqual(r.returncode, 2)
-        self.assertIn("pass -plaintext", r.stderr)
+        self.assertIn("-plaintext cannot be combined", r.stderr)
+        r = grpcurl("-cert", "client.pem", "127.0.0.1:1", "list")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("-cert and -key go together", r.stderr)
+
+    def test_unreadable_ca_file(self):
+        r = grpcurl("-cacert", "/nonexistent/ca.pem", f"127.0.0.1:{free_port()}", "list")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot read /nonexistent/ca.pem", r.stderr)
 
     def test_connection_refused_fails_fast(self):
         r = grpcurl("-plaintext", f"127.0.0.1:{free_port()}", "list")
@@ -213,6 +223,70 @@ class QuoteApiTest(unittest.TestCase):
         self.assertEqual(r.returncode, 64 + 4, r.stderr)
         self.assertEqual(json.loads(r.stdout), {"status": "SERVING"})
         self.assertIn("Code: DeadlineExceeded", r.stderr)
+
+
+class TlsTest(unittest.TestCase):
+    """quote-api with TLS and mutual TLS (certificates from scripts/make-dev-certs.sh)."""
+
+    @classmethod
+    def setUpClass(cls):
+        binary = find_quote_api()
+        if binary is None:
+            raise unittest.SkipTest("no quote-api binary (set $QUOTE_API or build target quote-api)")
+        cls.certs = tempfile.mkdtemp(prefix="grpcurl-test-certs-")
+        subprocess.run(["bash", f"{REPO}/scripts/make-dev-certs.sh", cls.certs], check=True,
+                       capture_output=True, timeout=120)
+        cls.pg = Postgres()
+        cls.servers, cls.logs = [], []
+        cls.tls, cls.mtls = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+        tls = [f"--tls-cert-file={cls.certs}/server.pem", f"--tls-key-file={cls.certs}/server.key"]
+        for addr, extra in ((cls.tls, []), (cls.mtls, [f"--tls-client-ca-file={cls.certs}/ca.pem"])):
+            log = tempfile.TemporaryFile()
+            cls.logs.append(log)
+            cls.servers.append(subprocess.Popen(
+                [binary, f"--database-url={cls.pg.url}", "--migrate=true", f"--grpc-address={addr}",
+                 *tls, *extra], stdout=log, stderr=log))
+        try:
+            pem = lambda name: pathlib.Path(cls.certs, name).read_bytes()  # noqa: E731
+            creds = grpc.ssl_channel_credentials(pem("ca.pem"), pem("client.key"), pem("client.pem"))
+            for addr in (cls.tls, cls.mtls):
+                with grpc.secure_channel(addr, creds) as ch:
+                    grpc.channel_ready_future(ch).result(timeout=30)
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for server in cls.servers:
+            server.terminate()
+            server.wait(timeout=30)
+        cls.pg.stop()
+        for log in cls.logs:
+            log.close()
+        shutil.rmtree(cls.certs, ignore_errors=True)
+
+    def health(self, addr, *flags):
+        return grpcurl(*flags, addr, "grpc.health.v1.Health/Check")
+
+    def test_tls_with_the_ca(self):
+        r = self.health(self.tls, "-cacert", f"{self.certs}/ca.pem")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), {"status": "SERVING"})
+        r = grpcurl("-cacert", f"{self.certs}/ca.pem", self.tls, "list")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("quoteflow.v1.QuoteService", r.stdout.split())
+
+    def test_tls_refuses_plaintext_and_an_unknown_ca(self):
+        self.assertEqual(self.health(self.tls, "-plaintext").returncode, 1)
+        self.assertEqual(self.health(self.tls).returncode, 1)  # system roots do not know the dev CA
+
+    def test_mutual_tls_needs_the_client_certificate(self):
+        ca = ["-cacert", f"{self.certs}/ca.pem"]
+        self.assertEqual(self.health(self.mtls, *ca).returncode, 1)
+        r = self.health(self.mtls, *ca, "-cert", f"{self.certs}/client.pem", "-key", f"{self.certs}/client.key")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), {"status": "SERVING"})
 
 
 if __name__ == "__main__":
