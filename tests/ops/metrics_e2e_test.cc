@@ -234,6 +234,19 @@ class MetricsE2eTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s << "\n" << body << "\n" << system_->Logs();
     return body;
   }
+  // Waits (60 s) until quote-api answers GetQuote(quote_id) with status `want`.
+  static absl::Status WaitForQuoteStatus(const std::string& quote_id, v1::QuoteStatus want) {
+    return WaitFor(
+        [&] {
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+          v1::GetQuoteRequest req;
+          req.set_quote_id(quote_id);
+          v1::Quote q;
+          return system_->quotes().GetQuote(&ctx, req, &q).ok() && q.status() == want;
+        },
+        absl::Seconds(60), "quote " + quote_id + " " + v1::QuoteStatus_Name(want));
+  }
 
   static SagaSystem* system_;
   static std::string* start_error_;
@@ -324,16 +337,7 @@ TEST_F(MetricsE2eTest, MetricsShowTheCountsOfTheRun) {
   for (size_t i = 0; i < ids.size(); ++i) {
     const v1::QuoteStatus want =
         static_cast<int>(i) < kIssued ? v1::QUOTE_STATUS_ISSUED : v1::QUOTE_STATUS_REJECTED;
-    absl::Status final_state = WaitFor(
-        [&] {
-          grpc::ClientContext ctx;
-          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-          v1::GetQuoteRequest req;
-          req.set_quote_id(ids[i]);
-          v1::Quote q;
-          return system_->quotes().GetQuote(&ctx, req, &q).ok() && q.status() == want;
-        },
-        absl::Seconds(60), "quote " + ids[i] + " " + v1::QuoteStatus_Name(want));
+    absl::Status final_state = WaitForQuoteStatus(ids[i], want);
     ASSERT_TRUE(final_state.ok()) << final_state << "\n" << system_->Logs();
   }
 
@@ -607,16 +611,7 @@ TEST_F(MetricsE2eTest, OneTraceIdLinksTheSagasOutboxRowsAndKafkaRecords) {
                                                                       << system_->Logs();
 
   ASSERT_TRUE(system_->Restart("relay-customer").ok()) << system_->Logs();
-  absl::Status issued = WaitFor(
-      [&] {
-        grpc::ClientContext ctx;
-        v1::GetQuoteRequest req;
-        req.set_quote_id(quote_id);
-        v1::Quote q;
-        return system_->quotes().GetQuote(&ctx, req, &q).ok() &&
-               q.status() == v1::QUOTE_STATUS_ISSUED;
-      },
-      absl::Seconds(60), "quote ISSUED");
+  absl::Status issued = WaitForQuoteStatus(quote_id, v1::QUOTE_STATUS_ISSUED);
   ASSERT_TRUE(issued.ok()) << issued << "\n" << system_->Logs();
 
   // The relays copied each row's traceparent into the record's header.
@@ -684,16 +679,7 @@ TEST_F(MetricsE2eTest, AHeldRecordIsLagOnItsPartitionUntilApplied) {
   lock->abort();
   lock.reset();
 
-  absl::Status issued = WaitFor(
-      [&] {
-        grpc::ClientContext ctx;
-        v1::GetQuoteRequest req;
-        req.set_quote_id(quote_id);
-        v1::Quote q;
-        return system_->quotes().GetQuote(&ctx, req, &q).ok() &&
-               q.status() == v1::QUOTE_STATUS_ISSUED;
-      },
-      absl::Seconds(60), "quote ISSUED");
+  absl::Status issued = WaitForQuoteStatus(quote_id, v1::QUOTE_STATUS_ISSUED);
   ASSERT_TRUE(issued.ok()) << issued << "\n" << system_->Logs();
   absl::Status drained = WaitFor(
       [&] {
