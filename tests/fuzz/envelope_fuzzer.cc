@@ -45,19 +45,7 @@ bool SameEvent(const DomainEvent& a, const DomainEvent& b) {
 }  // namespace
 
 void FuzzEventEnvelope(absl::string_view data) {
-  absl::StatusOr<DomainEvent> decoded = DecodeEnvelope(data);
-  if (!decoded.ok()) {
-    FUZZ_CHECK(decoded.status().code() == absl::StatusCode::kInvalidArgument,
-               decoded.status().ToString());
-    return;
-  }
-  const std::string wire = EncodeEnvelope(*decoded);
-  absl::StatusOr<DomainEvent> again = DecodeEnvelope(wire);
-  FUZZ_CHECK(again.ok(), "re-encoded envelope refused: ", again.status().ToString(),
-             "\n  wire: ", wire);
-  FUZZ_CHECK(SameEvent(*decoded, *again), "decode(encode(x)) != x\n  wire: ", wire,
-             "\n  again: ", EncodeEnvelope(*again));
-  FUZZ_CHECK(EncodeEnvelope(*again) == wire, "encoding not stable\n  wire: ", wire);
+  (void)CheckRoundTrip(data, DecodeEnvelope, EncodeEnvelope, SameEvent);
 }
 
 }  // namespace quoteflow::fuzz
