@@ -2,8 +2,8 @@
 // into typed values without ever failing (missing bytes read as zero / empty), and FUZZ_CHECK,
 // which reports a violated property and aborts so that libFuzzer (and the g++ corpus replay test)
 // record the input as a crash; CheckRoundTrip, the decode/encode property of the codec fuzzers.
-// Everything here is plain C++ so that the same entry points build
-// with g++ (replay) and with clang++ -fsanitize=fuzzer (exploration). Thread-compatible.
+// Everything here is plain C++ so that the same entry points build with g++ (replay) and with
+// clang++ -fsanitize=fuzzer (exploration). Thread-compatible.
 #ifndef QUOTEFLOW_TESTS_FUZZ_FUZZ_SUPPORT_H_
 #define QUOTEFLOW_TESTS_FUZZ_FUZZ_SUPPORT_H_
 
