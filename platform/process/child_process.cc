@@ -139,6 +139,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const Options&
   const char* working_dir = options.working_dir.empty() ? nullptr : options.working_dir.c_str();
   const char* path = options.path.c_str();
   const Stdin stdin_mode = options.stdin_mode;
+  const bool new_session = options.new_session;
 
   pid_t pid = fork();
   if (pid < 0) {
@@ -156,6 +157,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const Options&
     };
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) fail(kStageParent);
+    if (new_session) setsid();
     // Undo what the parent may have changed: blocked or ignored signals survive exec.
     sigset_t none;
     sigemptyset(&none);

@@ -49,6 +49,9 @@ class ChildProcess {
     std::string stderr_path;
     // Working directory of the child; empty: the parent's.
     std::string working_dir;
+    // Start the child in a session (and process group) of its own (setsid), so that a signal to
+    // the terminal's process group (Ctrl-C) does not reach it.
+    bool new_session = false;
   };
 
   // Starts the child. INVALID_ARGUMENT for an empty path; NOT_FOUND / PERMISSION_DENIED (and
