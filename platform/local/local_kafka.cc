@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,6 +30,12 @@ namespace quoteflow {
 namespace {
 
 namespace fs = std::filesystem;
+
+#ifdef QUOTEFLOW_SOURCE_DIR
+constexpr char kSourceDir[] = QUOTEFLOW_SOURCE_DIR;
+#else
+constexpr char kSourceDir[] = ".";
+#endif
 
 #ifdef QUOTEFLOW_KAFKA_LIBS
 constexpr char kCompiledLibsDir[] = QUOTEFLOW_KAFKA_LIBS;
@@ -171,6 +178,36 @@ absl::StatusOr<std::pair<int, std::string>> RunTool(const std::string& java,
 
 }  // namespace
 
+absl::StatusOr<LocalKafka::SaslSslListener> LocalKafka::DevSaslSslListener(
+    const std::string& dir) {
+  const std::string certs = dir + "/certs";
+  if (!fs::exists(certs + "/server.pem")) {
+    const std::string command = absl::StrCat("bash '", kSourceDir, "/scripts/make-dev-certs.sh' '",
+                                             certs, "' >/dev/null 2>&1");
+    if (std::system(command.c_str()) != 0) {
+      return absl::InternalError(absl::StrCat("scripts/make-dev-certs.sh ", certs, " failed"));
+    }
+  }
+  const std::string password_path = dir + "/password";
+  std::string password(absl::StripAsciiWhitespace(ReadFile(password_path)));
+  if (password.empty()) {
+    std::random_device rd;
+    const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string key;
+    for (int i = 0; i < 43; ++i) key.push_back(alphabet[rd() % 64]);
+    password = absl::StrCat(
+        "Endpoint=sb://quoteflow-local.servicebus.windows.net/;SharedAccessKeyName="
+        "RootManageSharedAccessKey;SharedAccessKey=",
+        key, "=");
+    RETURN_IF_ERROR(WriteFile(password_path, password + "\n"));
+    chmod(password_path.c_str(), 0600);
+  }
+  return SaslSslListener{.certificate_file = certs + "/server.pem",
+                         .key_file = certs + "/server.key",
+                         .users = {{"$ConnectionString", password}},
+                         .ca_file = certs + "/ca.pem"};
+}
+
 std::string LocalKafka::DefaultLibsDir() {
   if (const char* dir = getenv("QUOTEFLOW_KAFKA_LIBS"); dir != nullptr && *dir != '\0') return dir;
   return kCompiledLibsDir;
@@ -296,6 +333,8 @@ absl::Status LocalKafka::WriteNodeConfig(const Node& node, const Options& option
       {"transaction.state.log.num.partitions", "4"},
       // Consumer groups form at once (the 3 s default delays every test's first rebalance).
       {"group.initial.rebalance.delay.ms", "0"},
+      // Tests shorten session timeouts to see rebalances within seconds.
+      {"group.min.session.timeout.ms", "1000"},
       {"num.network.threads", "2"},
       {"num.io.threads", "4"},
   };

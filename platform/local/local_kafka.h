@@ -48,7 +48,15 @@ class LocalKafka {
     std::string key_file;
     // PLAIN users and their passwords (Event Hubs: "$ConnectionString" and a connection string).
     std::vector<std::pair<std::string, std::string>> users;
+    // The CA that signed the certificate, for clients (not used by the broker).
+    std::string ca_file;
   };
+
+  // An Event Hubs-shaped listener for local use: certificates made by scripts/make-dev-certs.sh in
+  // <dir>/certs, user "$ConnectionString", and a random Event Hubs-style connection string as its
+  // password, kept in <dir>/password (mode 0600). Both are reused when present. INTERNAL when the
+  // script fails.
+  static absl::StatusOr<SaslSslListener> DevSaslSslListener(const std::string& dir);
 
   struct Options {
     // Directory of the Kafka jars. Empty: DefaultLibsDir().

@@ -43,9 +43,8 @@ using ::quoteflow::testing::WaitFor;
 
 constexpr absl::Duration kWait = absl::Seconds(20);
 
-// Short group timings: the mock cluster waits session.timeout.ms - 1 s before electing a leader
-// when a member joins an active group, and 3 s for the first member of an empty group (so the
-// session timeout must stay above 3 s, or the member times out before the election).
+// Short group timings, so that rebalances after a member leaves or dies take seconds (the test
+// broker allows session timeouts from 1 s, LocalKafka's group.min.session.timeout.ms).
 KafkaSettings TestKafka() {
   return KafkaSettings(Env().bootstrap_servers(), {{"session.timeout.ms", "3500"},
                                                    {"heartbeat.interval.ms", "300"},
@@ -62,13 +61,12 @@ std::string UniqueName(absl::string_view prefix) {
   return name;
 }
 
-// Creates TOPIC and TOPIC.dlq on the broker.
+// Creates TOPIC and TOPIC.dlq on the run's Kafka.
 std::string CreateTopics(int partitions, int dlq_partitions = 1) {
   std::string topic = UniqueName("t");
-  process::BrokerProcess* broker = Env().broker();
-  if (broker == nullptr) return topic;
-  EXPECT_TRUE(broker->Control(absl::StrCat("create-topic ", topic, " ", partitions)).ok());
-  EXPECT_TRUE(broker->Control(absl::StrCat("create-topic ", topic, ".dlq ", dlq_partitions)).ok());
+  absl::Status created = Env().CreateTopics(
+      absl::StrCat(topic, ":", partitions, ",", topic, ".dlq:", dlq_partitions));
+  EXPECT_TRUE(created.ok()) << created;
   return topic;
 }
 
@@ -184,7 +182,7 @@ class Running {
 class InboxConsumerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_NE(Env().broker(), nullptr);
+    ASSERT_FALSE(Env().bootstrap_servers().empty());
     {
       pqxx::connection c(Env().database_url());
       pqxx::work tx(c);

@@ -23,6 +23,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "platform/kafka/kafka_admin.h"
 #include "platform/kafka/kafka_config.h"
 #include "platform/local/local_postgres.h"
 #include "platform/messaging/dlq_admin.h"
@@ -99,21 +100,34 @@ class Chaos : public ::testing::Test {
     if (load_thread_.joinable()) load_thread_.join();
   }
 
-  // Creates this scenario's topics, resets the database (shared cluster) and starts the system.
+  // Creates this scenario's topics, resets the database (shared cluster) and starts the system
+  // on the run's real Kafka, or on options.bootstrap_servers (a scenario's own cluster), or on
+  // `mock` (librdkafka's mock cluster, for request-level fault injection only).
   void StartSystem(const std::string& scenario, SagaSystemOptions options = {},
-                   const std::string& database_url = "") {
+                   const std::string& database_url = "", process::BrokerProcess* mock = nullptr) {
     scenario_ = scenario;
     url_ = database_url.empty() ? Env().database_url() : database_url;
     if (database_url.empty()) {
       ASSERT_TRUE(testing::ResetDatabase().ok());
     }
-    prefix_ = absl::StrCat("chaos-", scenario, "-", absl::ToUnixMillis(absl::Now()) % 1000000, ".");
-    process::BrokerProcess* broker = Env().broker();
-    ASSERT_NE(broker, nullptr);
+    prefix_ = absl::StrCat(Env().group_prefix(), "chaos-", scenario, "-",
+                           absl::ToUnixMillis(absl::Now()) % 1000000, ".");
+    bootstrap_ = mock != nullptr                        ? mock->bootstrap_servers()
+                 : !options.bootstrap_servers.empty() ? options.bootstrap_servers
+                                                       : Env().bootstrap_servers();
+    ASSERT_FALSE(bootstrap_.empty());
     for (const char* t : {"quotes", "policies", "customers"}) {
-      ASSERT_TRUE(broker->Control(absl::StrCat("create-topic ", prefix_, t, " 4")).ok());
-      ASSERT_TRUE(broker->Control(absl::StrCat("create-topic ", prefix_, t, ".dlq 1")).ok());
+      if (mock != nullptr) {
+        ASSERT_TRUE(mock->Control(absl::StrCat("create-topic ", prefix_, t, " 4")).ok());
+        ASSERT_TRUE(mock->Control(absl::StrCat("create-topic ", prefix_, t, ".dlq 1")).ok());
+      } else {
+        absl::Status created = kafka::CreateTopics(
+            kafka::KafkaSettings(bootstrap_, {}),
+            {{absl::StrCat(prefix_, t), 4}, {absl::StrCat(prefix_, t, ".dlq"), 1}});
+        ASSERT_TRUE(created.ok()) << created;
+      }
     }
+    options.bootstrap_servers = bootstrap_;
     topics_ = Topics{prefix_ + "quotes", prefix_ + "policies", prefix_ + "customers"};
     options.database_url = url_;
     options.topic_prefix = prefix_;
@@ -209,7 +223,7 @@ class Chaos : public ::testing::Test {
   LedgerReport CheckUntilHolds(absl::Duration timeout, LedgerOptions extra = {}) {
     LedgerOptions options = std::move(extra);
     options.database_url = url_;
-    options.bootstrap_servers = Env().bootstrap_servers();
+    options.bootstrap_servers = bootstrap_;
     options.topics = topics_;
     if (options.reference == nullptr) options.reference = &reference_;
     LedgerReport report;
@@ -247,7 +261,7 @@ class Chaos : public ::testing::Test {
     EXPECT_TRUE(dead.empty()) << absl::StrJoin(dead, ", ") << " died\n" << system_->Logs();
   }
 
-  std::string scenario_, prefix_, url_;
+  std::string scenario_, prefix_, url_, bootstrap_;
   Topics topics_;
   Reference reference_;
   std::unique_ptr<SagaSystem> system_;
@@ -281,7 +295,7 @@ TEST_F(Chaos, ConcurrentRetriesOfOneRequest) {
   LedgerReport r = CheckUntilHolds(absl::Seconds(30));
   // One QuoteApproved event id per quote on the wire, one approve record, version bumped once.
   absl::StatusOr<std::vector<WireRecord>> wire =
-      ReadTopic(Env().bootstrap_servers(), topics_.quotes);
+      ReadTopic(bootstrap_, topics_.quotes);
   ASSERT_TRUE(wire.ok()) << wire.status();
   std::map<std::string, std::set<std::string>> approved_ids;
   for (const WireRecord& w : *wire) {
@@ -363,7 +377,7 @@ class PostgresChaos : public Chaos {
       (void)WaitQuiet(absl::Seconds(20));  // what was lost never settles
       LedgerOptions lo;
       lo.database_url = url_;
-      lo.bootstrap_servers = Env().bootstrap_servers();
+      lo.bootstrap_servers = bootstrap_;
       lo.topics = topics_;
       absl::StatusOr<LedgerReport> r = CheckLedger(lo, load_.approvals);
       ASSERT_TRUE(r.ok()) << r.status();
@@ -468,12 +482,14 @@ TEST_F(Chaos, RelayAndWorkerSigkill) {
 
 // 6. Broker storms: injected produce errors, delayed acks, leader moves, all brokers down for a
 // while. ApproveQuote keeps succeeding throughout, the backlog drains within 30 s of recovery,
-// nothing is lost.
+// nothing is lost. Request-level fault injection that a real broker cannot do: this scenario runs
+// on librdkafka's mock cluster (Env().mock_broker()); broker crashes, pauses and outages on a real
+// 3-node cluster are the BrokerChaos scenarios below.
 TEST_F(Chaos, BrokerStorms) {
-  StartSystem("broker-storms");
-  if (HasFatalFailure()) return;
-  process::BrokerProcess* broker = Env().broker();
+  process::BrokerProcess* broker = Env().mock_broker();
   ASSERT_NE(broker, nullptr);
+  StartSystem("broker-storms", {}, "", broker);
+  if (HasFatalFailure()) return;
   const absl::Duration down = absl::Seconds(Pick(8, 60));
   // The load runs as long as the storm: 4 clients, one quote per 40 ms each, until `stop`.
   std::atomic<bool> stop{false};
@@ -634,7 +650,7 @@ TEST_F(Chaos, PoisonAndOversizedPayload) {
   const absl::Duration lag_zero_after = absl::Now() - load_end;
   EXPECT_TRUE(quiet.ok()) << quiet << "\n" << system_->Logs();
   // Dead-lettered once each, with a reason.
-  kafka::KafkaSettings kafka(Env().bootstrap_servers(), {});
+  kafka::KafkaSettings kafka(bootstrap_, {});
   std::map<std::string, int> dlq_count;
   std::map<std::string, std::string> reasons;
   absl::Status dead = WaitFor(

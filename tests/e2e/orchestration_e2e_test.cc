@@ -981,6 +981,6 @@ TEST_F(OrchestrationDeadlineE2eTest, FailingCompensationEndsStuckAndQuotectlRetr
 
 int main(int argc, char** argv) {
   quoteflow::testing::InitQuoteflowTestMain(
-      &argc, argv, {.broker_args = {absl::StrCat("--topics=", quoteflow::kTopics)}});
+      &argc, argv, {.kafka_topics = quoteflow::kTopics, .prefix_topics = false});
   return RUN_ALL_TESTS();
 }

@@ -297,7 +297,7 @@ TEST_F(SagaE2eTest, PoisonEventIsDeadLetteredWithItsReasonWhileOtherTrafficCompl
   absl::Status dead_lettered = WaitFor(
       [&]() -> absl::Status {
         absl::StatusOr<std::vector<messaging::DlqRecord>> read =
-            messaging::ReadDlq(kafka, "quotes.dlq", {});
+            messaging::ReadDlq(kafka, system_->topic("quotes.dlq"), {});
         if (!read.ok()) return read.status();
         for (const messaging::DlqRecord& r : *read) {
           if (r.key == "q-ghost") {
@@ -310,7 +310,7 @@ TEST_F(SagaE2eTest, PoisonEventIsDeadLetteredWithItsReasonWhileOtherTrafficCompl
       absl::Seconds(60), "the poison event on quotes.dlq");
   ASSERT_TRUE(dead_lettered.ok()) << dead_lettered << "\n" << system_->Logs();
   EXPECT_EQ(records[0].consumer, "quote-worker");
-  EXPECT_EQ(records[0].original_topic, "quotes");
+  EXPECT_EQ(records[0].original_topic, system_->topic("quotes"));
   EXPECT_TRUE(absl::StrContains(records[0].reason, "quote q-ghost not found")) << records[0].reason;
 }
 
@@ -443,10 +443,10 @@ TEST_F(SagaE2eTest, EveryEventRepublishedChangesNothing) {
     tx.commit();
   }
   for (const std::string& q : ids) {
-    absl::StatusOr<messaging::DlqRecord> a = WaitForDlqRecord("quotes.dlq", q);
+    absl::StatusOr<messaging::DlqRecord> a = WaitForDlqRecord(system_->topic("quotes.dlq"), q);
     ASSERT_TRUE(a.ok()) << a.status() << "\n" << system_->Logs();
     EXPECT_EQ(a->consumer, "policy-worker");
-    absl::StatusOr<messaging::DlqRecord> b = WaitForDlqRecord("policies.dlq", "pol-" + q);
+    absl::StatusOr<messaging::DlqRecord> b = WaitForDlqRecord(system_->topic("policies.dlq"), "pol-" + q);
     ASSERT_TRUE(b.ok()) << b.status() << "\n" << system_->Logs();
     EXPECT_EQ(b->consumer, "customer-worker");
   }
@@ -470,6 +470,6 @@ TEST_F(SagaE2eTest, EveryEventRepublishedChangesNothing) {
 
 int main(int argc, char** argv) {
   quoteflow::testing::InitQuoteflowTestMain(
-      &argc, argv, {.broker_args = {absl::StrCat("--topics=", quoteflow::kTopics)}});
+      &argc, argv, {.kafka_topics = quoteflow::kTopics});
   return RUN_ALL_TESTS();
 }

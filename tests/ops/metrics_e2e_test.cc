@@ -99,8 +99,11 @@ std::map<std::string, double> LabeledSamples(const std::string& exposition,
   return out;
 }
 
+// `topic` names the system's topic without this test process's prefix (Env().topic_prefix(): the
+// run's tests share one Kafka), here and in ReadTopic() and Reproduce().
 std::string PartitionSeries(const std::string& topic, int partition) {
-  return absl::StrCat("{topic=\"", topic, "\",partition=\"", partition, "\"}");
+  return absl::StrCat("{topic=\"", Env().topic_prefix(), topic, "\",partition=\"", partition,
+                      "\"}");
 }
 
 // The value of the sample `series` (name plus label set exactly as exposed), if present.
@@ -122,8 +125,9 @@ struct TopicRecord {
 
 // The records of `topic` (4 partitions, read from the beginning) whose value mentions `quote_id`
 // and, unless empty, whose ce_type header is `type`.
-std::vector<TopicRecord> ReadTopic(const std::string& topic, const std::string& quote_id,
+std::vector<TopicRecord> ReadTopic(const std::string& base_topic, const std::string& quote_id,
                                    const std::string& type = "") {
+  const std::string topic = Env().topic_prefix() + base_topic;
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", Env().bootstrap_servers().c_str(), err, sizeof(err));
@@ -174,7 +178,8 @@ std::vector<TopicRecord> ReadTopic(const std::string& topic, const std::string& 
 
 // Produces `record` to `topic` again (a redelivery, as after an offset reset) and waits for its
 // delivery.
-void Reproduce(const std::string& topic, const TopicRecord& record) {
+void Reproduce(const std::string& base_topic, const TopicRecord& record) {
+  const std::string topic = Env().topic_prefix() + base_topic;
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", Env().bootstrap_servers().c_str(), err, sizeof(err));
@@ -669,7 +674,10 @@ TEST_F(MetricsE2eTest, AHeldRecordIsLagOnItsPartitionUntilApplied) {
         body = Metrics("quote-worker");
         for (const auto& [labels, v] :
              LabeledSamples(body, "quoteflow_consumer_partition_lag_messages")) {
-          if (absl::StartsWith(labels, "{topic=\"customers\"") && v >= 1) held = labels;
+          if (absl::StartsWith(labels, absl::StrCat("{topic=\"", Env().topic_prefix(), "customers\"")) &&
+              v >= 1) {
+            held = labels;
+          }
         }
         return !held.empty() && Sample(body, "quoteflow_consumer_lag_messages") >= 1;
       },
@@ -701,6 +709,6 @@ TEST_F(MetricsE2eTest, AHeldRecordIsLagOnItsPartitionUntilApplied) {
 
 int main(int argc, char** argv) {
   quoteflow::testing::InitQuoteflowTestMain(
-      &argc, argv, {.broker_args = {absl::StrCat("--topics=", quoteflow::kTopics)}});
+      &argc, argv, {.kafka_topics = quoteflow::kTopics});
   return RUN_ALL_TESTS();
 }

@@ -1,4 +1,4 @@
-// outbox-relay under crashes and broker faults, against the real binary, PostgreSQL and the mock
+// outbox-relay under crashes and broker faults, against the real binary, PostgreSQL and Kafka (the
 // Kafka cluster process. Every test ends by checking: 0 rows missing, 0 reordered per key (as a
 // consumer with an inbox sees the topic), and duplicates within the bound of the batches in flight.
 //
@@ -25,7 +25,7 @@ class RelayChaosTest : public ::testing::Test {
   }
   void SetUp() override {
     ASSERT_TRUE(::quoteflow::testing::ResetDatabase().ok());
-    ASSERT_NE(Env().broker(), nullptr);
+    ASSERT_FALSE(Env().bootstrap_servers().empty());
   }
 };
 
@@ -106,15 +106,20 @@ TEST_F(RelayChaosTest, SigkillAtRandomInstantsAndAtFailPoint) {
   EXPECT_EQ(survivor->Terminate(), 0);
 }
 
+// Request-level faults (error codes injected into Produce responses, leaders moved by hand, latency
+// added to every response) are what librdkafka's mock cluster can do and a real broker cannot:
+// this test runs on the mock (Env().mock_broker()). Broker crashes on a real cluster are in
+// tests/chaos.
 TEST_F(RelayChaosTest, BrokerFaults) {
   const int64_t rows = EnvInt("QUOTEFLOW_RELAY_CHAOS_ROWS", 8000);
-  std::string topic = CreateTestTopic();
-  TopicReader reader(topic);
-  process::BrokerProcess* broker = Env().broker();
+  process::BrokerProcess* broker = Env().mock_broker();
   ASSERT_NE(broker, nullptr);
+  std::string topic = CreateTestTopic(12, broker);
+  TopicReader reader(topic, broker->bootstrap_servers());
   auto relay = RelayProcess::Start(
       {.relay_id = "faults",
        .topic = topic,
+       .bootstrap_servers = broker->bootstrap_servers(),
        .extra_args = {absl::StrCat("--max-batch=", kMaxBatch),
                       "--kafka-properties=message.timeout.ms=3000"}});
   ASSERT_NE(relay, nullptr);
@@ -172,17 +177,23 @@ TEST_F(RelayChaosTest, BrokerFaults) {
 
 // Postgres crashes under the relay (its leases go with the session): it reconnects, takes the shards
 // again and loses nothing. Then, with every broker down, SIGTERM abandons the in-flight batch within
-// --shutdown-timeout, exits 0 and leaves the rows for the next relay.
+// --shutdown-timeout, exits 0 and leaves the rows for the next relay. On the mock cluster: the run's
+// real broker is shared with other tests and cannot be taken down, and the mock's broker-down
+// closes the connections at once.
 TEST_F(RelayChaosTest, PostgresCrashAndShutdownDuringKafkaOutage) {
   LocalPostgres* pg = Env().postgres();
   if (pg == nullptr) GTEST_SKIP() << "external database: cannot restart it";
-  std::string topic = CreateTestTopic();
-  TopicReader reader(topic);
+  process::BrokerProcess* broker = Env().mock_broker();
+  ASSERT_NE(broker, nullptr);
+  std::string topic = CreateTestTopic(12, broker);
+  TopicReader reader(topic, broker->bootstrap_servers());
+  const std::string mock = broker->bootstrap_servers();
   const std::vector<std::string> args = {"--max-batch=100", "--shutdown-timeout=1s"};
   ConcurrentWriters before("pgcrash", 4, 500, 8000, absl::Milliseconds(1));
   before.Join();
   ASSERT_EQ(before.error(), "");
-  auto relay = RelayProcess::Start({.relay_id = "pg-crash", .topic = topic, .extra_args = args});
+  auto relay = RelayProcess::Start(
+      {.relay_id = "pg-crash", .topic = topic, .bootstrap_servers = mock, .extra_args = args});
   ASSERT_NE(relay, nullptr);
   ASSERT_TRUE(ExpectProgress(reader, 500, "start").ok());
   const int64_t left_at_crash = OutboxRows();
@@ -201,7 +212,7 @@ TEST_F(RelayChaosTest, PostgresCrashAndShutdownDuringKafkaOutage) {
   EXPECT_EQ(v.reordered, 0u) << v.ToString();
 
   // Every broker down; new rows cannot be delivered; SIGTERM must not hang nor delete anything.
-  ASSERT_TRUE(Env().broker()->Control("broker-down -1").ok());
+  ASSERT_TRUE(broker->Control("broker-down -1").ok());
   {
     pqxx::connection c(Env().database_url());
     pqxx::work tx(c);
@@ -217,8 +228,9 @@ TEST_F(RelayChaosTest, PostgresCrashAndShutdownDuringKafkaOutage) {
   EXPECT_LT(stop_time, absl::Seconds(5)) << "shutdown-timeout=1s";
   EXPECT_EQ(OutboxRows(), 50) << "nothing may be deleted without a delivery report";
   EXPECT_EQ(ShardLeases().first, 0) << "leases released";
-  ASSERT_TRUE(Env().broker()->Control("broker-up -1").ok());
-  auto next = RelayProcess::Start({.relay_id = "after-outage", .topic = topic, .extra_args = args});
+  ASSERT_TRUE(broker->Control("broker-up -1").ok());
+  auto next = RelayProcess::Start(
+      {.relay_id = "after-outage", .topic = topic, .bootstrap_servers = mock, .extra_args = args});
   ASSERT_NE(next, nullptr);
   std::set<std::string> outage;
   for (int i = 0; i < 50; ++i) outage.insert(OutboxRowWriter::EventId("outage", i, 1));

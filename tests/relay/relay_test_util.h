@@ -47,18 +47,18 @@ inline int64_t EnvInt(const char* name, int64_t def) {
   return v != nullptr && absl::SimpleAtoi(v, &out) && out > 0 ? out : def;
 }
 
-// A topic name unique to the running test (created on the broker with `partitions`).
-inline std::string CreateTestTopic(int partitions = 12) {
+// A topic name unique to the running test, created with `partitions` on the run's real Kafka, or on
+// `mock` (librdkafka's mock cluster, for the tests that inject request-level faults).
+inline std::string CreateTestTopic(int partitions = 12, process::BrokerProcess* mock = nullptr) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string topic = absl::StrCat("relay-", info->name(), "-", absl::ToUnixMicros(absl::Now()));
   for (char& c : topic) {
     if (!isalnum(static_cast<unsigned char>(c)) && c != '-') c = '-';
   }
-  process::BrokerProcess* broker = Env().broker();
-  if (broker != nullptr) {
-    absl::Status s = broker->Control(absl::StrCat("create-topic ", topic, " ", partitions));
-    EXPECT_TRUE(s.ok()) << s;
-  }
+  absl::Status s = mock != nullptr
+                       ? mock->Control(absl::StrCat("create-topic ", topic, " ", partitions))
+                       : Env().CreateTopics(absl::StrCat(topic, ":", partitions));
+  EXPECT_TRUE(s.ok()) << s;
   return topic;
 }
 
@@ -70,6 +70,8 @@ class RelayProcess {
   struct Options {
     std::string relay_id;
     std::string topic;  // --topic-map=quote=<topic>
+    // Empty: the run's real Kafka (Env().bootstrap_servers()).
+    std::string bootstrap_servers;
     std::vector<std::string> extra_args;
     std::vector<std::pair<std::string, std::string>> env;
     // Wait until the relay registered with at least one shard; fail fast (with its log) if it exits.
@@ -82,7 +84,9 @@ class RelayProcess {
     co.args = {"--database-url=" + Env().database_url(),
                "--outbox-schema=quote",
                "--relay-id=" + o.relay_id,
-               "--kafka-bootstrap-servers=" + Env().bootstrap_servers(),
+               "--kafka-bootstrap-servers=" + (o.bootstrap_servers.empty()
+                                                    ? Env().bootstrap_servers()
+                                                    : o.bootstrap_servers),
                "--topic-map=quote=" + o.topic,
                "--poll-interval=200ms",
                "--lease-interval=200ms",
@@ -267,11 +271,15 @@ struct ReadMessage {
   std::map<std::string, std::string> headers;
 };
 
-// Reads one topic from the beginning of every partition (assign, no consumer group).
+// Reads one topic from the beginning of every partition (assign, no consumer group), on the run's
+// real Kafka or on `bootstrap_servers`.
 class TopicReader {
  public:
-  explicit TopicReader(const std::string& topic) : topic_(topic) {
-    kafka::KafkaSettings settings(Env().bootstrap_servers(), {{"enable.partition.eof", "false"}});
+  explicit TopicReader(const std::string& topic, const std::string& bootstrap_servers = "")
+      : topic_(topic) {
+    kafka::KafkaSettings settings(
+        bootstrap_servers.empty() ? Env().bootstrap_servers() : bootstrap_servers,
+        {{"enable.partition.eof", "false"}});
     absl::StatusOr<kafka::ConfPtr> conf =
         settings.Build(kafka::KafkaRole::kConsumer, absl::StrCat("reader-", topic));
     EXPECT_TRUE(conf.ok()) << conf.status();

@@ -47,10 +47,17 @@ void SagaSystem::Add(const std::string& name, const std::string& path,
 absl::Status SagaSystem::Start() {
   const std::string url =
       options_.database_url.empty() ? Env().database_url() : options_.database_url;
-  const std::string bootstrap =
-      options_.bootstrap_servers.empty() ? Env().bootstrap_servers() : options_.bootstrap_servers;
-  if (bootstrap.empty()) return absl::UnavailableError("no broker");
   const bool orchestration = options_.saga_mode == "orchestration";
+  if (options_.bootstrap_servers.empty()) {
+    // The run's shared Kafka: this process's own topics and consumer groups.
+    options_.bootstrap_servers = Env().bootstrap_servers();
+    if (options_.topic_prefix.empty() && !orchestration) {
+      options_.topic_prefix = Env().topic_prefix();
+    }
+    if (options_.group_prefix.empty()) options_.group_prefix = Env().group_prefix();
+  }
+  const std::string& bootstrap = options_.bootstrap_servers;
+  if (bootstrap.empty()) return absl::UnavailableError("no broker");
   if (!orchestration && options_.saga_mode != "choreography") {
     return absl::InvalidArgumentError(absl::StrCat("saga_mode '", options_.saga_mode, "'"));
   }

@@ -40,7 +40,8 @@
 namespace quoteflow::testing {
 
 struct SagaSystemOptions {
-  // Empty: Env().database_url() / Env().bootstrap_servers().
+  // Empty: Env().database_url() / Env().bootstrap_servers(); with the latter, topic_prefix and
+  // group_prefix default to Env().topic_prefix() / group_prefix() (the run's tests share a broker).
   std::string database_url;
   std::string bootstrap_servers;
   // Log files are <TempDir>/<log_prefix>-<process>.log.

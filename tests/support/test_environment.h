@@ -1,9 +1,15 @@
 // Shared fixtures for tests that need real services. QuoteflowEnvironment is a GoogleTest global
 // environment that starts ONE throwaway PostgreSQL cluster per test binary (LocalPostgres,
-// durable=false: fsync off), applies the project's migrations, and, only when a test asks for it,
-// starts the mock Kafka broker (`quoteflow-broker`, via process::BrokerProcess). Tests reach it
-// through quoteflow::testing::Env(). ResetDatabase() empties the service tables between tests;
-// WaitFor() replaces sleeps with a polled condition and a deadline.
+// durable=false: fsync off), applies the project's migrations, and gives the tests a real Apache
+// Kafka: the one the ctest run's fixture started (tools/kafka: `quoteflow-kafka --daemon`, its
+// directory in QUOTEFLOW_TEST_KAFKA_DIR, see tests/CMakeLists.txt), or, when a test binary runs
+// on its own, a single-node LocalKafka it starts on first use. Tests of one run share that broker,
+// so each binary works on its own topics and consumer groups: topic_prefix() and group_prefix()
+// are unique per process, and the EnvironmentOptions::kafka_topics are created with that prefix.
+// librdkafka's mock cluster (quoteflow-broker) is still here as mock_broker(), only for
+// request-level fault injection that a real broker cannot do; a test that uses it says so.
+// Tests reach all this through quoteflow::testing::Env(). ResetDatabase() empties the service
+// tables between tests; WaitFor() replaces sleeps with a polled condition and a deadline.
 //
 // Linking: link `quoteflow_test_main` (a main() that registers the environment) or call
 // InitQuoteflowTestMain() from your own main(). Register the binary with
@@ -13,15 +19,15 @@
 // Setting QUOTEFLOW_TEST_DATABASE_URL points the environment at an existing server instead (no
 // cluster is started; postgres() is then null and tests that stop/restart it should GTEST_SKIP()).
 //
-// Teardown: TearDown() (and the destructors, when a test fails) stop the broker and the cluster and
-// remove its temporary directory. If the binary crashes or is SIGKILLed, the postmaster (a direct
-// child with PDEATHSIG=SIGINT, see platform/local/local_postgres.h) and the broker
-// (PDEATHSIG=SIGKILL) die with it; only the temp directory under /tmp is left behind.
+// Teardown: TearDown() (and the destructors, when a test fails) stop the mock broker, an own Kafka
+// and the cluster and remove its temporary directory. If the binary crashes or is SIGKILLed, the
+// postmaster (a direct child with PDEATHSIG=SIGINT, see platform/local/local_postgres.h), the
+// JVMs and the mock broker (PDEATHSIG=SIGKILL) die with it; only temp directories are left.
 //
 // Thread-safety: Env()'s accessors may be called from any thread once the environment is set up,
-// except that the first call of broker()/bootstrap_servers() (which starts the broker) should come
-// from the main test thread: the broker's death signal is tied to the thread that started it.
-// Stopping/restarting postgres() must not race with other uses of it.
+// except that the first call that starts a process (kafka_bootstrap_servers() without a fixture,
+// mock_broker()) should come from the main test thread: a child's death signal is tied to the
+// thread that started it. Stopping/restarting postgres() must not race with other uses of it.
 #ifndef QUOTEFLOW_TESTS_SUPPORT_TEST_ENVIRONMENT_H_
 #define QUOTEFLOW_TESTS_SUPPORT_TEST_ENVIRONMENT_H_
 
@@ -39,6 +45,7 @@
 
 namespace quoteflow {
 
+class LocalKafka;
 namespace process {
 class BrokerProcess;
 }  // namespace process
@@ -46,9 +53,13 @@ class BrokerProcess;
 namespace testing {
 
 struct EnvironmentOptions {
-  // Start the broker in SetUp() rather than on first use.
-  bool kafka = false;
-  // Extra arguments for quoteflow-broker (e.g. {"--brokers=1"}).
+  // Topics to create on the real Kafka when it is first used, as "name:partitions,...", each name
+  // with topic_prefix() in front.
+  std::string kafka_topics;
+  // false: topic_prefix() is "" (for the orchestration topics, whose names are fixed; only one
+  // test binary of a run may use them).
+  bool prefix_topics = true;
+  // Extra arguments for the mock broker (quoteflow-broker), e.g. {"--brokers=1"}.
   std::vector<std::string> broker_args;
   // Extra Postgres server settings.
   std::vector<std::pair<std::string, std::string>> postgres_settings;
@@ -70,21 +81,45 @@ class QuoteflowEnvironment : public ::testing::Environment {
   // The cluster, so a test can Stop()/Restart() it. Null with QUOTEFLOW_TEST_DATABASE_URL.
   LocalPostgres* postgres() const { return postgres_.get(); }
 
-  // Starts the broker on first use (the quoteflow-broker built with this tree, or the binary named
-  // by QUOTEFLOW_BROKER_BIN; its log goes to broker.log beside the cluster's postgres.log).
-  // Errors: FAILED_PRECONDITION when this build has no broker target and QUOTEFLOW_BROKER_BIN is
-  // unset; otherwise BrokerProcess::Start's errors (NOT_FOUND for a wrong path, ...). A failed
-  // start is remembered and returned again.
-  absl::Status EnsureBroker();
-  // The broker (started on first use), or null after adding a gtest failure saying why.
-  process::BrokerProcess* broker();
-  // Its "host:port,..." list (started on first use), or "" after adding a gtest failure.
+  // The real Kafka's PLAINTEXT "host:port,..." list: the run's fixture, or an own single-node
+  // LocalKafka started on first use (its logs beside postgres.log). Creates
+  // EnvironmentOptions::kafka_topics on first use. "" after adding a gtest failure saying why.
   std::string bootstrap_servers();
+  // Unique per test process ("<binary>-<pid>-"), or "" when !prefix_topics.
+  const std::string& topic_prefix() const { return topic_prefix_; }
+  // Unique per test process, always: prepend it to consumer group ids.
+  const std::string& group_prefix() const { return group_prefix_; }
+  // Creates topics on the real Kafka (names taken as given; existing ones are kept).
+  absl::Status CreateTopics(absl::string_view spec);
+  // The real Kafka's Event Hubs-shaped SASL_SSL listener (user "$ConnectionString", a connection
+  // string as password, TLS with the CA in ca_file); NOT_FOUND when the fixture has none.
+  struct SaslSsl {
+    std::string bootstrap_servers;
+    std::string password;
+    std::string ca_file;
+  };
+  absl::StatusOr<SaslSsl> sasl_ssl();
 
- private:
+  // librdkafka's mock cluster, for request-level fault injection only: started on first use (the
+  // quoteflow-broker built with this tree, or QUOTEFLOW_BROKER_BIN; its log goes to broker.log
+  // beside postgres.log). Null after adding a gtest failure saying why.
+  process::BrokerProcess* mock_broker();
+
+  private:
   EnvironmentOptions options_;
   std::unique_ptr<LocalPostgres> postgres_;
   std::string database_url_;
+  absl::Status EnsureKafka();
+  absl::Status EnsureMockBroker();
+
+  std::string topic_prefix_;
+  std::string group_prefix_;
+  std::mutex kafka_mu_;
+  std::unique_ptr<LocalKafka> kafka_;  // guarded by kafka_mu_; null with the run's fixture
+  std::string kafka_dir_;              // guarded by kafka_mu_; the fixture's directory, if any
+  std::string bootstrap_servers_;      // guarded by kafka_mu_
+  absl::Status kafka_status_;          // guarded by kafka_mu_; the first start's result
+  bool kafka_tried_ = false;           // guarded by kafka_mu_
   std::mutex broker_mu_;
   std::unique_ptr<process::BrokerProcess> broker_;  // guarded by broker_mu_
   absl::Status broker_status_;                      // guarded by broker_mu_; last start failure

@@ -15,6 +15,9 @@
 #include <filesystem>
 #include <fstream>
 #include <pqxx/pqxx>
+
+#include "absl/strings/match.h"
+#include "platform/kafka/kafka_admin.h"
 #include <string>
 #include <thread>
 
@@ -246,26 +249,29 @@ TEST(WaitForTest, ReturnsOkOnceTrueAndDescribesTimeout) {
       << explained;
 }
 
-// Runs last: only this test pays for the broker, which starts on first use.
-TEST(BrokerTest, StartsOnFirstUseAndListens) {
-  absl::Status started = Env().EnsureBroker();
-  if (started.code() == absl::StatusCode::kFailedPrecondition) GTEST_SKIP() << started;
-  ASSERT_TRUE(started.ok()) << started;
+// The run's real Kafka: topics made with this process's prefix get a leader on every partition,
+// and the Event Hubs-shaped SASL_SSL listener is there.
+TEST(KafkaTest, RealBrokerTakesTopicsWithThisProcesssPrefix) {
   const std::string servers = Env().bootstrap_servers();
   ASSERT_FALSE(servers.empty());
-  ASSERT_NE(Env().broker(), nullptr);
-  // The first host:port accepts TCP connections.
-  const std::string first = servers.substr(0, servers.find(','));
-  const size_t colon = first.rfind(':');
-  ASSERT_NE(colon, std::string::npos) << servers;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(first.substr(colon + 1))));
-  ASSERT_EQ(inet_pton(AF_INET, first.substr(0, colon).c_str(), &addr.sin_addr), 1) << first;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << first;
-  close(fd);
+  EXPECT_FALSE(Env().topic_prefix().empty());
+  EXPECT_NE(Env().topic_prefix().find(std::to_string(getpid())), std::string::npos);
+  const std::string topic = Env().topic_prefix() + "probe";
+  ASSERT_TRUE(Env().CreateTopics(topic + ":3").ok());
+  ASSERT_TRUE(Env().CreateTopics(topic + ":3").ok()) << "creating an existing topic is a no-op";
+  absl::StatusOr<std::vector<int32_t>> leaders =
+      kafka::PartitionLeaders(kafka::KafkaSettings(servers, {}), topic);
+  ASSERT_TRUE(leaders.ok()) << leaders.status();
+  ASSERT_EQ(leaders->size(), 3u);
+  for (int32_t leader : *leaders) EXPECT_GE(leader, 1);
+  EXPECT_EQ(kafka::PartitionLeaders(kafka::KafkaSettings(servers, {}), topic + "-absent")
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+  absl::StatusOr<QuoteflowEnvironment::SaslSsl> sasl = Env().sasl_ssl();
+  ASSERT_TRUE(sasl.ok()) << sasl.status();
+  EXPECT_TRUE(absl::StartsWith(sasl->password, "Endpoint=sb://")) << "an Event Hubs-shaped secret";
+  EXPECT_TRUE(std::filesystem::exists(sasl->ca_file)) << sasl->ca_file;
 }
 
 }  // namespace

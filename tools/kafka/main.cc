@@ -8,9 +8,9 @@
 //
 // Once the cluster serves (and the topics exist), it writes DIR/bootstrap (the PLAINTEXT
 // "host:port,..." list) and prints `KAFKA_BOOTSTRAP_SERVERS=...`. --sasl-ssl adds an Event
-// Hubs-shaped SASL_SSL listener: certificates from scripts/make-dev-certs.sh in DIR/certs, user
-// "$ConnectionString", a random Event Hubs-style connection string as the password in
-// DIR/sasl/password (mode 0600), the listener list in DIR/sasl/bootstrap. --fresh deletes DIR
+// Hubs-shaped SASL_SSL listener (LocalKafka::DevSaslSslListener(DIR/sasl): CA in
+// DIR/sasl/certs/ca.pem, user "$ConnectionString", password in DIR/sasl/password) and writes its
+// "host:port,..." list to DIR/sasl/bootstrap. --fresh deletes DIR
 // first. --daemon detaches (own session, output to DIR/fixture.log, pid in DIR/fixture.pid) and
 // returns once the cluster serves; --watch-pid stops the cluster when that process exits ("parent":
 // the caller, e.g. ctest, so that an interrupted test run leaves no broker behind). --stop
@@ -26,7 +26,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <random>
 #include <sstream>
 #include <string>
 
@@ -37,10 +36,6 @@
 #include "platform/kafka/kafka_admin.h"
 #include "platform/local/local_kafka.h"
 #include "platform/observability/log.h"
-
-#ifndef QUOTEFLOW_SOURCE_DIR
-#define QUOTEFLOW_SOURCE_DIR "."
-#endif
 
 namespace {
 
@@ -92,18 +87,6 @@ int Stop(const std::string& dir) {
   }
   std::printf("quoteflow-kafka: stopped the cluster of %s\n", dir.c_str());
   return 0;
-}
-
-// An Event Hubs-shaped connection string with a random key (the SASL/PLAIN password).
-std::string NewConnectionString() {
-  std::random_device rd;
-  std::string key;
-  const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  for (int i = 0; i < 43; ++i) key.push_back(alphabet[rd() % 64]);
-  return absl::StrCat(
-      "Endpoint=sb://quoteflow-local.servicebus.windows.net/;SharedAccessKeyName="
-      "RootManageSharedAccessKey;SharedAccessKey=",
-      key, "=");
 }
 
 }  // namespace
@@ -217,30 +200,15 @@ int main(int argc, char** argv) {
   quoteflow::LocalKafka::Options options;
   options.dir = dir + "/cluster";
   options.nodes = nodes;
-  quoteflow::LocalKafka::SaslSslListener sasl;
+  absl::StatusOr<quoteflow::LocalKafka::SaslSslListener> sasl;
   const bool sasl_ssl = flags.count("sasl-ssl") > 0;
-  std::string password;
   if (sasl_ssl) {
-    const std::string certs = dir + "/certs";
-    if (!fs::exists(certs + "/server.pem")) {
-      const std::string command = absl::StrCat("bash '", QUOTEFLOW_SOURCE_DIR,
-                                               "/scripts/make-dev-certs.sh' '", certs,
-                                               "' >/dev/null");
-      if (std::system(command.c_str()) != 0) {
-        log::Error("make-dev-certs.sh failed", {{"dir", certs}});
-        return 1;
-      }
+    sasl = quoteflow::LocalKafka::DevSaslSslListener(dir + "/sasl");
+    if (!sasl.ok()) {
+      log::Error("cannot prepare the SASL_SSL listener", {{"error", sasl.status().ToString()}});
+      return 1;
     }
-    fs::create_directories(dir + "/sasl");
-    password = std::string(absl::StripAsciiWhitespace(ReadFile(dir + "/sasl/password")));
-    if (password.empty()) {
-      password = NewConnectionString();
-      WriteFileAtomically(dir + "/sasl/password", password + "\n", 0600);
-    }
-    sasl.certificate_file = certs + "/server.pem";
-    sasl.key_file = certs + "/server.key";
-    sasl.users = {{"$ConnectionString", password}};
-    options.sasl_ssl = &sasl;
+    options.sasl_ssl = &*sasl;
   }
 
   absl::StatusOr<std::unique_ptr<quoteflow::LocalKafka>> kafka =
