@@ -49,6 +49,11 @@ int main(int argc, char** argv) {
   if (absl::Status s = kafka_settings->Build(kafka::KafkaRole::kProducer).status(); !s.ok()) {
     return Refuse(s);
   }
+  if (absl::Status s = relay::CheckOrderWithoutIdempotence(
+          *options, *kafka_settings->EffectiveProperties(kafka::KafkaRole::kProducer));
+      !s.ok()) {
+    return Refuse(s);
+  }
   absl::StatusOr<relay::FailPoints> fail_points = relay::FailPoints::FromEnvironment();
   if (!fail_points.ok()) return Refuse(fail_points.status());
 

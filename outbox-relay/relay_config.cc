@@ -2,8 +2,11 @@
 
 #include <unistd.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "domain/status_macros.h"
+#include "platform/observability/log.h"
 
 namespace quoteflow::relay {
 
@@ -87,6 +90,26 @@ absl::StatusOr<RelayOptions> RelayOptionsFromConfig(const Config& config) {
   ASSIGN_OR_RETURN(o.stats_interval, PositiveDuration(config, "stats-interval", absl::Milliseconds(100)));
   ASSIGN_OR_RETURN(o.shutdown_timeout, config.GetDuration("shutdown-timeout"));
   return o;
+}
+
+absl::Status CheckOrderWithoutIdempotence(const RelayOptions& options,
+                                          const std::vector<kafka::KafkaProperty>& producer) {
+  for (const auto& [key, value] : producer) {
+    const std::string v = absl::AsciiStrToLower(absl::StripAsciiWhitespace(value));
+    if (key != "enable.idempotence" || (v != "false" && v != "0" && v != "no" && v != "off")) {
+      continue;
+    }
+    if (options.max_in_flight_per_key != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "enable.idempotence=false with --max-in-flight-per-key=", options.max_in_flight_per_key,
+          ": without the idempotent producer a retried event can land after a later one of its "
+          "aggregate; keep --max-in-flight-per-key=1 (one event per aggregate in flight, the next "
+          "sent only after its delivery report)"));
+    }
+    log::Warn("idempotent producer off: per-key order kept by one in-flight event per aggregate; "
+              "retries may put duplicates on the wire (consumers' inboxes absorb them)");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace quoteflow::relay

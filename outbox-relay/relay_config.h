@@ -5,10 +5,12 @@
 #define QUOTEFLOW_OUTBOX_RELAY_RELAY_CONFIG_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "outbox-relay/relay.h"
+#include "platform/kafka/kafka_config.h"
 #include "platform/config/config.h"
 
 namespace quoteflow::relay {
@@ -22,6 +24,13 @@ void DeclareRelayFlags(Config& config);
 // schema, a schema that is not a plain lower-case identifier, a bad topic map, numbers out of range
 // or durations that are zero or malformed. relay-id defaults to "<hostname>-<pid>".
 absl::StatusOr<RelayOptions> RelayOptionsFromConfig(const Config& config);
+
+// Per-key order without the idempotent producer (enable.idempotence=false in the effective
+// `producer` properties, e.g. for Azure Event Hubs' Standard tier): OK, with a warning, when
+// options.max_in_flight_per_key is 1 (one event per aggregate per batch, each batch waits for
+// all its delivery reports); INVALID_ARGUMENT otherwise.
+absl::Status CheckOrderWithoutIdempotence(const RelayOptions& options,
+                                          const std::vector<kafka::KafkaProperty>& producer);
 
 // OK for a plain SQL identifier ([a-z_][a-z0-9_]*, at most 50 bytes); INVALID_ARGUMENT otherwise.
 absl::Status ValidateSchemaName(const std::string& schema);

@@ -38,11 +38,6 @@ bool IsFalse(absl::string_view v) {
   return l == "false" || l == "0" || l == "no" || l == "off";
 }
 
-bool IsTrue(absl::string_view v) {
-  std::string l = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v));
-  return l == "true" || l == "1" || l == "yes" || l == "on";
-}
-
 std::string RedactedValue(absl::string_view key, absl::string_view value) {
   return IsSecretKafkaProperty(key) && !value.empty() ? "***" : RedactSecrets(value);
 }
@@ -214,12 +209,18 @@ absl::StatusOr<std::vector<KafkaProperty>> KafkaSettings::EffectiveProperties(
   }
 
   if (role == KafkaRole::kProducer) {
-    if (const std::string* v = FindProperty(props, "enable.idempotence");
-        v != nullptr && !IsTrue(*v)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("kafka producer: enable.idempotence=", *v,
-                       " would allow duplicates and reordering within a partition on retries; "
-                       "the outbox relay requires enable.idempotence=true (remove the override)"));
+    // librdkafka 2.0.2 sends gzip, snappy and lz4 batches uncompressed to Kafka >= 4.0 without a
+    // word (librdkafka #4956, fixed in 2.11.1): refuse them rather than pretend. zstd works.
+    for (const char* codec_key : {"compression.type", "compression.codec"}) {
+      if (const std::string* v = FindProperty(props, codec_key); v != nullptr) {
+        const std::string codec = absl::AsciiStrToLower(*v);
+        if (codec == "gzip" || codec == "snappy" || codec == "lz4") {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "kafka producer: ", codec_key, "=", *v,
+              " is sent uncompressed to Kafka >= 4.0 by librdkafka 2.0.2 (librdkafka issue "
+              "#4956); use zstd or none"));
+        }
+      }
     }
     for (const char* acks_key : {"acks", "request.required.acks"}) {
       if (const std::string* v = FindProperty(props, acks_key);
@@ -230,7 +231,12 @@ absl::StatusOr<std::vector<KafkaProperty>> KafkaSettings::EffectiveProperties(
             "requires acks=all (remove the override)"));
       }
     }
-    SetProperty(props, "enable.idempotence", "true");
+    // Idempotence stays on unless switched off explicitly, for a broker that does not grant it
+    // (Azure Event Hubs' Standard tier); the relay then keeps per-key order itself (one in-flight
+    // event per aggregate, outbox-relay --max-in-flight-per-key=1).
+    if (FindProperty(props, "enable.idempotence") == nullptr) {
+      SetProperty(props, "enable.idempotence", "true");
+    }
     if (FindProperty(props, "request.required.acks") == nullptr) SetProperty(props, "acks", "all");
   } else {
     if (group_id.empty()) {

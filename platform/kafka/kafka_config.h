@@ -10,8 +10,11 @@
 // Precedence, lowest first: role defaults, properties file, --kafka-properties,
 // --kafka-bootstrap-servers / --kafka-sasl-password, then the values a role forces.
 //
-// Producer: enable.idempotence=true and acks=all are forced (setting them otherwise is an error,
-// librdkafka 2.0.2 defaults to a non-idempotent producer); defaults linger.ms=5 and
+// Producer: acks=all is forced (setting it otherwise is an error); enable.idempotence=true unless
+// explicitly false (librdkafka 2.0.2 defaults to a non-idempotent producer; Azure Event Hubs'
+// Standard tier does not grant it, and the relay then keeps per-key order itself);
+// compression.type gzip, snappy and lz4 are refused (librdkafka 2.0.2 sends them uncompressed to
+// Kafka >= 4.0, librdkafka #4956; zstd works, none is the default); defaults linger.ms=5 and
 // allow.auto.create.topics=false (an unknown topic is a permanent error, see mock_broker.h).
 // Consumer: group.id from the caller, enable.auto.commit=false forced (offsets are committed after
 // the database transaction), defaults fetch.wait.max.ms=5 (the mock broker holds an empty fetch

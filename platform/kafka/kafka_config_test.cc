@@ -80,7 +80,7 @@ TEST(IsSecretKafkaPropertyTest, Names) {
 }
 
 TEST(KafkaSettingsTest, ProducerDefaultsAndForcedValues) {
-  KafkaSettings s("127.0.0.1:9092", {{"linger.ms", "20"}, {"compression.type", "lz4"}});
+  KafkaSettings s("127.0.0.1:9092", {{"linger.ms", "20"}, {"compression.type", "zstd"}});
   auto props = s.EffectiveProperties(KafkaRole::kProducer);
   ASSERT_TRUE(props.ok()) << props.status();
   auto m = AsMap(*props);
@@ -88,7 +88,7 @@ TEST(KafkaSettingsTest, ProducerDefaultsAndForcedValues) {
   EXPECT_EQ(m["enable.idempotence"], "true");
   EXPECT_EQ(m["acks"], "all");
   EXPECT_EQ(m["linger.ms"], "20");  // user override of a default
-  EXPECT_EQ(m["compression.type"], "lz4");
+  EXPECT_EQ(m["compression.type"], "zstd");
   EXPECT_EQ(m["allow.auto.create.topics"], "false");
   EXPECT_FALSE(m.contains("group.id"));
 
@@ -97,6 +97,19 @@ TEST(KafkaSettingsTest, ProducerDefaultsAndForcedValues) {
   EXPECT_EQ(ConfValue(conf->get(), "enable.idempotence"), "true");
   EXPECT_EQ(ConfValue(conf->get(), "linger.ms"), "20");
   EXPECT_EQ(ConfValue(conf->get(), "acks"), "-1");
+}
+
+// Azure Event Hubs' Standard tier: the producer may run without idempotence (the relay keeps
+// per-key order itself); acks=all stays forced.
+TEST(KafkaSettingsTest, ProducerMaySwitchIdempotenceOffExplicitly) {
+  KafkaSettings s("h:1", {{"enable.idempotence", "false"}});
+  auto props = s.EffectiveProperties(KafkaRole::kProducer);
+  ASSERT_TRUE(props.ok()) << props.status();
+  auto m = AsMap(*props);
+  EXPECT_EQ(m["enable.idempotence"], "false");
+  EXPECT_EQ(m["acks"], "all");
+  EXPECT_TRUE(s.Build(KafkaRole::kProducer).ok());
+  EXPECT_TRUE(KafkaSettings("h:1", {{"compression.type", "none"}}).Build(KafkaRole::kProducer).ok());
 }
 
 TEST(KafkaSettingsTest, ProducerAcceptsExplicitSafeValues) {
@@ -145,11 +158,13 @@ TEST_P(KafkaSettingsRejectTest, InvalidArgumentWithReason) {
 INSTANTIATE_TEST_SUITE_P(
     All, KafkaSettingsRejectTest,
     ::testing::Values(
-        Rejected{"no_idempotence",
+        Rejected{"gzip", KafkaRole::kProducer, {{"compression.type", "gzip"}}, "h:1", "#4956"},
+        Rejected{"snappy_alias",
                  KafkaRole::kProducer,
-                 {{"enable.idempotence", "false"}},
+                 {{"compression.codec", "snappy"}},
                  "h:1",
-                 "enable.idempotence"},
+                 "compression.codec=snappy"},
+        Rejected{"lz4", KafkaRole::kProducer, {{"compression.type", "LZ4"}}, "h:1", "zstd"},
         Rejected{"acks_1", KafkaRole::kProducer, {{"acks", "1"}}, "h:1", "acks=all"},
         Rejected{"acks_0_alias",
                  KafkaRole::kProducer,

@@ -271,7 +271,10 @@ TEST_F(RelayFlowTest, RefusesInvalidConfiguration) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {{"--kafka-properties=enable.idempotence=false"}, 2, "enable.idempotence"},
+      {{"--kafka-properties=enable.idempotence=false", "--max-in-flight-per-key=2"},
+       2,
+       "--max-in-flight-per-key=1"},
+      {{"--kafka-properties=compression.type=lz4"}, 2, "#4956"},
       {{"--kafka-properties=enable.ssl.certificate.verification=false"}, 2, "certificate"},
       {{"--outbox-schema=Quote"}, 2, "--outbox-schema"},
       {{"--topic-map=quote"}, 2, "--topic-map"},

@@ -28,6 +28,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "domain/status_macros.h"
+#include "platform/kafka/kafka_admin.h"
 #include "platform/observability/log.h"
 #include "platform/postgres/migrations.h"
 #include "tools/local/local_env.h"
@@ -51,11 +52,11 @@ constexpr absl::Duration kMaxBackoff = absl::Seconds(30);
 constexpr absl::Duration kStableRun = absl::Seconds(30);
 constexpr absl::Duration kProbeTimeout = absl::Milliseconds(500);
 constexpr absl::Duration kProbeInterval = absl::Milliseconds(100);
-constexpr absl::Duration kBrokerStartTimeout = absl::Seconds(30);
 constexpr int kConfigErrorExit = 2;  // project convention: invalid configuration
 constexpr int kTailLines = 15;
 constexpr char kHost[] = "127.0.0.1";
 constexpr char kSelfExe[] = "/proc/self/exe";
+constexpr char kRealGrpcurl[] = QUOTEFLOW_REAL_GRPCURL;
 
 std::string ExitText(const absl::StatusOr<int>& code) {
   if (!code.ok()) return code.status().ToString();
@@ -132,7 +133,7 @@ void DeclareLauncherFlags(Config& config) {
   config.Declare("quoteflow-database-url", "",
                  "use this PostgreSQL instead of starting one (migrations are still applied)");
   config.Declare("quoteflow-kafka-bootstrap-servers", "",
-                 "use this Kafka instead of starting the mock broker");
+                 "use this Kafka instead of starting one (KAFKA_BOOTSTRAP_SERVERS works too)");
   config.Declare("quoteflow-services", "",
                  "comma-separated services to run (their relays included); default: all built");
   config.Declare("quoteflow-startup-timeout", "120s",
@@ -173,6 +174,10 @@ absl::StatusOr<LauncherOptions> LauncherOptionsFromConfig(
   }
   o.database_url = config.Get("quoteflow-database-url");
   o.kafka_bootstrap_servers = config.Get("quoteflow-kafka-bootstrap-servers");
+  if (const char* servers = getenv("KAFKA_BOOTSTRAP_SERVERS");
+      o.kafka_bootstrap_servers.empty() && servers != nullptr) {
+    o.kafka_bootstrap_servers = servers;
+  }
   for (absl::string_view name : absl::StrSplit(config.Get("quoteflow-services"), ',')) {
     name = absl::StripAsciiWhitespace(name);
     if (!name.empty()) o.only_services.emplace_back(name);
@@ -258,6 +263,7 @@ int Launcher::WaitEvent(absl::Time deadline) {
 }
 
 absl::Status Launcher::Start() {
+  started_at_ = absl::Now();
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
@@ -432,41 +438,35 @@ absl::Status Launcher::StartPostgres() {
 }
 
 absl::Status Launcher::StartBroker() {
+  const absl::Time t0 = absl::Now();
   if (!options_.kafka_bootstrap_servers.empty()) {
     kafka_bootstrap_servers_ = options_.kafka_bootstrap_servers;
-    log::Info("using the Kafka of QUOTEFLOW_KAFKA_BOOTSTRAP_SERVERS",
+    log::Info("using an existing Kafka (KAFKA_BOOTSTRAP_SERVERS); no broker started",
               {{"bootstrap_servers", kafka_bootstrap_servers_}});
-    return absl::OkStatus();
+  } else {
+    // A real single-node Apache Kafka (KRaft); its log dir is kept in <state>/kafka like the
+    // Postgres cluster, so in-flight events survive a restart of `make run`.
+    LocalKafka::Options kafka_options;
+    kafka_options.dir = state_dir_ + "/kafka";
+    kafka_options.new_session = true;  // Ctrl-C reaches the launcher only; it stops Kafka last
+    ASSIGN_OR_RETURN(kafka_, LocalKafka::Start(kafka_options));
+    kafka_bootstrap_servers_ = kafka_->bootstrap_servers();
   }
-  std::optional<std::string> binary = FindBinary(options_.build_dir, "quoteflow-broker");
-  if (!binary.has_value()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("quoteflow-broker is not built in ", options_.build_dir,
-                     ": run `make build` first (or set QUOTEFLOW_KAFKA_BOOTSTRAP_SERVERS)"));
+  // Every topic the services expect, the dead-letter topics included (existing ones are kept).
+  ASSIGN_OR_RETURN(std::vector<kafka::TopicSpec> topics,
+                   kafka::ParseTopicSpecs(kafka::kQuoteflowTopics));
+  absl::Status created =
+      kafka::CreateTopics(kafka::KafkaSettings(kafka_bootstrap_servers_, {}), topics);
+  if (!created.ok() && kafka_ != nullptr) return created;
+  if (!created.ok()) {
+    log::Warn("could not create the topics on the existing Kafka; the services need them",
+              {{"error", created.ToString()}, {"topics", kafka::kQuoteflowTopics}});
   }
-  const std::string log_path = logs_dir_ + "/broker.log";
-  // Not process::BrokerProcess: it cannot start the broker in its own session, and the broker must
-  // not receive the terminal's Ctrl-C before the relays have stopped.
-  ASSIGN_OR_RETURN(broker_, process::ChildProcess::Start({.path = kSelfExe,
-                                                          .args = {kExecDetachedFlag, *binary},
-                                                          .capture_stdout = true,
-                                                          .stderr_path = log_path}));
-  const absl::Time deadline = absl::Now() + kBrokerStartTimeout;
-  while (true) {
-    absl::StatusOr<std::string> line = broker_->ReadLine(deadline);
-    if (!line.ok()) {
-      return absl::UnavailableError(absl::StrCat("the Kafka mock broker did not start (",
-                                                 line.status().message(), "); ", Tail(log_path)));
-    }
-    absl::string_view rest = *line;
-    if (absl::ConsumePrefix(&rest, "KAFKA_BOOTSTRAP_SERVERS=")) {
-      kafka_bootstrap_servers_ = std::string(rest);
-      break;
-    }
-  }
-  log::Info("Kafka mock broker ready", {{"bootstrap_servers", kafka_bootstrap_servers_},
-                                        {"pid", static_cast<int>(broker_->pid())},
-                                        {"log", log_path}});
+  kafka_startup_ = absl::Now() - t0;
+  log::Info("kafka ready", {{"bootstrap_servers", kafka_bootstrap_servers_},
+                            {"started_here", kafka_ != nullptr},
+                            {"startup_ms", Millis(kafka_startup_)},
+                            {"log", kafka_ != nullptr ? kafka_->dir() + "/node-1/kafka.log" : "-"}});
   return absl::OkStatus();
 }
 
@@ -526,10 +526,8 @@ absl::Status Launcher::CheckInfrastructure() {
   if (postgres_ != nullptr && !postgres_->running()) {
     return absl::UnavailableError(absl::StrCat("PostgreSQL exited; ", Tail(postgres_->log_path())));
   }
-  if (broker_ != nullptr && !broker_->Running()) {
-    return absl::UnavailableError(absl::StrCat("the Kafka mock broker exited with ",
-                                               ExitText(broker_->Wait(absl::Now())), "; ",
-                                               Tail(logs_dir_ + "/broker.log")));
+  if (kafka_ != nullptr && !kafka_->NodeRunning(1)) {
+    return absl::UnavailableError(absl::StrCat("Kafka exited; ", kafka_->NodeLogTail(1)));
   }
   return absl::OkStatus();
 }
@@ -595,14 +593,21 @@ absl::Status Launcher::PublishLocalEnv() {
   if (auto quotectl = FindBinary(options_.build_dir, "quotectl"); quotectl.has_value()) {
     quotectl_ = *quotectl;
   }
-  const std::string grpcurl = options_.source_dir + "/tools/grpcurl/grpcurl";
-  std::error_code ec;
-  const std::string grpcurl_abs = fs::absolute(grpcurl, ec).lexically_normal().string();
+  // The real grpcurl (scripts/install-deps.sh `go install`s it when a Go >= 1.21 is there), else
+  // the tools/grpcurl stand-in with the same flags.
+  std::string grpcurl = kRealGrpcurl;
+  if (access(grpcurl.c_str(), X_OK) != 0) {
+    std::error_code ec;
+    grpcurl = fs::absolute(options_.source_dir + "/tools/grpcurl/grpcurl", ec)
+                  .lexically_normal()
+                  .string();
+    grpcurl_shim_ = access(grpcurl.c_str(), X_OK) == 0;
+    if (!grpcurl_shim_) grpcurl.clear();
+  }
   struct {
     std::string name;
     std::string target;
-  } links[] = {{"grpcurl", access(grpcurl_abs.c_str(), X_OK) == 0 ? grpcurl_abs : ""},
-               {"quotectl", quotectl_}};
+  } links[] = {{"grpcurl", grpcurl}, {"quotectl", quotectl_}};
   for (const auto& link : links) {
     const std::string path = absl::StrCat(bin_dir_, "/", link.name);
     if (link.target.empty()) {
@@ -611,8 +616,6 @@ absl::Status Launcher::PublishLocalEnv() {
     }
     if (absl::Status s = ReplaceSymlink(link.target, path); !s.ok()) {
       log::Warn("cannot link a tool into the state directory", {{"error", s.ToString()}});
-    } else if (link.name == "grpcurl") {
-      grpcurl_shim_ = true;
     }
   }
 
@@ -658,16 +661,25 @@ absl::Status Launcher::PublishLocalEnv() {
 
 void Launcher::PrintSummary() const {
   std::string out = "\nquoteflow is running";
-  absl::StrAppend(&out, " (saga mode: ", options_.saga_mode, ")\n\n");
+  absl::StrAppend(&out, " (saga mode: ", options_.saga_mode, "), started in ",
+                  absl::FormatDuration(absl::Trunc(absl::Now() - started_at_, absl::Milliseconds(100))),
+                  kafka_ != nullptr
+                      ? absl::StrCat(" (Kafka ", absl::FormatDuration(absl::Trunc(
+                                                     kafka_startup_, absl::Milliseconds(100))),
+                                     ")")
+                      : "",
+                  "\n\n");
   for (auto it = services_.rbegin(); it != services_.rend(); ++it) {
     const Service& s = **it;
     absl::StrAppend(&out, "  ", absl::StrFormat("%-24s", s.plan.spec.name),
                     absl::StrFormat("%-18s", s.address.empty() ? "" : s.address), " log ",
                     s.log_path, "\n");
   }
-  absl::StrAppend(&out, "  ", absl::StrFormat("%-24s", "kafka (mock broker)"),
-                  kafka_bootstrap_servers_,
-                  broker_ != nullptr ? absl::StrCat("  log ", logs_dir_, "/broker.log") : "", "\n");
+  absl::StrAppend(
+      &out, "  ",
+      absl::StrFormat("%-24s", kafka_ != nullptr ? "kafka (4.1, KRaft)" : "kafka (existing)"),
+      kafka_bootstrap_servers_,
+      kafka_ != nullptr ? absl::StrCat("  log ", kafka_->dir(), "/node-1/kafka.log") : "", "\n");
   absl::StrAppend(&out, "  ", absl::StrFormat("%-24s", "postgresql"), database_url_,
                   postgres_ != nullptr ? absl::StrCat("  log ", postgres_->log_path()) : "", "\n");
   for (const SkippedService& s : skipped_) {
@@ -688,10 +700,10 @@ void Launcher::PrintSummary() const {
                     "  grpcurl -plaintext -d '{\"quote_id\":\"<id>\"}' ", api,
                     " quoteflow.v1.QuoteService/ApproveQuote\n", "  grpcurl -plaintext ", api,
                     " grpc.health.v1.Health/Check\n");
-    if (grpcurl_shim_) {
-      absl::StrAppend(&out, "  (no grpcurl installed? `source` the file above: it appends ",
-                      bin_dir_, ", which holds the tools/grpcurl/grpcurl shim, to PATH)\n");
-    }
+    absl::StrAppend(&out, "  (`source` the file above first: it puts ", bin_dir_,
+                    grpcurl_shim_ ? ", with the tools/grpcurl stand-in (no Go >= 1.21 here),"
+                                  : ", with the real grpcurl,",
+                    " on PATH)\n");
   }
   absl::StrAppend(&out, "\nChildren log to ", logs_dir_,
                   "/<name>.log (JSON; the previous run's as .log.1). The launcher restarts a "
@@ -799,7 +811,16 @@ void Launcher::Shutdown() {
     (*it)->restart_at = absl::InfiniteFuture();
     StopChild((*it)->plan.spec.name, (*it)->child);
   }
-  StopChild("broker", broker_);
+  if (kafka_ != nullptr) {
+    const absl::Time start = absl::Now();
+    absl::Status s = kafka_->Stop(hurry_ ? absl::ZeroDuration() : absl::Seconds(30));
+    if (s.ok()) {
+      log::Info("stopped", {{"service", "kafka"}, {"after_ms", Millis(absl::Now() - start)}});
+    } else {
+      log::Error("Kafka did not stop cleanly", {{"error", s.ToString()}});
+    }
+    kafka_.reset();
+  }
   if (postgres_ != nullptr) {
     const absl::Time start = absl::Now();
     absl::Status s =

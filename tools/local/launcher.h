@@ -1,6 +1,8 @@
 // Launcher: `make run`. Runs the whole local quoteflow system in the foreground: a persistent
-// PostgreSQL cluster in <state>/pg (reused across runs), the schema migrations, the mock Kafka
-// broker (quoteflow-broker), and every service of service_table.h that is built, each with its
+// PostgreSQL cluster in <state>/pg (reused across runs), the schema migrations, a single-node
+// Apache Kafka 4.1 in KRaft mode in <state>/kafka (LocalKafka; its log dir kept across runs, so a
+// restart resumes in-flight sagas) with every topic the services expect, or an existing Kafka
+// (KAFKA_BOOTSTRAP_SERVERS), and every service of service_table.h that is built, each with its
 // stderr appended to <state>/logs/<name>.log. Once ALL of it is ready it writes <state>/local.env
 // (local_env.h) and prints where to point grpcurl; then it supervises until SIGTERM or SIGINT.
 //
@@ -19,7 +21,7 @@
 // stopped and Run() fails.
 //
 // Stopping (SIGTERM/SIGINT): local.env is removed first, then the services are stopped in reverse
-// start order (SIGTERM, up to stop_timeout, then SIGKILL), then the broker, then Postgres (fast
+// start order (SIGTERM, up to stop_timeout, then SIGKILL), then Kafka, then Postgres (fast
 // shutdown). A second signal while stopping SIGKILLs what is left and stops Postgres immediately.
 //
 // Process model: every child runs in its own session (the launcher re-executes itself as a tiny
@@ -44,6 +46,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "platform/config/config.h"
+#include "platform/local/local_kafka.h"
 #include "platform/local/local_postgres.h"
 #include "platform/process/child_process.h"
 #include "tools/local/service_table.h"
@@ -152,7 +155,9 @@ class Launcher {
   std::string database_url_;
   std::string kafka_bootstrap_servers_;
   std::unique_ptr<LocalPostgres> postgres_;
-  std::unique_ptr<process::ChildProcess> broker_;
+  std::unique_ptr<LocalKafka> kafka_;  // null with an existing Kafka
+  absl::Duration kafka_startup_;
+  absl::Time started_at_;
   std::vector<std::unique_ptr<Service>> services_;
   std::string quotectl_;  // path, empty when not built
   bool grpcurl_shim_ = false;
