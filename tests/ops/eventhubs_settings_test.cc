@@ -37,7 +37,7 @@ TEST(EventHubsSettingsTest, PropertiesFileBuildsBothRolesAndRedactsThePassword) 
   const std::string producer = settings->DescribeRedacted(kafka::KafkaRole::kProducer);
   for (const char* want :
        {"security.protocol=SASL_SSL", "sasl.mechanisms=PLAIN", "sasl.username=$ConnectionString",
-        "compression.type=none", "enable.idempotence=true"}) {
+        "compression.type=none", "enable.idempotence=false", "acks=all"}) {
     EXPECT_TRUE(absl::StrContains(producer, want)) << want << " not in " << producer;
   }
   for (const std::string& text :
