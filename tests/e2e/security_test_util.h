@@ -67,43 +67,6 @@ grpc::Status CallUnary(const std::shared_ptr<grpc::Channel>& channel, const std:
 // GET http://127.0.0.1:port/path: the whole response (headers and body), "" if unreachable.
 std::string HttpGet(int port, const std::string& path);
 
-// A Kafka broker on 127.0.0.1 that knows just enough of the protocol to refuse every SASL/PLAIN
-// login: ApiVersions (advertising SaslHandshake v0-v1 and SaslAuthenticate v0 only), SaslHandshake
-// (offering PLAIN) and SaslAuthenticate, answered SASL_AUTHENTICATION_FAILED; anything else closes
-// the connection. It records the client ids (librdkafka's client.id) whose SaslAuthenticate carried
-// `password`, so that a test can show a client really used the secret it must never print.
-// (The mock cluster of quoteflow-broker has no SASL: there a client fails before it sends the
-// password.) Thread-safe; the destructor stops the listener and every connection.
-class FakeSaslBroker {
- public:
-  // Listens on a free port at once; a failure to listen is a gtest failure (port() is then 0).
-  explicit FakeSaslBroker(std::string password);
-  ~FakeSaslBroker();
-  FakeSaslBroker(const FakeSaslBroker&) = delete;
-  FakeSaslBroker& operator=(const FakeSaslBroker&) = delete;
-
-  int port() const { return port_; }
-  std::string bootstrap_servers() const;
-  // Client ids whose SaslAuthenticate request held the password, and how many requests did.
-  std::set<std::string> ClientsThatSentThePassword() const;
-  int authentications_refused() const { return refused_; }
-
- private:
-  void AcceptLoop();
-  void Serve(int fd);
-
-  const std::string password_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> refused_{0};
-  mutable std::mutex mu_;
-  std::set<std::string> clients_;     // guarded by mu_
-  std::vector<int> fds_;              // guarded by mu_: open connections
-  std::vector<std::thread> threads_;  // guarded by mu_
-  std::thread acceptor_;
-};
-
 }  // namespace quoteflow::testing
 
 #endif  // QUOTEFLOW_TESTS_E2E_SECURITY_TEST_UTIL_H_
