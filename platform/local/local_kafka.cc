@@ -519,11 +519,14 @@ absl::Status LocalKafka::ResumeNode(int node) {
   return n.jvm->Signal(SIGCONT);
 }
 
-absl::Status LocalKafka::StartNode(int node) {
-  Node& n = GetNode(node);
-  if (n.jvm != nullptr && n.jvm->Running()) return absl::OkStatus();
-  RETURN_IF_ERROR(Spawn(n));
-  return WaitListening(n, absl::Now() + start_timeout_);
+absl::Status LocalKafka::StartNodes(const std::vector<int>& nodes) {
+  for (int id : nodes) {
+    Node& n = GetNode(id);
+    if (n.jvm == nullptr || !n.jvm->Running()) RETURN_IF_ERROR(Spawn(n));
+  }
+  const absl::Time deadline = absl::Now() + start_timeout_;
+  for (int id : nodes) RETURN_IF_ERROR(WaitListening(GetNode(id), deadline));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int> LocalKafka::ActiveController() const {

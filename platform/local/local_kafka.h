@@ -112,8 +112,11 @@ class LocalKafka {
   // SIGSTOP / SIGCONT. FAILED_PRECONDITION when the node is not running.
   absl::Status PauseNode(int node);
   absl::Status ResumeNode(int node);
-  // Starts a stopped or killed node again on its ports and waits until it accepts connections.
-  absl::Status StartNode(int node);
+  // Starts stopped or killed nodes again on their ports and waits until each accepts connections
+  // (start every node of a cluster that lost its quorum in one call: none serves before a
+  // majority of controllers runs).
+  absl::Status StartNodes(const std::vector<int>& nodes);
+  absl::Status StartNode(int node) { return StartNodes({node}); }
 
   // The node id of the active KRaft controller (asks the quorum with Kafka's
   // MetadataQuorumCommand). UNAVAILABLE when the quorum has no leader or the tool fails.

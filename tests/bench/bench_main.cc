@@ -58,7 +58,6 @@ int main(int argc, char** argv) {
   ctx.durable = *durable;
   ctx.binaries.quote_api = flags->Get("quote-api", QUOTEFLOW_QUOTE_API_BIN);
   ctx.binaries.outbox_relay = flags->Get("outbox-relay", QUOTEFLOW_RELAY_BIN);
-  ctx.binaries.broker = flags->Get("broker", QUOTEFLOW_BROKER_BIN);
   ctx.binaries.policy_worker = flags->Get("policy-worker", QUOTEFLOW_POLICY_WORKER_BIN);
   ctx.binaries.customer_worker = flags->Get("customer-worker", QUOTEFLOW_CUSTOMER_WORKER_BIN);
   ctx.binaries.quote_worker = flags->Get("quote-worker", QUOTEFLOW_QUOTE_WORKER_BIN);

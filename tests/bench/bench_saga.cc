@@ -172,7 +172,7 @@ absl::StatusOr<absl::Time> WaitAllFinal(BenchSystem& sys, absl::Duration timeout
 }
 
 // Sagas run before a latency measurement, so that it starts with every consumer group joined and
-// assigned (the mock broker's group join takes seconds, which is start-up, not saga latency).
+// assigned (a consumer group's first join takes seconds, which is start-up, not saga latency).
 constexpr int kWarmUpSagas = 20;
 
 // Approves kWarmUpSagas quotes, waits until they are final and records their ids in
@@ -292,7 +292,7 @@ absl::Status RunChoreography(const BenchContext& ctx, double rate, absl::Duratio
 
   // Consumer scaling: K approvals flat out while the workers run; sagas/s = K / (time until
   // every quote is final). Then a second instance of every worker joins the same consumer
-  // groups (a running group rebalances; stopping and restarting members makes the mock broker's
+  // groups (a running group rebalances; stopping and restarting members makes the broker's
   // group coordinator stall for tens of seconds) and the same load runs again.
   for (int instances : {1, 2}) {
     if (instances == 2) {
@@ -306,7 +306,7 @@ absl::Status RunChoreography(const BenchContext& ctx, double rate, absl::Duratio
       warm.streams = 4;
       warm.count = 40;
       if (absl::StatusOr<LoadResult> w = LoadGenerator(warm).Run(); !w.ok()) return w.status();
-      // Generous: the mock broker's group coordinator has been seen to stall for ~130 s here.
+      // Generous: a group coordinator has been seen to stall for ~130 s here (on the mock broker).
       if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(5)); !s.ok()) {
         return s.status();
       }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <pqxx/pqxx>
 #include <sstream>
@@ -18,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "platform/kafka/kafka_admin.h"
 #include "platform/postgres/migrations.h"
 
 namespace quoteflow::bench {
@@ -55,8 +57,7 @@ BenchSystem::~BenchSystem() {
     }
   }
   children_.clear();
-  if (broker_ != nullptr) (void)broker_->Stop(absl::Seconds(5));
-  broker_.reset();
+  kafka_.reset();
   postgres_.reset();
 }
 
@@ -87,16 +88,17 @@ absl::Status BenchSystem::StartPostgres(bool durable,
   return ApplyMigrations(postgres_->database_url());
 }
 
-absl::Status BenchSystem::StartBroker(const std::string& topics, int brokers) {
-  process::BrokerProcess::Options o;
-  o.binary = binaries_.broker;
-  o.brokers = brokers;
-  o.topics = topics;
-  o.stderr_path = LogPath("broker");
-  absl::StatusOr<std::unique_ptr<process::BrokerProcess>> b = process::BrokerProcess::Start(o);
-  if (!b.ok()) return b.status();
-  broker_ = *std::move(b);
-  return absl::OkStatus();
+absl::Status BenchSystem::StartBroker(const std::string& topics) {
+  LocalKafka::Options o;
+  o.dir = work_dir_ + "/kafka";
+  std::error_code ec;
+  std::filesystem::remove_all(o.dir, ec);  // a fresh cluster per benchmark
+  absl::StatusOr<std::unique_ptr<LocalKafka>> kafka = LocalKafka::Start(o);
+  if (!kafka.ok()) return kafka.status();
+  kafka_ = *std::move(kafka);
+  absl::StatusOr<std::vector<kafka::TopicSpec>> specs = kafka::ParseTopicSpecs(topics);
+  if (!specs.ok()) return specs.status();
+  return kafka::CreateTopics(kafka::KafkaSettings(kafka_->bootstrap_servers(), {}), *specs);
 }
 
 absl::Status BenchSystem::Spawn(const std::string& name, const std::string& path,

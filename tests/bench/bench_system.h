@@ -1,6 +1,6 @@
 // BenchSystem: the pieces a benchmark starts and owns, all on this machine: a throwaway PostgreSQL
-// cluster (LocalPostgres; durable by default, so commits pay a real fsync like production), the
-// mock Kafka cluster process, and the quoteflow binaries as child processes with their logs in a
+// cluster (LocalPostgres; durable by default, so commits pay a real fsync like production), a real
+// single-node Apache Kafka (LocalKafka), and the quoteflow binaries as child processes with their logs in a
 // work directory. Also: running pgbench with a script and reading its per-transaction log, SQL
 // helpers, and the benchmark's output lines (figures, then `RATIO <name> <value> target=<t>`).
 //
@@ -20,7 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "platform/local/local_postgres.h"
-#include "platform/process/broker_process.h"
+#include "platform/local/local_kafka.h"
 #include "platform/process/child_process.h"
 #include "tests/bench/latency_histogram.h"
 
@@ -30,7 +30,6 @@ namespace quoteflow::bench {
 struct BenchBinaries {
   std::string quote_api;
   std::string outbox_relay;
-  std::string broker;
   std::string policy_worker;
   std::string customer_worker;
   std::string quote_worker;
@@ -55,8 +54,9 @@ class BenchSystem {
   // LocalPostgres::Options). Errors: LocalPostgres::Start's, or the migration error.
   absl::Status StartPostgres(bool durable,
                              std::vector<std::pair<std::string, std::string>> settings = {});
-  // Starts quoteflow-broker with `topics` ("name:partitions,..."). BrokerProcess::Start's errors.
-  absl::Status StartBroker(const std::string& topics, int brokers = 3);
+  // Starts a single-node Kafka (its data in the work directory) and creates `topics`
+  // ("name:partitions,..."). LocalKafka::Start's and CreateTopics' errors.
+  absl::Status StartBroker(const std::string& topics);
 
   // Starts a child with stderr in <work_dir>/<name>.log. ChildProcess::Start's errors.
   absl::Status Spawn(const std::string& name, const std::string& path,
@@ -87,8 +87,7 @@ class BenchSystem {
   std::string LogTail(const std::string& name, size_t bytes = 3000) const;
 
   const std::string& database_url() const { return postgres_->database_url(); }
-  const std::string& bootstrap_servers() const { return broker_->bootstrap_servers(); }
-  process::BrokerProcess* broker() { return broker_.get(); }
+  const std::string& bootstrap_servers() const { return kafka_->bootstrap_servers(); }
   LocalPostgres* postgres() { return postgres_.get(); }
   const BenchBinaries& binaries() const { return binaries_; }
   const std::string& work_dir() const { return work_dir_; }
@@ -98,7 +97,7 @@ class BenchSystem {
   BenchBinaries binaries_;
   std::string work_dir_;
   std::unique_ptr<LocalPostgres> postgres_;
-  std::unique_ptr<process::BrokerProcess> broker_;
+  std::unique_ptr<LocalKafka> kafka_;
   std::vector<std::pair<std::string, std::unique_ptr<process::ChildProcess>>> children_;
   int pgbench_runs_ = 0;
 };

@@ -25,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "platform/kafka/kafka_admin.h"
 #include "platform/kafka/kafka_config.h"
+#include "platform/local/local_kafka.h"
 #include "platform/local/local_postgres.h"
 #include "platform/messaging/dlq_admin.h"
 #include "platform/postgres/migrations.h"
@@ -101,8 +102,9 @@ class Chaos : public ::testing::Test {
   }
 
   // Creates this scenario's topics, resets the database (shared cluster) and starts the system
-  // on the run's real Kafka, or on options.bootstrap_servers (a scenario's own cluster), or on
-  // `mock` (librdkafka's mock cluster, for request-level fault injection only).
+  // on the run's real Kafka, or on the scenario's own cluster (cluster_bootstrap_; the system may
+  // use another of its listeners, options.bootstrap_servers), or on `mock` (librdkafka's mock
+  // cluster, for request-level fault injection only).
   void StartSystem(const std::string& scenario, SagaSystemOptions options = {},
                    const std::string& database_url = "", process::BrokerProcess* mock = nullptr) {
     scenario_ = scenario;
@@ -112,9 +114,11 @@ class Chaos : public ::testing::Test {
     }
     prefix_ = absl::StrCat(Env().group_prefix(), "chaos-", scenario, "-",
                            absl::ToUnixMillis(absl::Now()) % 1000000, ".");
-    bootstrap_ = mock != nullptr                        ? mock->bootstrap_servers()
-                 : !options.bootstrap_servers.empty() ? options.bootstrap_servers
-                                                       : Env().bootstrap_servers();
+    // The plaintext address the test itself uses (topics, ledger); the system may be given
+    // another listener of the same cluster in options.bootstrap_servers.
+    bootstrap_ = mock != nullptr                ? mock->bootstrap_servers()
+                 : !cluster_bootstrap_.empty() ? cluster_bootstrap_
+                                               : Env().bootstrap_servers();
     ASSERT_FALSE(bootstrap_.empty());
     for (const char* t : {"quotes", "policies", "customers"}) {
       if (mock != nullptr) {
@@ -262,6 +266,7 @@ class Chaos : public ::testing::Test {
   }
 
   std::string scenario_, prefix_, url_, bootstrap_;
+  std::string cluster_bootstrap_;  // a scenario's own cluster (BrokerChaos); "": the run's Kafka
   Topics topics_;
   Reference reference_;
   std::unique_ptr<SagaSystem> system_;
@@ -737,6 +742,238 @@ TEST_F(Chaos, OverloadWithShortDeadlines) {
   LedgerReport r = CheckUntilHolds(absl::Seconds(30));
   Verdict(r, other == 0 && load_.max_call < absl::Seconds(2) && load_.given_up == 0,
           absl::StrCat("faults=overload concurrency=64 deadline=50ms other-codes=", other));
+}
+
+// Broker faults on a real 3-node Apache Kafka cluster in KRaft mode (LocalKafka: every node a
+// broker and a controller; replication factor 3, min.insync.replicas=2, unclean leader election
+// off), under load: leaders SIGKILLed, the active controller SIGKILLed, a broker SIGSTOPped for
+// longer than its session timeout, all three down at once. Each scenario starts its own cluster
+// and prints its own figures beside the ledger: time to a new leader, drain time after recovery,
+// duplicates on the wire.
+class BrokerChaos : public Chaos {
+ protected:
+  // Starts the cluster (with the Event Hubs-shaped SASL_SSL listener when `eventhubs`, the
+  // system then running deploy/kubernetes/eventhubs/eventhubs.properties: no idempotent
+  // producer), then the system on it.
+  void StartClusterAndSystem(const std::string& scenario, bool eventhubs = false) {
+    LocalKafka::Options kafka_options;
+    kafka_options.nodes = 3;
+    kafka_options.heap_mb = 384;
+    absl::StatusOr<LocalKafka::SaslSslListener> sasl;
+    if (eventhubs) {
+      sasl = LocalKafka::DevSaslSslListener(::testing::TempDir() + "chaos-eventhubs-sasl");
+      ASSERT_TRUE(sasl.ok()) << sasl.status();
+      kafka_options.sasl_ssl = &*sasl;
+    }
+    const absl::Time t0 = absl::Now();
+    absl::StatusOr<std::unique_ptr<LocalKafka>> kafka = LocalKafka::Start(kafka_options);
+    ASSERT_TRUE(kafka.ok()) << kafka.status();
+    kafka_ = *std::move(kafka);
+    std::printf("3-node Kafka cluster up in %s\n", absl::FormatDuration(absl::Now() - t0).c_str());
+    cluster_bootstrap_ = kafka_->bootstrap_servers();
+    SagaSystemOptions options;
+    if (eventhubs) {
+      options.bootstrap_servers = kafka_->sasl_ssl_bootstrap_servers();
+      options.extra_env = {{"KAFKA_PROPERTIES_FILE", QUOTEFLOW_EVENTHUBS_PROPERTIES},
+                           {"KAFKA_PROPERTIES", "ssl.ca.location=" + sasl->ca_file},
+                           {"KAFKA_SASL_PASSWORD", sasl->users.front().second}};
+    }
+    StartSystem(scenario, std::move(options));
+  }
+
+  void TearDown() override {
+    Chaos::TearDown();
+    kafka_.reset();
+  }
+
+  kafka::KafkaSettings Admin() const { return kafka::KafkaSettings(cluster_bootstrap_, {}); }
+
+  // The leader of partition 0 of this scenario's quotes topic, -1 when there is none.
+  int32_t QuotesLeader() {
+    absl::StatusOr<std::vector<int32_t>> leaders =
+        kafka::PartitionLeaders(Admin(), topics_.quotes, absl::Seconds(5));
+    return leaders.ok() && !leaders->empty() ? (*leaders)[0] : -1;
+  }
+
+  // Waits until partition 0 of quotes has a leader other than `old`; how long that took.
+  absl::Duration WaitNewLeader(int32_t old, absl::Time since) {
+    absl::Status moved = WaitFor(
+        [&] {
+          const int32_t leader = QuotesLeader();
+          return leader > 0 && leader != old;
+        },
+        absl::Seconds(90), "a new leader for quotes/0");
+    EXPECT_TRUE(moved.ok()) << moved;
+    return absl::Now() - since;
+  }
+
+  // Waits until the cluster lists all three brokers again.
+  void WaitAllBrokers() {
+    absl::Status back = kafka::WaitForBrokers(Admin(), 3, absl::Seconds(120));
+    EXPECT_TRUE(back.ok()) << back;
+  }
+
+  static std::string Ms(absl::Duration d) {
+    return absl::StrCat(absl::ToInt64Milliseconds(d), "ms");
+  }
+
+  // Settles the sagas, checks the ledger and prints the scenario's line with its figures.
+  void Finish(const std::string& figures, bool ok, absl::Time recovered) {
+    FinishLoad();
+    ExpectAllRunning();
+    absl::Status quiet = WaitQuiet(absl::Seconds(Pick(120, 300)));
+    const absl::Duration drain = absl::Now() - recovered;
+    EXPECT_TRUE(quiet.ok()) << quiet << "\n" << system_->Logs();
+    LedgerReport r = CheckUntilHolds(absl::Seconds(60));
+    Verdict(r, ok && quiet.ok() && load_.given_up == 0,
+            absl::StrCat(figures, " drained-after-recovery=", Ms(drain)));
+  }
+
+  std::unique_ptr<LocalKafka> kafka_;
+};
+
+// The leader of the quotes partitions SIGKILLed, again and again (restarted after each outage).
+TEST_F(BrokerChaos, LeaderOfQuotesSigkilledRepeatedly) {
+  StartClusterAndSystem("kafka-leader-kill");
+  if (HasFatalFailure()) return;
+  LoadOptions o = Options(Load(300, 5000), 8);
+  const int kills = Pick(2, 6);
+  SpreadOver(o, absl::Seconds(Pick(30, 120)));
+  StartLoad(o);
+  std::vector<std::string> times;
+  absl::Duration worst;
+  absl::Time recovered = absl::Now();
+  for (int k = 0; k < kills; ++k) {
+    absl::SleepFor(absl::Seconds(Pick(4, 10)));  // load between the faults
+    const int32_t victim = QuotesLeader();
+    ASSERT_GT(victim, 0);
+    const absl::Time t0 = absl::Now();
+    kafka_->KillNode(victim);
+    const absl::Duration took = WaitNewLeader(victim, t0);
+    worst = std::max(worst, took);
+    times.push_back(absl::StrCat("node", victim, ":", Ms(took)));
+    absl::SleepFor(absl::Seconds(Pick(3, 10)));  // the node stays down a while
+    ASSERT_TRUE(kafka_->StartNode(victim).ok()) << kafka_->NodeLogTail(victim);
+    WaitAllBrokers();
+    recovered = absl::Now();
+  }
+  Finish(absl::StrCat("faults=SIGKILL quotes leader x", kills,
+                      " new-leader-after=", absl::StrJoin(times, ","), " worst=", Ms(worst)),
+         true, recovered);
+}
+
+// The active KRaft controller SIGKILLed: another controller takes over and nothing stalls.
+TEST_F(BrokerChaos, ActiveControllerSigkilled) {
+  StartClusterAndSystem("kafka-controller-kill");
+  if (HasFatalFailure()) return;
+  LoadOptions o = Options(Load(200, 3000), 8);
+  SpreadOver(o, absl::Seconds(Pick(25, 90)));
+  StartLoad(o);
+  const int kills = Pick(1, 3);
+  std::vector<std::string> times;
+  absl::Time recovered = absl::Now();
+  for (int k = 0; k < kills; ++k) {
+    absl::SleepFor(absl::Seconds(Pick(4, 10)));
+    absl::StatusOr<int> controller = kafka_->ActiveController();
+    ASSERT_TRUE(controller.ok()) << controller.status();
+    const absl::Time t0 = absl::Now();
+    kafka_->KillNode(*controller);
+    int next = -1;
+    absl::Status elected = WaitFor(
+        [&] {
+          absl::StatusOr<int> c = kafka_->ActiveController();
+          next = c.ok() ? *c : -1;
+          return next > 0 && next != *controller;
+        },
+        absl::Seconds(60), "a new active controller");
+    EXPECT_TRUE(elected.ok()) << elected;
+    times.push_back(absl::StrCat("node", *controller, "->node", next, ":", Ms(absl::Now() - t0)));
+    ASSERT_TRUE(kafka_->StartNode(*controller).ok()) << kafka_->NodeLogTail(*controller);
+    WaitAllBrokers();
+    recovered = absl::Now();
+  }
+  Finish(absl::StrCat("faults=SIGKILL active controller x", kills,
+                      " new-controller-after=", absl::StrJoin(times, ",")),
+         true, recovered);
+}
+
+// One broker (the quotes leader) SIGSTOPped for longer than its session timeout
+// (broker.session.timeout.ms, 9 s): the controller fences it and moves its leaderships; after
+// SIGCONT it rejoins and catches up.
+TEST_F(BrokerChaos, BrokerPausedLongerThanSessionTimeout) {
+  StartClusterAndSystem("kafka-broker-paused");
+  if (HasFatalFailure()) return;
+  LoadOptions o = Options(Load(200, 3000), 8);
+  SpreadOver(o, absl::Seconds(Pick(30, 90)));
+  StartLoad(o);
+  absl::SleepFor(absl::Seconds(5));
+  const int32_t victim = QuotesLeader();
+  ASSERT_GT(victim, 0);
+  const absl::Time t0 = absl::Now();
+  ASSERT_TRUE(kafka_->PauseNode(victim).ok());
+  const absl::Duration moved = WaitNewLeader(victim, t0);
+  const absl::Duration paused = absl::Seconds(Pick(15, 30));
+  absl::SleepFor(std::max(absl::ZeroDuration(), paused - (absl::Now() - t0)));
+  ASSERT_TRUE(kafka_->ResumeNode(victim).ok());
+  WaitAllBrokers();
+  Finish(absl::StrCat("faults=SIGSTOP node", victim, " for ", Ms(absl::Now() - t0),
+                      " new-leader-after=", Ms(moved)),
+         true, absl::Now());
+}
+
+// All three brokers down for a while, then up: ApproveQuote keeps answering (it only writes to
+// Postgres), the outboxes hold the events, and the backlog drains once Kafka is back.
+TEST_F(BrokerChaos, AllBrokersDownThenUp) {
+  StartClusterAndSystem("kafka-all-down");
+  if (HasFatalFailure()) return;
+  LoadOptions o = Options(Load(300, 4000), 8);
+  SpreadOver(o, absl::Seconds(Pick(30, 90)));
+  StartLoad(o);
+  absl::SleepFor(absl::Seconds(5));
+  const int64_t ok_before = driver_->ok_replies();
+  for (int node = 1; node <= 3; ++node) kafka_->KillNode(node);
+  const absl::Duration down = absl::Seconds(Pick(10, 30));
+  absl::SleepFor(down);  // the outage
+  const int64_t ok_during = driver_->ok_replies() - ok_before;
+  const absl::Time restart = absl::Now();
+  ASSERT_TRUE(kafka_->StartNodes({1, 2, 3}).ok()) << kafka_->NodeLogTail(1);
+  WaitAllBrokers();
+  const absl::Duration back_after = absl::Now() - restart;
+  EXPECT_GT(ok_during, 0) << "ApproveQuote must keep succeeding while Kafka is down";
+  Finish(absl::StrCat("faults=all 3 brokers SIGKILLed for ", Ms(down),
+                      " ok-approvals-during=", ok_during, " cluster-back-after=", Ms(back_after)),
+         ok_during > 0, restart);
+}
+
+// The Event Hubs profile (no idempotent producer; SASL_SSL, PLAIN) while the quotes leader is
+// SIGKILLed: per-key order still holds (the relay keeps one in-flight event per aggregate and waits
+// for its delivery report), duplicates on the wire are absorbed by the inboxes.
+TEST_F(BrokerChaos, EventHubsProfileWithoutIdempotenceKeepsOrderAcrossLeaderKills) {
+  StartClusterAndSystem("kafka-eventhubs-leader-kill", /*eventhubs=*/true);
+  if (HasFatalFailure()) return;
+  LoadOptions o = Options(Load(300, 3000), 8);
+  SpreadOver(o, absl::Seconds(Pick(30, 90)));
+  StartLoad(o);
+  std::vector<std::string> times;
+  absl::Time recovered = absl::Now();
+  for (int k = 0; k < Pick(2, 4); ++k) {
+    absl::SleepFor(absl::Seconds(Pick(4, 10)));
+    const int32_t victim = QuotesLeader();
+    ASSERT_GT(victim, 0);
+    const absl::Time t0 = absl::Now();
+    kafka_->KillNode(victim);
+    times.push_back(absl::StrCat("node", victim, ":", Ms(WaitNewLeader(victim, t0))));
+    absl::SleepFor(absl::Seconds(3));
+    ASSERT_TRUE(kafka_->StartNode(victim).ok()) << kafka_->NodeLogTail(victim);
+    WaitAllBrokers();
+    recovered = absl::Now();
+  }
+  EXPECT_TRUE(absl::StrContains(system_->Logs(), "idempotent producer off")) << system_->Logs();
+  Finish(absl::StrCat("faults=SIGKILL quotes leader x", times.size(),
+                      " profile=eventhubs (SASL_SSL, enable.idempotence=false)"
+                      " new-leader-after=",
+                      absl::StrJoin(times, ",")),
+         true, recovered);
 }
 
 }  // namespace

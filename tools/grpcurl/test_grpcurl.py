@@ -26,7 +26,11 @@ import grpc
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-GRPCURL = os.path.join(HERE, "grpcurl")
+# $GRPCURL: the real grpcurl (ctest grpcurl_real_test runs this file with it, so that the stand-in and
+# grpcurl 1.9.3 pass the same walkthrough); default: the stand-in beside this file.
+GRPCURL = os.environ.get("GRPCURL") or os.path.join(HERE, "grpcurl")
+REAL = os.path.realpath(GRPCURL) != os.path.realpath(os.path.join(HERE, "grpcurl"))
+stand_in_only = unittest.skipIf(REAL, "the stand-in's own argument checks and internals")
 
 
 def free_port():
@@ -72,6 +76,7 @@ def find_quote_api():
 
 
 class OfflineTest(unittest.TestCase):
+    @stand_in_only
     def test_conflicting_tls_flags_are_usage_errors(self):
         r = grpcurl("-plaintext", "-cacert", "ca.pem", "127.0.0.1:1", "list")
         self.assertEqual(r.returncode, 2)
@@ -83,7 +88,7 @@ class OfflineTest(unittest.TestCase):
     def test_unreadable_ca_file(self):
         r = grpcurl("-cacert", "/nonexistent/ca.pem", f"127.0.0.1:{free_port()}", "list")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("cannot read /nonexistent/ca.pem", r.stderr)
+        self.assertRegex(r.stderr, "cannot read /nonexistent/ca.pem|could not read ca certificate")
 
     def test_connection_refused_fails_fast(self):
         r = grpcurl("-plaintext", f"127.0.0.1:{free_port()}", "list")
@@ -94,6 +99,7 @@ class OfflineTest(unittest.TestCase):
 class StatusDetailsTest(unittest.TestCase):
     """Details must print even when reflection cannot describe their types."""
 
+    @stand_in_only
     def test_fallbacks(self):
         loader = importlib.machinery.SourceFileLoader("grpcurl_cli", GRPCURL)  # the script has no .py suffix
         cli = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
@@ -113,7 +119,7 @@ class StatusDetailsTest(unittest.TestCase):
         status.details.add(type_url="type.googleapis.com/x.Unknown", value=b"\x08\x01")
         first, second = (json.loads(cli.detail_json(d, NoReflection())) for d in status.details)
         self.assertEqual(first, {"@type": "type.googleapis.com/google.rpc.BadRequest",
-                                 "fieldViolations": [{"field": "premium", "description": "must be > 0"}]})
+                                 "field_violations": [{"field": "premium", "description": "must be > 0"}]})
         self.assertEqual(second["@value"], "CAE=")
         self.assertIn("not recognized", second["@error"])
 
@@ -179,16 +185,16 @@ class QuoteApiTest(unittest.TestCase):
         customer = str(uuid.uuid4())
         quote = self.ok_json(self.call("quoteflow.v1.QuoteService/CreateQuote",
                                        {"customer_id": customer, "premium": 1200, "request_id": "c1-" + customer}))
-        self.assertEqual(quote["customerId"], customer)
+        self.assertEqual(quote["customer_id"], customer)
         self.assertEqual(quote["premium"], "1200")  # int64 is a JSON string, as with grpcurl
         # lowerCamel input, the dotted method form and -d @ (stdin) all work too.
-        body = json.dumps({"quoteId": quote["quoteId"], "requestId": "a1-" + customer, "expectedVersion": 1})
+        body = json.dumps({"quoteId": quote["quote_id"], "requestId": "a1-" + customer, "expectedVersion": 1})
         r = grpcurl("-plaintext", "-H", "x-trace: test", "-d", "@", self.addr,
                     "quoteflow.v1.QuoteService.ApproveQuote", stdin=body)
         approved = self.ok_json(r)
         self.assertEqual(approved["quote"]["status"], "QUOTE_STATUS_APPROVED")
-        self.assertTrue(approved["eventId"])
-        got = self.ok_json(self.call("quoteflow.v1.QuoteService/GetQuote", {"quote_id": quote["quoteId"]}))
+        self.assertTrue(approved["event_id"])
+        got = self.ok_json(self.call("quoteflow.v1.QuoteService/GetQuote", {"quote_id": quote["quote_id"]}))
         self.assertEqual(got["version"], "2")
 
     def test_invalid_argument_prints_bad_request_details(self):
@@ -214,7 +220,7 @@ class QuoteApiTest(unittest.TestCase):
     def test_unknown_method(self):
         r = self.call("quoteflow.v1.QuoteService/Nope")
         self.assertEqual(r.returncode, 1)
-        self.assertIn('no method named "Nope"', r.stderr)
+        self.assertRegex(r.stderr, 'no method named "Nope"|does not include a method named "Nope"')
 
     def test_health(self):
         self.assertEqual(self.ok_json(self.call("grpc.health.v1.Health/Check")), {"status": "SERVING"})
