@@ -1,12 +1,12 @@
 # quoteflow: the two Quickstart commands, plus helpers.
-#   make run    builds and runs the whole local system (own Postgres, Kafka mock broker, services)
+#   make run    builds and runs the whole local system (own Postgres, a real Kafka broker, services)
 #   make test   installs what is missing, builds, and runs every test
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 # What `make run` needs: the launcher and the binaries it starts (not the test binaries).
-RUN_TARGETS = quoteflow-local quoteflow-broker quote-api outbox-relay policy-worker customer-worker \
+RUN_TARGETS = quoteflow-local quote-api outbox-relay policy-worker customer-worker \
 	quote-worker saga-orchestrator quotectl
 MAKEFLAGS += --no-print-directory
 
