@@ -64,15 +64,20 @@ absl::StatusOr<std::vector<TopicSpec>> ParseTopicSpecs(absl::string_view spec) {
   for (absl::string_view piece : absl::StrSplit(spec, ',')) {
     piece = absl::StripAsciiWhitespace(piece);
     if (piece.empty()) continue;
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(piece, ':');
-    const size_t colon = piece.find(':');
-    int partitions = 0;
-    if (colon == absl::string_view::npos || kv.first.empty() ||
-        !absl::SimpleAtoi(kv.second, &partitions) || partitions < 1 || partitions > 10000) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "topic '", piece, "': expected name:partitions with partitions in [1, 10000]"));
+    const size_t colon = piece.rfind(':');
+    if (colon == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("topic '", piece, "': expected name:partitions"));
     }
-    topics.push_back({std::string(absl::StripAsciiWhitespace(kv.first)), partitions});
+    TopicSpec t;
+    t.name = std::string(absl::StripAsciiWhitespace(piece.substr(0, colon)));
+    if (t.name.empty()) return absl::InvalidArgumentError("topic with an empty name");
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(piece.substr(colon + 1)), &t.partitions) ||
+        t.partitions < 1 || t.partitions > 10000) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "partitions of topic ", t.name, ": expected an integer in [1, 10000]"));
+    }
+    topics.push_back(std::move(t));
   }
   return topics;
 }

@@ -168,27 +168,6 @@ bool WriteAll(int fd, absl::string_view data) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<MockTopic>> ParseMockTopics(absl::string_view spec) {
-  std::vector<MockTopic> topics;
-  for (absl::string_view piece : absl::StrSplit(spec, ',')) {
-    piece = absl::StripAsciiWhitespace(piece);
-    if (piece.empty()) continue;
-    size_t colon = piece.rfind(':');
-    if (colon == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("topic '", piece, "': expected name:partitions"));
-    }
-    MockTopic t;
-    t.name = std::string(absl::StripAsciiWhitespace(piece.substr(0, colon)));
-    if (t.name.empty()) return absl::InvalidArgumentError("topic with an empty name");
-    ASSIGN_OR_RETURN(t.partitions,
-                     ParseInt(absl::StripAsciiWhitespace(piece.substr(colon + 1)),
-                              absl::StrCat("partitions of topic ", t.name), 1, 10000));
-    topics.push_back(std::move(t));
-  }
-  return topics;
-}
-
 absl::StatusOr<int16_t> ParseKafkaApiKey(absl::string_view name) {
   int number = 0;
   if (absl::SimpleAtoi(name, &number)) {
@@ -278,7 +257,7 @@ absl::StatusOr<std::unique_ptr<MockBroker>> MockBroker::Start(const Options& opt
         absl::StrCat("enable Metadata v", kMetadataMaxVersion, ": ", rd_kafka_err2name(err)));
   }
   broker->broker_count_ = options.brokers;
-  for (const MockTopic& t : options.topics) {
+  for (const TopicSpec& t : options.topics) {
     // Replication is capped by the broker count: 3 when there are enough brokers.
     rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
         broker->cluster_, t.name.c_str(), t.partitions, std::min(3, options.brokers));

@@ -61,26 +61,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "platform/kafka/kafka_admin.h"
 #include "platform/kafka/kafka_config.h"
 
 namespace quoteflow::kafka {
-
-struct MockTopic {
-  std::string name;
-  int partitions = 0;
-};
-
-// The topics quoteflow uses, as "name:partitions,...".
-inline constexpr char kDefaultMockTopics[] =
-    "quotes:12,policies:12,customers:12,quote-commands:12,policy-commands:12,"
-    "customer-commands:12,saga-replies:12,quoteflow-dlq:3,"
-    // Dead-letter topics of the consumers (<topic>.dlq): present before the first poison record.
-    "quotes.dlq:3,policies.dlq:3,customers.dlq:3,quote-commands.dlq:3,policy-commands.dlq:3,"
-    "customer-commands.dlq:3,saga-replies.dlq:3";
-
-// Parses "name:partitions,..." (whitespace trimmed, empty pieces skipped). INVALID_ARGUMENT for a
-// piece without ':', an empty name, or partitions not in [1, 10000].
-absl::StatusOr<std::vector<MockTopic>> ParseMockTopics(absl::string_view spec);
 
 // Kafka protocol request name ("Produce", case-insensitive, optional "Request" suffix) or number
 // to its api key. INVALID_ARGUMENT for an unknown name or a number outside [0, 100].
@@ -95,7 +79,7 @@ class MockBroker {
  public:
   struct Options {
     int brokers = 3;
-    std::vector<MockTopic> topics;  // created before Start() returns
+    std::vector<TopicSpec> topics;  // created before Start() returns
   };
 
   // Creates the cluster and its topics. INVALID_ARGUMENT for brokers outside [1, 64];

@@ -19,8 +19,8 @@ using testing::TestProducer;
 
 absl::Time Soon(int seconds = 20) { return absl::Now() + absl::Seconds(seconds); }
 
-TEST(ParseMockTopicsTest, DefaultList) {
-  auto topics = ParseMockTopics(kDefaultMockTopics);
+TEST(ParseTopicSpecsTest, DefaultList) {
+  auto topics = ParseTopicSpecs(kQuoteflowTopics);
   ASSERT_TRUE(topics.ok()) << topics.status();
   ASSERT_EQ(topics->size(), 15u);
   EXPECT_EQ((*topics)[0].name, "quotes");
@@ -30,12 +30,12 @@ TEST(ParseMockTopicsTest, DefaultList) {
   EXPECT_EQ(topics->back().partitions, 3);
 }
 
-TEST(ParseMockTopicsTest, Errors) {
-  EXPECT_TRUE(ParseMockTopics(" a:1 , ,b:2 ").ok());
-  EXPECT_FALSE(ParseMockTopics("quotes").ok());
-  EXPECT_FALSE(ParseMockTopics(":3").ok());
-  EXPECT_FALSE(ParseMockTopics("a:0").ok());
-  EXPECT_FALSE(ParseMockTopics("a:x").ok());
+TEST(ParseTopicSpecsTest, Errors) {
+  EXPECT_TRUE(ParseTopicSpecs(" a:1 , ,b:2 ").ok());
+  EXPECT_FALSE(ParseTopicSpecs("quotes").ok());
+  EXPECT_FALSE(ParseTopicSpecs(":3").ok());
+  EXPECT_FALSE(ParseTopicSpecs("a:0").ok());
+  EXPECT_FALSE(ParseTopicSpecs("a:x").ok());
 }
 
 TEST(ParseKafkaApiKeyTest, NamesAndNumbers) {

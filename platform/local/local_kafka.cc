@@ -1,10 +1,7 @@
 #include "platform/local/local_kafka.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -109,18 +106,6 @@ std::string ReadFile(const std::string& path) {
 std::string Tail(const std::string& path, size_t bytes) {
   std::string all = ReadFile(path);
   return all.size() > bytes ? all.substr(all.size() - bytes) : all;
-}
-
-bool Listening(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
 }
 
 // A JAAS string value: double quotes and backslashes escaped.
@@ -435,7 +420,7 @@ absl::Status LocalKafka::Spawn(Node& node) {
 }
 
 absl::Status LocalKafka::WaitListening(Node& node, absl::Time deadline) {
-  while (!Listening(node.port)) {
+  while (!process::AcceptsTcpConnections(node.port)) {
     if (!node.jvm->Running()) {
       return absl::UnavailableError(absl::StrCat(
           "Kafka node ", node.id, " exited during start-up; ", NodeLogTail(node.id),

@@ -111,6 +111,9 @@ class ChildProcess {
 // the port before the caller binds it; callers that can should let the server pick the port.
 int FreeTcpPort();
 
+// Whether something accepts TCP connections on 127.0.0.1:`port` right now.
+bool AcceptsTcpConnections(int port);
+
 }  // namespace quoteflow::process
 
 #endif  // QUOTEFLOW_PLATFORM_PROCESS_CHILD_PROCESS_H_

@@ -131,7 +131,7 @@ class Chaos : public ::testing::Test {
         ASSERT_TRUE(created.ok()) << created;
       }
     }
-    options.bootstrap_servers = bootstrap_;
+    if (options.bootstrap_servers.empty()) options.bootstrap_servers = bootstrap_;
     topics_ = Topics{prefix_ + "quotes", prefix_ + "policies", prefix_ + "customers"};
     options.database_url = url_;
     options.topic_prefix = prefix_;
@@ -139,10 +139,14 @@ class Chaos : public ::testing::Test {
     options.log_prefix = "chaos-" + scenario;
     options.underwriting_limit = kLimit;
     // Short group timings, so that a SIGKILLed worker's partitions move within seconds.
+    // (The flag replaces KAFKA_PROPERTIES: what a scenario put there is repeated.)
+    std::string worker_properties =
+        "session.timeout.ms=6000,heartbeat.interval.ms=500,topic.metadata.refresh.interval.ms=1000";
+    for (const auto& [name, value] : options.extra_env) {
+      if (name == "KAFKA_PROPERTIES") absl::StrAppend(&worker_properties, ",", value);
+    }
     for (const char* w : {"policy-worker", "customer-worker", "quote-worker"}) {
-      options.extra_args[w].push_back(
-          "--kafka-properties=session.timeout.ms=6000,heartbeat.interval.ms=500,"
-          "topic.metadata.refresh.interval.ms=1000");
+      options.extra_args[w].push_back("--kafka-properties=" + worker_properties);
     }
     system_ = std::make_unique<SagaSystem>(std::move(options));
     absl::Status s = system_->Start();
@@ -968,7 +972,9 @@ TEST_F(BrokerChaos, EventHubsProfileWithoutIdempotenceKeepsOrderAcrossLeaderKill
     WaitAllBrokers();
     recovered = absl::Now();
   }
-  EXPECT_TRUE(absl::StrContains(system_->Logs(), "idempotent producer off")) << system_->Logs();
+  EXPECT_TRUE(absl::StrContains(testing::FileTail(system_->LogPath("relay-quote"), 1 << 22),
+                                "idempotent producer off"))
+      << system_->Logs();
   Finish(absl::StrCat("faults=SIGKILL quotes leader x", times.size(),
                       " profile=eventhubs (SASL_SSL, enable.idempotence=false)"
                       " new-leader-after=",

@@ -334,17 +334,7 @@ absl::Status WaitFor(const std::function<bool()>& predicate, absl::Duration time
                  timeout, description);
 }
 
-bool AcceptsTcpConnections(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
+bool AcceptsTcpConnections(int port) { return process::AcceptsTcpConnections(port); }
 
 }  // namespace testing
 }  // namespace quoteflow

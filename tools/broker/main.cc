@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   quoteflow::Config config("quoteflow-broker",
                            "librdkafka mock Kafka cluster with fault injection on stdin");
   config.Declare("brokers", "3", "number of mock brokers (ids 1..N)");
-  config.Declare("topics", quoteflow::kafka::kDefaultMockTopics,
+  config.Declare("topics", quoteflow::kafka::kQuoteflowTopics,
                  "topics to create, as name:partitions,... (unknown topics are auto-created with "
                  "4 partitions when a client allows it)");
   auto positional = config.Parse(argc, argv);
@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto brokers = config.GetInt("brokers", 1, 64);
-  auto topics = quoteflow::kafka::ParseMockTopics(config.Get("topics"));
+  auto topics = quoteflow::kafka::ParseTopicSpecs(config.Get("topics"));
   if (!brokers.ok() || !topics.ok()) {
     log::Error("bad configuration",
                {{"error", !brokers.ok() ? brokers.status().message() : topics.status().message()}});
