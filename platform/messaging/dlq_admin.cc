@@ -139,6 +139,14 @@ absl::Status RedriveDlqRecords(const kafka::KafkaSettings& settings,
           absl::StrCat(r.dlq_topic, "[", r.partition, "]@", r.offset,
                        " has no dlq_original_topic header: not a dead-lettered record"));
     }
+    for (const auto& [name, value] : r.headers) {
+      if (name != kDlqTrimmedHeader || value != "true") continue;
+      return absl::FailedPreconditionError(absl::StrCat(
+          r.dlq_topic, "[", r.partition, "]@", r.offset,
+          " is a trimmed copy (its original was too large to dead-letter); the original is at ",
+          r.original_topic, "[", r.original_partition, "]@", r.original_offset,
+          ": reset the consumer group there (quotectl replay) once the cause is fixed"));
+    }
   }
   absl::StatusOr<kafka::ConfPtr> conf = settings.Build(kafka::KafkaRole::kProducer);
   if (!conf.ok()) return conf.status();

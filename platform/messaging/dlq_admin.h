@@ -62,7 +62,8 @@ absl::StatusOr<std::vector<DlqRecord>> ReadDlq(const kafka::KafkaSettings& setti
 
 // Re-produces each record to its original topic and partition (key, value, headers without dlq_*)
 // and waits for every delivery report. FAILED_PRECONDITION for a record without
-// dlq_original_topic (not produced by InboxConsumer); UNAVAILABLE / NOT_FOUND / INTERNAL with the
+// dlq_original_topic (not produced by InboxConsumer) or a trimmed copy (dlq_trimmed: its value is
+// not there to send; the message says where the original is); UNAVAILABLE / NOT_FOUND / INTERNAL with the
 // first failed delivery's reason (the others may have been delivered: the message says how many).
 absl::Status RedriveDlqRecords(const kafka::KafkaSettings& settings,
                                const std::vector<DlqRecord>& records,

@@ -607,6 +607,49 @@ class InboxConsumer::Session {
     stats_.waiting_on_record = false;
   }
 
+  // A size refusal, by librdkafka (message.max.bytes) or by the broker (the topic's
+  // max.message.bytes): retrying the same copy can never succeed.
+  static bool IsTooLarge(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+           err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
+  }
+
+  // Enqueues the dead-letter copy of `r` (trimmed: key only, dlq_* headers only) with its
+  // delivery report pointing at `d`. librdkafka's error when it refused to enqueue it.
+  rd_kafka_resp_err_t ProduceDeadLetter(Record& r, const std::string& dlq_topic,
+                                        const std::string& reason, int attempts, bool trimmed,
+                                        DlqDelivery* d) {
+    rd_kafka_message_t* m = r.msg.get();
+    rd_kafka_headers_t* original = nullptr;
+    rd_kafka_headers_t* hdrs =
+        !trimmed && rd_kafka_message_headers(m, &original) == RD_KAFKA_RESP_ERR_NO_ERROR
+            ? rd_kafka_headers_copy(original)
+            : rd_kafka_headers_new(10);
+    std::vector<std::pair<const char*, std::string>> extra = {
+        {kDlqReasonHeader, reason},
+        {kDlqConsumerHeader, opt_.consumer},
+        {kDlqOriginalTopicHeader, r.tp.first},
+        {kDlqOriginalPartitionHeader, absl::StrCat(r.tp.second)},
+        {kDlqOriginalOffsetHeader, absl::StrCat(r.offset)},
+        {kDlqAttemptsHeader, absl::StrCat(attempts)},
+        {kDlqFailedAtHeader, FormatRfc3339(absl::Now())},
+    };
+    if (trimmed) {
+      extra.push_back({kDlqTrimmedHeader, "true"});
+      extra.push_back({kDlqOriginalBytesHeader, absl::StrCat(m->len)});
+    }
+    for (const auto& [k, v] : extra) rd_kafka_header_add(hdrs, k, -1, v.data(), v.size());
+    constexpr size_t kMaxTrimmedKeyBytes = 4096;
+    const size_t key_len = trimmed ? std::min(m->key_len, kMaxTrimmedKeyBytes) : m->key_len;
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        producer_.get(), RD_KAFKA_V_TOPIC(dlq_topic.c_str()), RD_KAFKA_V_KEY(m->key, key_len),
+        RD_KAFKA_V_VALUE(trimmed ? nullptr : m->payload, trimmed ? 0 : m->len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(d),
+        RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(hdrs);
+    return err;
+  }
+
   absl::Status EnsureProducer() {
     if (producer_ != nullptr) return absl::OkStatus();
     absl::StatusOr<kafka::ConfPtr> conf = owner_.kafka_.Build(kafka::KafkaRole::kProducer);
@@ -626,41 +669,22 @@ class InboxConsumer::Session {
   }
 
   // Produces `r` to its dead-letter topic and waits for the delivery report; retries (with
-  // backoff, forever) until it is delivered. kStopped when `stop` interrupted it.
+  // backoff, forever) until it is delivered. A copy the producer or the topic refuses for its size
+  // is sent again at once as a trimmed copy (dlq_headers.h), so that an oversized poison record
+  // cannot hold its partitions back; a producer in a fatal state is recreated. kStopped when
+  // `stop` interrupted it.
   Outcome DeadLetter(Record& r, std::string reason, int attempts, const std::atomic<bool>& stop) {
     if (reason.size() > kMaxReasonBytes) reason.resize(kMaxReasonBytes);
     const std::string dlq_topic = r.tp.first + opt_.dlq_suffix;
     absl::Duration backoff = opt_.min_backoff;
+    bool trimmed = false;
     for (int round = 1;; ++round) {
       absl::Status ps = EnsureProducer();
       rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
       DlqDelivery d;
       if (ps.ok()) {
-        rd_kafka_message_t* m = r.msg.get();
-        rd_kafka_headers_t* original = nullptr;
-        rd_kafka_headers_t* hdrs =
-            rd_kafka_message_headers(m, &original) == RD_KAFKA_RESP_ERR_NO_ERROR
-                ? rd_kafka_headers_copy(original)
-                : rd_kafka_headers_new(8);
-        std::string failed_at = FormatRfc3339(absl::Now());
-        const std::pair<const char*, std::string> extra[] = {
-            {kDlqReasonHeader, reason},
-            {kDlqConsumerHeader, opt_.consumer},
-            {kDlqOriginalTopicHeader, r.tp.first},
-            {kDlqOriginalPartitionHeader, absl::StrCat(r.tp.second)},
-            {kDlqOriginalOffsetHeader, absl::StrCat(r.offset)},
-            {kDlqAttemptsHeader, absl::StrCat(attempts)},
-            {kDlqFailedAtHeader, failed_at},
-        };
-        for (const auto& [k, v] : extra) rd_kafka_header_add(hdrs, k, -1, v.data(), v.size());
-        err = rd_kafka_producev(producer_.get(), RD_KAFKA_V_TOPIC(dlq_topic.c_str()),
-                                RD_KAFKA_V_KEY(m->key, m->key_len),
-                                RD_KAFKA_V_VALUE(m->payload, m->len),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-                                RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          rd_kafka_headers_destroy(hdrs);
-        } else {
+        err = ProduceDeadLetter(r, dlq_topic, reason, attempts, trimmed, &d);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
           bool waited = WaitHolding(absl::InfiniteFuture(), stop, [&d] { return d.done; });
           if (!waited) {
             // Stopping: withdraw the message so that the report (which points at `d`) arrives now.
@@ -680,6 +704,24 @@ class InboxConsumer::Session {
       if (ps.ok() && err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
       std::string why = ps.ok() ? absl::StrCat(rd_kafka_err2name(err), ": ", rd_kafka_err2str(err))
                                 : ps.ToString();
+      if (ps.ok() && !trimmed && IsTooLarge(err)) {
+        log::Warn("dead-letter copy too large; sending a trimmed copy",
+                  {{"consumer", opt_.consumer},
+                   {"dlq_topic", dlq_topic},
+                   {"bytes", static_cast<long long>(r.msg->len)},
+                   {"error", why}});
+        trimmed = true;
+        absl::StrAppend(&reason, " [trimmed copy: the original (", r.msg->len,
+                        " bytes) could not be dead-lettered: ", rd_kafka_err2name(err), "]");
+        continue;
+      }
+      char fatal[256];
+      if (producer_ != nullptr &&
+          rd_kafka_fatal_error(producer_.get(), fatal, sizeof(fatal)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log::Error("dead-letter producer in a fatal state; recreating it",
+                   {{"consumer", opt_.consumer}, {"error", fatal}});
+        producer_.reset();
+      }
       log::Error("dead-letter produce failed; retrying",
                  {{"consumer", opt_.consumer},
                   {"dlq_topic", dlq_topic},

@@ -85,8 +85,8 @@ DomainEvent MakeEvent(const std::string& aggregate, int64_t version, std::string
 // waits for every delivery report.
 class Producer {
  public:
-  Producer() {
-    auto p = kafka::testing::TestProducer::Create(ProducerKafka());
+  explicit Producer(const KafkaSettings& settings = ProducerKafka()) {
+    auto p = kafka::testing::TestProducer::Create(settings);
     EXPECT_TRUE(p.ok()) << p.status();
     if (p.ok()) p_ = std::make_unique<kafka::testing::TestProducer>(*std::move(p));
   }
@@ -396,6 +396,55 @@ TEST_F(InboxConsumerTest, DeadLettersPoisonRecordsAndMovesOn) {
   for (const DlqRecord& r : *records) {
     EXPECT_GT(Committed(group, topic, r.original_partition), r.original_offset);
   }
+}
+
+// A poison record whose dead-letter copy is larger than the dead-letter producer accepts (the
+// original near the size limit, plus the dlq_* headers): it is dead-lettered as a trimmed copy
+// (reason, coordinates, original size; no value) and the records behind it are applied. Before,
+// the worker retried the copy forever with every partition paused.
+TEST_F(InboxConsumerTest, AnUnsendablePoisonRecordIsDeadLetteredTrimmedAndTheRestApplied) {
+  const std::string topic = CreateTopics(1);
+  const std::string group = UniqueName("g");
+  // The original fits the broker (topic max.message.bytes 1048588) but its copy does not fit the
+  // consumer's producer (librdkafka's message.max.bytes, 1000000).
+  const std::string huge(999950, 'x');
+  {
+    Producer big(KafkaSettings(Env().bootstrap_servers(), {{"message.max.bytes", "1048576"}}));
+    big.SendRaw(topic, "qc-huge", huge);
+    big.Flush();
+  }
+  Producer producer;
+  for (int a = 0; a < 20; ++a) producer.Send(topic, MakeEvent(absl::StrCat("qc-behind-", a), 1));
+  producer.Flush();
+
+  TestHandler handler;
+  Running running(*pool_, handler, topic, group);
+  absl::Status applied = WaitFor([&] { return DistinctEffects() == 20; }, kWait,
+                                 "the records behind the oversized poison record");
+  ASSERT_TRUE(applied.ok()) << applied;
+  ASSERT_TRUE(
+      WaitFor([&] { return running.stats().dead_lettered == 1; }, kWait, "1 dead-lettered").ok());
+  ASSERT_TRUE(running.Stop().ok());
+
+  auto records = ReadDlq(TestKafka(), topic + ".dlq", {});
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 1u);
+  const DlqRecord& r = records->front();
+  EXPECT_EQ(r.key, "qc-huge");
+  EXPECT_TRUE(r.value.empty());
+  EXPECT_TRUE(absl::StartsWith(r.reason, "decode: INVALID_ARGUMENT")) << r.reason;
+  EXPECT_TRUE(absl::StrContains(r.reason, "trimmed copy")) << r.reason;
+  EXPECT_EQ(r.original_topic, topic);
+  EXPECT_EQ(r.original_partition, 0);
+  EXPECT_EQ(r.original_offset, 0);
+  std::map<std::string, std::string> headers(r.headers.begin(), r.headers.end());
+  EXPECT_EQ(headers["dlq_trimmed"], "true");
+  EXPECT_EQ(headers["dlq_original_bytes"], std::to_string(huge.size()));
+  EXPECT_GT(Committed(group, topic, 0), 20) << "the poison record and those behind it committed";
+  // A trimmed copy has no value to send back: redrive refuses it and says where the original is.
+  absl::Status redrive = RedriveDlqRecords(TestKafka(), *records, absl::Seconds(10));
+  EXPECT_EQ(redrive.code(), absl::StatusCode::kFailedPrecondition) << redrive;
+  EXPECT_TRUE(absl::StrContains(redrive.message(), absl::StrCat(topic, "[0]@0"))) << redrive;
 }
 
 // (d) Two instances in one group share the partitions and together apply everything once.
