@@ -250,8 +250,13 @@ class Chaos : public ::testing::Test {
     return report;
   }
 
-  // The scenario's CHAOS line; `ok` adds the scenario's own checks to the ledger's verdict.
+  // The scenario's CHAOS line; `ok` adds the scenario's own checks to the ledger's verdict. Every
+  // judged figure is asserted too, so that ctest fails whenever the line says FAIL: the ledger, the
+  // scenario's checks, and a load with nothing given up and no unexpected reply.
   void Verdict(const LedgerReport& report, bool ok, const std::string& extra) {
+    EXPECT_TRUE(ok) << "the scenario's own checks failed: " << extra;
+    EXPECT_EQ(load_.given_up, 0) << load_.ToString();
+    EXPECT_EQ(load_.unexpected, 0) << load_.ToString();
     const bool pass = ok && report.ok() && !::testing::Test::HasFailure();
     std::string lines;
     for (const InvariantLine& l : report.lines) {
@@ -364,7 +369,10 @@ class PostgresChaos : public Chaos {
       absl::Status progressing =
           WaitFor([&] { return driver_->approved() >= before + o.quotes / (crashes + 2); },
                   absl::Seconds(60), "approvals between crashes");
-      if (!progressing.ok()) break;
+      // A scenario that stops injecting must not pass with fewer crashes than it claims.
+      ASSERT_TRUE(progressing.ok()) << progressing << " (after " << done << " of " << crashes
+                                    << " crashes)\n"
+                                    << system_->Logs();
       if (negative_control) {
         const pid_t wal_writer = FreezeWalWriter();
         ASSERT_GT(wal_writer, 0) << "no walwriter process found";

@@ -61,9 +61,9 @@ bool Retryable(grpc::StatusCode code) {
     case grpc::RESOURCE_EXHAUSTED:
     case grpc::ABORTED:
     case grpc::CANCELLED:
-    case grpc::INTERNAL:
-    case grpc::UNKNOWN:
       return true;
+    // INTERNAL and UNKNOWN are server errors, never a transient condition: counted as unexpected
+    // (retrying them would hide a bug behind a passing scenario).
     default:
       return false;
   }
