@@ -18,7 +18,7 @@ PACKAGES=(
   librdkafka-dev libpqxx-dev libpq-dev libabsl-dev
   googletest libgtest-dev libgmock-dev
   postgresql postgresql-client postgresql-contrib
-  kcat util-linux procps
+  kcat util-linux procps curl
   python3-grpcio python3-protobuf
   libcpp-httplib-dev yamllint openssl
   clang libclang-rt-14-dev

@@ -78,13 +78,16 @@ bool HasKafkaJar(const std::string& libs_dir) {
   return false;
 }
 
-// A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as StorageTool makes).
+// A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as StorageTool makes),
+// never starting with '-' (StorageTool would read it as an option).
 std::string NewClusterId() {
   std::random_device rd;
-  std::string bytes(16, '\0');
-  for (char& c : bytes) c = static_cast<char>(rd() & 0xff);
   std::string id;
-  absl::WebSafeBase64Escape(bytes, &id);
+  do {
+    std::string bytes(16, '\0');
+    for (char& c : bytes) c = static_cast<char>(rd() & 0xff);
+    absl::WebSafeBase64Escape(bytes, &id);
+  } while (id.front() == '-');
   return id;
 }
 

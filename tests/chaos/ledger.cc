@@ -23,44 +23,7 @@ void Example(InvariantLine& line, const std::string& what) {
   if (line.examples.size() < kExamples) line.examples.push_back(what);
 }
 
-struct QuoteRow {
-  std::string customer_id;
-  int64_t premium = 0;
-  std::string status;
-  std::string reason;
-};
-struct OutboxRow {
-  std::string schema, event_id, type, aggregate_id, error;
-  int64_t version = 0;
-  bool parked = false;
-};
-struct InboxRow {
-  std::string consumer, event_id;
-  int64_t received_us = 0;
-};
-struct PolicyRow {
-  std::string policy_id, quote_id, customer_id, status;
-};
-struct CustomerRow {
-  int64_t max_policies = 0, policy_count = 0;
-};
-struct CountRow {
-  std::string policy_id, customer_id, quote_id, status;
-};
-
-struct Facts {
-  std::map<std::string, QuoteRow> quotes;
-  std::map<std::string, std::string> approve_event_by_quote;  // quote.requests
-  std::vector<OutboxRow> outbox;
-  std::vector<InboxRow> inbox;
-  std::map<std::string, PolicyRow> policies;  // by policy id
-  std::set<std::string> declined;
-  std::map<std::string, CustomerRow> customers;
-  std::vector<CountRow> counts;
-  std::vector<WireRecord> wire;
-};
-
-absl::Status ReadDatabase(const std::string& url, Facts& f) {
+absl::Status ReadDatabase(const std::string& url, LedgerFacts& f) {
   try {
     pqxx::connection c(url);
     pqxx::work tx(c);  // one snapshot (the run has stopped; nothing writes any more)
@@ -190,9 +153,8 @@ std::string LedgerReport::Summary() const {
   return absl::StrJoin(parts, " ");
 }
 
-absl::StatusOr<LedgerReport> CheckLedger(const LedgerOptions& options,
-                                         const std::vector<Approval>& approvals) {
-  Facts f;
+absl::StatusOr<LedgerFacts> CollectLedgerFacts(const LedgerOptions& options) {
+  LedgerFacts f;
   if (absl::Status s = ReadDatabase(options.database_url, f); !s.ok()) return s;
   for (const std::string& topic :
        {options.topics.quotes, options.topics.policies, options.topics.customers}) {
@@ -200,6 +162,18 @@ absl::StatusOr<LedgerReport> CheckLedger(const LedgerOptions& options,
     if (!recs.ok()) return recs.status();
     f.wire.insert(f.wire.end(), recs->begin(), recs->end());
   }
+  return f;
+}
+
+absl::StatusOr<LedgerReport> CheckLedger(const LedgerOptions& options,
+                                         const std::vector<Approval>& approvals) {
+  absl::StatusOr<LedgerFacts> facts = CollectLedgerFacts(options);
+  if (!facts.ok()) return facts.status();
+  return JudgeLedger(options, approvals, *facts);
+}
+
+LedgerReport JudgeLedger(const LedgerOptions& options, const std::vector<Approval>& approvals,
+                         const LedgerFacts& f) {
   const auto foreign = [&](const std::string& id) {
     return options.foreign_event_ids.count(id) > 0;
   };
@@ -460,7 +434,7 @@ absl::StatusOr<LedgerReport> CheckLedger(const LedgerOptions& options,
     for (const CountRow& c : f.counts) count_by_policy[c.policy_id] = c.status;
     int64_t issued = 0, rejected = 0, open = 0, inconsistent = 0;
     for (const std::string& q : approved) {
-      const QuoteRow& row = f.quotes[q];
+      const QuoteRow& row = f.quotes.at(q);
       auto p = policy_by_quote.find(q);
       const bool active = p != policy_by_quote.end() && p->second->status == "ACTIVE";
       const std::string entry =
@@ -488,7 +462,7 @@ absl::StatusOr<LedgerReport> CheckLedger(const LedgerOptions& options,
       // a customer issues min(max, eligible) of them, everything else is REJECTED.
       std::map<std::string, int64_t> eligible, issued_by_customer;
       for (const std::string& q : approved) {
-        const QuoteRow& row = f.quotes[q];
+        const QuoteRow& row = f.quotes.at(q);
         auto max = options.reference->max_policies.find(row.customer_id);
         const bool registered = max != options.reference->max_policies.end() && max->second > 0;
         const bool within = row.premium <= options.reference->underwriting_limit;

@@ -6,11 +6,12 @@
 //     every inbox row per consumer, policies, declined quotes, customers and policy count entries;
 //   - Kafka: every record of the run's three topics read back from the first stored offset, by
 //     event id (ce_id header) with its key, type, partition, offset and aggregate version.
-// Check() returns one line per invariant with its counts (expected, found, missing,
+// JudgeLedger() returns one line per invariant with its counts (expected, found, missing,
 // duplicated-on-wire, double-applied, reordered, ...) and whether it was violated; a final state
 // can also be compared with a reference computed from the inputs (ExpectedOutcome).
 //
-// Thread-safety: Collect() and Check() are called from one thread after the load stopped.
+// Thread-safety: CollectLedgerFacts() and JudgeLedger() are called from one thread after the load
+// stopped; JudgeLedger is a pure function of its arguments.
 #ifndef QUOTEFLOW_TESTS_CHAOS_LEDGER_H_
 #define QUOTEFLOW_TESTS_CHAOS_LEDGER_H_
 
@@ -60,6 +61,46 @@ absl::StatusOr<std::vector<WireRecord>> ReadTopic(const std::string& bootstrap,
                                                   const std::string& topic,
                                                   absl::Duration timeout = absl::Seconds(60));
 
+struct QuoteRow {
+  std::string customer_id;
+  int64_t premium = 0;
+  std::string status;
+  std::string reason;
+};
+struct OutboxRow {
+  std::string schema, event_id, type, aggregate_id, error;
+  int64_t version = 0;
+  bool parked = false;
+};
+struct InboxRow {
+  std::string consumer, event_id;
+  int64_t received_us = 0;
+};
+struct PolicyRow {
+  std::string policy_id, quote_id, customer_id, status;
+};
+struct CustomerRow {
+  int64_t max_policies = 0, policy_count = 0;
+};
+struct CountRow {
+  std::string policy_id, customer_id, quote_id, status;
+};
+
+// Everything the checker judges, gathered from Postgres and Kafka (CollectLedgerFacts), or built by
+// hand: the unit tests feed JudgeLedger synthetic facts.
+struct LedgerFacts {
+  std::map<std::string, QuoteRow> quotes;
+  std::map<std::string, std::string> approve_event_by_quote;  // quote.requests
+  std::vector<OutboxRow> outbox;
+  std::vector<InboxRow> inbox;
+  std::map<std::string, PolicyRow> policies;  // by policy id
+  std::set<std::string> declined;
+  std::map<std::string, CustomerRow> customers;
+  std::vector<CountRow> counts;
+  std::vector<WireRecord> wire;
+};
+
+
 // The expected final state, computed from the inputs without running anything ("the run without
 // kills"): per customer, its maximum (0: not registered); the underwriting limit.
 struct Reference {
@@ -96,8 +137,15 @@ struct LedgerOptions {
   const Reference* reference = nullptr;
 };
 
-// Gathers the facts and checks I1-I5. Errors: UNAVAILABLE / INTERNAL when Postgres or Kafka
-// cannot be read (the run cannot be judged).
+// Gathers the facts. Errors: UNAVAILABLE / INTERNAL when Postgres or Kafka cannot be read (the run
+// cannot be judged).
+absl::StatusOr<LedgerFacts> CollectLedgerFacts(const LedgerOptions& options);
+
+// Checks I1-I5 against `facts` (options.database_url and bootstrap_servers are not used).
+LedgerReport JudgeLedger(const LedgerOptions& options, const std::vector<Approval>& approvals,
+                         const LedgerFacts& facts);
+
+// CollectLedgerFacts, then JudgeLedger.
 absl::StatusOr<LedgerReport> CheckLedger(const LedgerOptions& options,
                                          const std::vector<Approval>& approvals);
 
