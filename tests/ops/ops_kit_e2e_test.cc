@@ -8,8 +8,9 @@
 //   2. two unpublishable outbox rows (larger than message.max.bytes): listed as parked, one
 //      dropped, the other retried once shortened, and published;
 //   3. that row's event (a QuoteRejected for a quote that does not exist) dead-lettered by
-//      quote-worker: listed with quotectl and kcat, the quote shows as APPROVED too long in psql and
-//      verify (exit 1), the record redriven once the quote exists, the quote REJECTED, verify 0;
+//      quote-worker: listed with quotectl and kcat; once the quote exists it shows as APPROVED too
+//      long in psql and verify (exit 1); the record is redriven, the quote ends REJECTED, and
+//      verify exits 0;
 //   4. quotes replayed to a stopped policy-worker: every repeat absorbed by its inbox;
 //   5. last, every binary's live /metrics names are written to
 //      <QUOTEFLOW_SCRAPE_DIR>/choreography.txt for promql_names_test (the alert rules and the
@@ -193,7 +194,8 @@ class OpsKitE2eTest : public ::testing::Test {
   static std::string QuoteStatus(const std::string& quote_id) {
     pqxx::connection c(Env().database_url());
     pqxx::nontransaction tx(c);
-    pqxx::result r = tx.exec_params("SELECT status FROM quote.quotes WHERE quote_id = $1", quote_id);
+    pqxx::result r =
+        tx.exec_params("SELECT status FROM quote.quotes WHERE quote_id = $1", quote_id);
     return r.empty() ? "" : r[0][0].as<std::string>();
   }
   static absl::Status WaitForQuoteStatus(const std::string& quote_id, const std::string& want) {
@@ -249,14 +251,13 @@ TEST_F(OpsKitE2eTest, HealthySystemPassesTheRunbooksChecks) {
   // Each /healthz answers 200 (and the relays / workers become ready).
   std::string out = RunBlock("targets");
   for (const auto& [name, _] : Processes()) {
-    EXPECT_TRUE(absl::StrContains(out, absl::StrCat("http://127.0.0.1:", ports_->at(name),
-                                                    " healthz=200")))
+    EXPECT_TRUE(
+        absl::StrContains(out, absl::StrCat("http://127.0.0.1:", ports_->at(name), " healthz=200")))
         << name << "\n"
         << out;
   }
-  const EnvVars quote_outbox = {{"OUTBOX_SCHEMA", "quote"},
-                                {"RELAY_METRICS_URL", Url("relay-quote")},
-                                {"TOPIC", "quotes"}};
+  const EnvVars quote_outbox = {
+      {"OUTBOX_SCHEMA", "quote"}, {"RELAY_METRICS_URL", Url("relay-quote")}, {"TOPIC", "quotes"}};
   out = RunBlock("outbox-stats", quote_outbox);
   EXPECT_TRUE(absl::StrContains(out, "quote.outbox backlog=")) << out;
   EXPECT_TRUE(absl::StrContains(out, "quoteflow_outbox_shards_held 64")) << out;
@@ -277,9 +278,10 @@ TEST_F(OpsKitE2eTest, HealthySystemPassesTheRunbooksChecks) {
   std::vector<std::string> first = absl::StrSplit(out.substr(0, out.find('\n')), ' ');
   ASSERT_GE(first.size(), 3u) << out;
   EXPECT_EQ(first[2], q) << out;
-  out = RunBlock("read-record", {{"TOPIC", "quotes"}, {"PARTITION", first[0]}, {"OFFSET", first[1]}});
-  EXPECT_TRUE(absl::StrContains(out, absl::StrCat("partition ", first[0], " offset ", first[1],
-                                                  " key ", q)))
+  out =
+      RunBlock("read-record", {{"TOPIC", "quotes"}, {"PARTITION", first[0]}, {"OFFSET", first[1]}});
+  EXPECT_TRUE(absl::StrContains(
+      out, absl::StrCat("partition ", first[0], " offset ", first[1], " key ", q)))
       << out;
   EXPECT_TRUE(absl::StrContains(out, "ce_type")) << out;
   out = RunBlock("aggregate-outbox", {{"OUTBOX_SCHEMA", "quote"}, {"AGGREGATE_ID", q}});
@@ -292,8 +294,9 @@ TEST_F(OpsKitE2eTest, HealthySystemPassesTheRunbooksChecks) {
   EXPECT_TRUE(absl::StrContains(out, "code=\"INVALID_ARGUMENT\"")) << out;
   EXPECT_FALSE(absl::StrContains(out, "code=\"OK\"")) << out;
   out = RunBlock("grpc-latency", {{"GRPC_METRICS_URL", Url("quote-api")}});
-  EXPECT_TRUE(absl::StrContains(out, "quoteflow_grpc_server_handling_seconds_count{method=\"/"
-                                     "quoteflow.v1.QuoteService/ApproveQuote\"} 3"))
+  EXPECT_TRUE(absl::StrContains(out,
+                                "quoteflow_grpc_server_handling_seconds_count{method=\"/"
+                                "quoteflow.v1.QuoteService/ApproveQuote\"} 3"))
       << out;
   out = RunBlock("approved-quotes");
   EXPECT_TRUE(absl::StrContains(out, "(0 rows)")) << out;
@@ -306,14 +309,15 @@ TEST_F(OpsKitE2eTest, ParkedRowsAreListedDroppedAndRetried) {
     pqxx::connection c(Env().database_url());
     pqxx::work tx(c);
     for (const char* q : {kGhost, kDropped}) {
-      InsertOutboxRow(tx, {.schema = "quote", .source = "/quoteflow/ops-kit-e2e"},
-                      DomainEvent{.event_id = absl::StrCat(q, "-rejected"),
-                                  .aggregate_id = q,
-                                  .quote_id = q,
-                                  .aggregate_version = 3,
-                                  .occurred_at = absl::Now(),
-                                  .payload = QuoteRejected{.customer_id = "ops-ghost",
-                                                           .reason = std::string(kOversized, 'x')}});
+      InsertOutboxRow(
+          tx, {.schema = "quote", .source = "/quoteflow/ops-kit-e2e"},
+          DomainEvent{.event_id = absl::StrCat(q, "-rejected"),
+                      .aggregate_id = q,
+                      .quote_id = q,
+                      .aggregate_version = 3,
+                      .occurred_at = absl::Now(),
+                      .payload = QuoteRejected{.customer_id = "ops-ghost",
+                                               .reason = std::string(kOversized, 'x')}});
     }
     tx.commit();
   }
@@ -326,23 +330,24 @@ TEST_F(OpsKitE2eTest, ParkedRowsAreListedDroppedAndRetried) {
   ASSERT_GT(dropped_seq, 0);
   absl::Status parked = WaitFor(
       [] {
-        return Count("SELECT count(*) FROM quote.outbox WHERE parked_at IS NOT NULL AND "
-                     "event_id LIKE 'q-runbook-%'") == 2;
+        return Count(
+                   "SELECT count(*) FROM quote.outbox WHERE parked_at IS NOT NULL AND "
+                   "event_id LIKE 'q-runbook-%'") == 2;
       },
       absl::Seconds(60), "both rows parked");
   ASSERT_TRUE(parked.ok()) << parked << "\n" << system_->Logs();
   // The gauge the alert reads (QuoteflowOutboxParkedRows) sees them.
-  absl::Status gauge = WaitForSample("relay-quote", "quoteflow_outbox_parked_rows",
-                                     [](double v) { return v == 2; });
+  absl::Status gauge =
+      WaitForSample("relay-quote", "quoteflow_outbox_parked_rows", [](double v) { return v == 2; });
   EXPECT_TRUE(gauge.ok()) << gauge;
 
   const EnvVars outbox = {{"OUTBOX_SCHEMA", "quote"}};
   std::string out = RunBlock("parked-list", outbox);
-  EXPECT_TRUE(absl::StrContains(out, absl::StrCat("\n", ghost_seq, "\tQuoteRejected\tquote/",
-                                                  kGhost)))
+  EXPECT_TRUE(
+      absl::StrContains(out, absl::StrCat("\n", ghost_seq, "\tQuoteRejected\tquote/", kGhost)))
       << out;
-  EXPECT_TRUE(absl::StrContains(out, absl::StrCat("\n", dropped_seq, "\tQuoteRejected\tquote/",
-                                                  kDropped)))
+  EXPECT_TRUE(
+      absl::StrContains(out, absl::StrCat("\n", dropped_seq, "\tQuoteRejected\tquote/", kDropped)))
       << out;
   EXPECT_TRUE(absl::StrContains(out, "MSG_SIZE_TOO_LARGE")) << out;
   EXPECT_TRUE(absl::StrContains(out, "2 parked row(s) in quote.outbox")) << out;
@@ -375,15 +380,16 @@ TEST_F(OpsKitE2eTest, ParkedRowsAreListedDroppedAndRetried) {
       },
       absl::Seconds(60), "the retried row published");
   EXPECT_TRUE(published.ok()) << published << "\n" << system_->Logs();
-  gauge = WaitForSample("relay-quote", "quoteflow_outbox_parked_rows",
-                        [](double v) { return v == 0; });
+  gauge =
+      WaitForSample("relay-quote", "quoteflow_outbox_parked_rows", [](double v) { return v == 0; });
   EXPECT_TRUE(gauge.ok()) << gauge;
 }
 
 TEST_F(OpsKitE2eTest, DeadLetteredRecordIsListedFixedAndRedriven) {
   // The retried QuoteRejected names a quote that does not exist: quote-worker dead-letters it.
-  absl::Status dead = WaitForSample("quote-worker", "quoteflow_consumer_dead_lettered_total",
-                                    [](double v) { return v >= 1; }, absl::Seconds(90));
+  absl::Status dead = WaitForSample(
+      "quote-worker", "quoteflow_consumer_dead_lettered_total", [](double v) { return v >= 1; },
+      absl::Seconds(90));
   ASSERT_TRUE(dead.ok()) << dead << "\n" << system_->Logs();
 
   const EnvVars dlq = {{"DLQ_TOPIC", "quotes.dlq"}};
@@ -441,9 +447,8 @@ TEST_F(OpsKitE2eTest, DeadLetteredRecordIsListedFixedAndRedriven) {
       Sample(Metrics("quote-worker"), "quoteflow_consumer_inbox_duplicates_total").value_or(-1);
   out = RunBlock("dlq-redrive-all", dlq);
   EXPECT_TRUE(absl::StrContains(out, "re-produced to their original topics")) << out;
-  absl::Status absorbed =
-      WaitForSample("quote-worker", "quoteflow_consumer_inbox_duplicates_total",
-                    [&](double v) { return v >= duplicates + 1; });
+  absl::Status absorbed = WaitForSample("quote-worker", "quoteflow_consumer_inbox_duplicates_total",
+                                        [&](double v) { return v >= duplicates + 1; });
   EXPECT_TRUE(absorbed.ok()) << absorbed;
   EXPECT_EQ(QuoteStatus(kGhost), "REJECTED");
   EXPECT_TRUE(absl::StrContains(RunBlock("verify"), "verify: 0 inconsistencies"));
@@ -456,9 +461,10 @@ TEST_F(OpsKitE2eTest, ReplayedTopicIsAbsorbedByTheInbox) {
   // groups, that is how it finds out the group is empty); the mock's coordinator waits about a
   // session timeout before it answers a join, so quotectl gets a short one (KAFKA_PROPERTIES is
   // its --kafka-properties), like the workers here.
-  const EnvVars replay = {{"GROUP", "policy-worker"},
-                          {"TOPIC", "quotes"},
-                          {"KAFKA_PROPERTIES", "session.timeout.ms=6000,heartbeat.interval.ms=500"}};
+  const EnvVars replay = {
+      {"GROUP", "policy-worker"},
+      {"TOPIC", "quotes"},
+      {"KAFKA_PROPERTIES", "session.timeout.ms=6000,heartbeat.interval.ms=500"}};
   // Refused while the killed member is still in the group (until its session times out).
   std::string out = RunBlockUntilOk("replay-dry-run", replay, absl::Seconds(90));
   EXPECT_TRUE(absl::StrContains(out, "dry run: nothing committed")) << out;
@@ -468,9 +474,9 @@ TEST_F(OpsKitE2eTest, ReplayedTopicIsAbsorbedByTheInbox) {
   absl::Status s = system_->Restart("policy-worker");
   ASSERT_TRUE(s.ok()) << s << "\n" << system_->Logs();
   // The three QuoteApproved it applied before come again and are absorbed by its inbox.
-  absl::Status absorbed =
-      WaitForSample("policy-worker", "quoteflow_consumer_inbox_duplicates_total",
-                    [](double v) { return v >= 3; }, absl::Seconds(90));
+  absl::Status absorbed = WaitForSample(
+      "policy-worker", "quoteflow_consumer_inbox_duplicates_total", [](double v) { return v >= 3; },
+      absl::Seconds(90));
   EXPECT_TRUE(absorbed.ok()) << absorbed << "\n" << system_->Logs();
   out = RunBlock("inbox-duplicates", {{"WORKER_METRICS_URL", Url("policy-worker")}});
   EXPECT_TRUE(absl::StrContains(out, "quoteflow_consumer_inbox_duplicates_total ")) << out;

@@ -78,9 +78,9 @@ class OpsKitOrchestrationE2eTest : public ::testing::Test {
     }
     // A step without reply is retried twice, 2 s apart, then the saga is STUCK (seconds, not the
     // default minutes).
-    for (const char* flag : {"--step-deadline=2s", "--max-step-attempts=2",
-                             "--max-compensation-attempts=2", "--max-backoff=2s",
-                             "--sweep-interval=200ms", kKafkaProperties}) {
+    for (const char* flag :
+         {"--step-deadline=2s", "--max-step-attempts=2", "--max-compensation-attempts=2",
+          "--max-backoff=2s", "--sweep-interval=200ms", kKafkaProperties}) {
       options.extra_args["saga-orchestrator"].push_back(flag);
     }
     system_ = new SagaSystem(options);
@@ -166,7 +166,8 @@ class OpsKitOrchestrationE2eTest : public ::testing::Test {
   static std::string QuoteStatus(const std::string& quote_id) {
     pqxx::connection c(Env().database_url());
     pqxx::nontransaction tx(c);
-    pqxx::result r = tx.exec_params("SELECT status FROM quote.quotes WHERE quote_id = $1", quote_id);
+    pqxx::result r =
+        tx.exec_params("SELECT status FROM quote.quotes WHERE quote_id = $1", quote_id);
     return r.empty() ? "" : r[0][0].as<std::string>();
   }
 

@@ -135,9 +135,8 @@ absl::StatusOr<std::vector<RunbookBlock>> ParseRunbook(absl::string_view markdow
     }
     absl::string_view tag = info.size() == 2 ? info[1] : "";
     if (!absl::ConsumePrefix(&tag, "tested=") || tag.find(':') == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("line ", line_no, ": an sh block needs a tag tested=<modes>:<name>, got '",
-                       line, "'"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "line ", line_no, ": an sh block needs a tag tested=<modes>:<name>, got '", line, "'"));
     }
     RunbookBlock block;
     block.line = line_no;
@@ -171,8 +170,8 @@ RunbookRunner::RunbookRunner(const std::string& runbook_path, std::string mode,
   text << in.rdbuf();
   absl::StatusOr<std::vector<RunbookBlock>> blocks = ParseRunbook(text.str());
   if (!blocks.ok()) {
-    status_ = absl::InvalidArgumentError(
-        absl::StrCat(runbook_path, ": ", blocks.status().message()));
+    status_ =
+        absl::InvalidArgumentError(absl::StrCat(runbook_path, ": ", blocks.status().message()));
     return;
   }
   for (RunbookBlock& b : *blocks) blocks_[b.name] = std::move(b);

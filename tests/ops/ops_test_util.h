@@ -80,10 +80,9 @@ class RunbookRunner {
   // Runs block `name` with the runner's environment plus `extra` (which wins) and waits for it
   // (`timeout`). NOT_FOUND for an unknown block, FAILED_PRECONDITION for a block of another mode,
   // DEADLINE_EXCEEDED when it did not finish (it is killed), errors of starting bash.
-  absl::StatusOr<BlockResult> Run(const std::string& name,
-                                  const std::vector<std::pair<std::string, std::string>>& extra =
-                                      {},
-                                  absl::Duration timeout = absl::Seconds(120));
+  absl::StatusOr<BlockResult> Run(
+      const std::string& name, const std::vector<std::pair<std::string, std::string>>& extra = {},
+      absl::Duration timeout = absl::Seconds(120));
 
   // The blocks of this runner's mode that Run() never started.
   std::vector<std::string> NotRun() const;

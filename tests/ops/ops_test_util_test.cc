@@ -29,10 +29,10 @@ TEST(ParseRunbookTest, ReadsTaggedShellBlocksAndSkipsOtherFences) {
 }
 
 TEST(ParseRunbookTest, RefusesUntaggedDuplicateAndUnclosedBlocks) {
-  for (const char* bad : {"```sh\necho untagged\n```\n", "```sh tested=x\necho\n```\n",
-                          "```sh tested=:name\necho\n```\n",
-                          "```sh tested=a:n\n```\n```sh tested=b:n\n```\n",
-                          "```sh tested=a:n\necho never closed\n"}) {
+  for (const char* bad :
+       {"```sh\necho untagged\n```\n", "```sh tested=x\necho\n```\n",
+        "```sh tested=:name\necho\n```\n", "```sh tested=a:n\n```\n```sh tested=b:n\n```\n",
+        "```sh tested=a:n\necho never closed\n"}) {
     absl::StatusOr<std::vector<RunbookBlock>> blocks = ParseRunbook(bad);
     EXPECT_EQ(blocks.status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
@@ -75,8 +75,7 @@ TEST_F(RunbookRunnerTest, RunsABlockWithItsEnvironmentAndReportsFailures) {
 }
 
 TEST_F(RunbookRunnerTest, ABlockThatDoesNotFinishIsADeadlineError) {
-  RunbookRunner runner(WriteRunbook("```sh tested=m:slow\necho started\nsleep 30\n```\n"), "m",
-                       {});
+  RunbookRunner runner(WriteRunbook("```sh tested=m:slow\necho started\nsleep 30\n```\n"), "m", {});
   absl::StatusOr<BlockResult> r = runner.Run("slow", {}, absl::Milliseconds(500));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_TRUE(absl::StrContains(r.status().message(), "started")) << r.status();
