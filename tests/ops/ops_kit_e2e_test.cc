@@ -17,6 +17,9 @@
 //      dashboard must read only exported metrics), and every choreography block has run.
 //
 // The tests run in order and share one system (each builds on the state the previous one left).
+// It runs on the ctest run's shared Kafka, on this process's own topics and consumer groups
+// (Env().topic_prefix() / group_prefix(), which SagaSystem applies too): the runbook's TOPIC,
+// DLQ_TOPIC and GROUP get the prefixed names.
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
@@ -64,6 +67,13 @@ const std::map<std::string, std::pair<std::string, std::string>>& Processes() {
       {"quote-worker", {"quote-worker", "QUOTE_WORKER_METRICS_URL"}}};
   return *processes;
 }
+
+// The system's topics (created with this process's prefix, see main()).
+constexpr char kTopics[] =
+    "quotes:4,policies:4,customers:4,quotes.dlq:1,policies.dlq:1,customers.dlq:1";
+
+// `base` ("quotes", "quotes.dlq") as this process's system names it.
+std::string Topic(const std::string& base) { return Env().topic_prefix() + base; }
 
 constexpr char kGhost[] = "q-runbook-ghost";
 constexpr char kDropped[] = "q-runbook-drop";
@@ -256,8 +266,9 @@ TEST_F(OpsKitE2eTest, HealthySystemPassesTheRunbooksChecks) {
         << name << "\n"
         << out;
   }
-  const EnvVars quote_outbox = {
-      {"OUTBOX_SCHEMA", "quote"}, {"RELAY_METRICS_URL", Url("relay-quote")}, {"TOPIC", "quotes"}};
+  const EnvVars quote_outbox = {{"OUTBOX_SCHEMA", "quote"},
+                                {"RELAY_METRICS_URL", Url("relay-quote")},
+                                {"TOPIC", Topic("quotes")}};
   out = RunBlock("outbox-stats", quote_outbox);
   EXPECT_TRUE(absl::StrContains(out, "quote.outbox backlog=")) << out;
   EXPECT_TRUE(absl::StrContains(out, "quoteflow_outbox_shards_held 64")) << out;
@@ -265,21 +276,22 @@ TEST_F(OpsKitE2eTest, HealthySystemPassesTheRunbooksChecks) {
   EXPECT_TRUE(absl::StrContains(out, "ops-kit-relay-quote")) << out;  // the shard owner
   out = RunBlock("relay-kafka", quote_outbox);
   EXPECT_TRUE(absl::StrContains(out, "quoteflow_outbox_published_total")) << out;
-  EXPECT_TRUE(absl::StrContains(out, "topic \"quotes\"")) << out;  // kcat -L
+  EXPECT_TRUE(absl::StrContains(out, "topic \"" + Topic("quotes") + "\"")) << out;  // kcat -L
   out = RunBlock("lag-metrics", {{"WORKER_METRICS_URL", Url("quote-worker")}});
-  EXPECT_TRUE(absl::StrContains(out, "quoteflow_consumer_partition_lag_messages{topic=\"quotes\""))
+  EXPECT_TRUE(absl::StrContains(
+      out, "quoteflow_consumer_partition_lag_messages{topic=\"" + Topic("quotes") + "\""))
       << out;
   EXPECT_TRUE(absl::StrContains(out, "quoteflow_consumer_waiting_on_record 0")) << out;
   EXPECT_TRUE(absl::StrContains(out, "quoteflow_consumer_running 1")) << out;
 
   // One issued quote's records on "quotes" (key = quote id), then its first record by offset.
   const std::string q = issued_->front();
-  out = RunBlock("aggregate-events", {{"TOPIC", "quotes"}, {"AGGREGATE_ID", q}});
+  out = RunBlock("aggregate-events", {{"TOPIC", Topic("quotes")}, {"AGGREGATE_ID", q}});
   std::vector<std::string> first = absl::StrSplit(out.substr(0, out.find('\n')), ' ');
   ASSERT_GE(first.size(), 3u) << out;
   EXPECT_EQ(first[2], q) << out;
-  out =
-      RunBlock("read-record", {{"TOPIC", "quotes"}, {"PARTITION", first[0]}, {"OFFSET", first[1]}});
+  out = RunBlock("read-record",
+                 {{"TOPIC", Topic("quotes")}, {"PARTITION", first[0]}, {"OFFSET", first[1]}});
   EXPECT_TRUE(absl::StrContains(
       out, absl::StrCat("partition ", first[0], " offset ", first[1], " key ", q)))
       << out;
@@ -392,7 +404,7 @@ TEST_F(OpsKitE2eTest, DeadLetteredRecordIsListedFixedAndRedriven) {
       absl::Seconds(90));
   ASSERT_TRUE(dead.ok()) << dead << "\n" << system_->Logs();
 
-  const EnvVars dlq = {{"DLQ_TOPIC", "quotes.dlq"}};
+  const EnvVars dlq = {{"DLQ_TOPIC", Topic("quotes.dlq")}};
   std::string out = RunBlock("dlq-list", dlq);
   std::string line;
   for (absl::string_view l : absl::StrSplit(out, '\n')) {
@@ -402,11 +414,11 @@ TEST_F(OpsKitE2eTest, DeadLetteredRecordIsListedFixedAndRedriven) {
   }
   ASSERT_FALSE(line.empty()) << out;
   EXPECT_TRUE(absl::StrContains(line, absl::StrCat("quote ", kGhost, " not found"))) << line;
-  // "quotes.dlq[P]@O key=..."
+  // "<prefix>quotes.dlq[P]@O key=..."
   std::string partition, offset;
   {
     absl::string_view rest = line;
-    ASSERT_TRUE(absl::ConsumePrefix(&rest, "quotes.dlq[")) << line;
+    ASSERT_TRUE(absl::ConsumePrefix(&rest, Topic("quotes.dlq") + "[")) << line;
     partition = std::string(rest.substr(0, rest.find(']')));
     rest.remove_prefix(rest.find("]@") + 2);
     offset = std::string(rest.substr(0, rest.find(' ')));
@@ -437,7 +449,8 @@ TEST_F(OpsKitE2eTest, DeadLetteredRecordIsListedFixedAndRedriven) {
   one.emplace_back("DLQ_PARTITION", partition);
   one.emplace_back("DLQ_OFFSET", offset);
   out = RunBlock("dlq-redrive-one", one);
-  EXPECT_TRUE(absl::StrContains(out, absl::StrCat("redriven quotes.dlq[", partition, "]@", offset)))
+  EXPECT_TRUE(absl::StrContains(
+      out, absl::StrCat("redriven ", Topic("quotes.dlq"), "[", partition, "]@", offset)))
       << out;
   absl::Status rejected = WaitForQuoteStatus(kGhost, "REJECTED");
   ASSERT_TRUE(rejected.ok()) << rejected << "\n" << system_->Logs();
@@ -457,19 +470,14 @@ TEST_F(OpsKitE2eTest, DeadLetteredRecordIsListedFixedAndRedriven) {
 TEST_F(OpsKitE2eTest, ReplayedTopicIsAbsorbedByTheInbox) {
   const int64_t policies = Count("SELECT count(*) FROM policy.policies");
   ASSERT_TRUE(system_->Kill("policy-worker").ok());
-  // quotectl's own consumer joins the group (on librdkafka's mock cluster, which does not list
-  // groups, that is how it finds out the group is empty); the mock's coordinator waits about a
-  // session timeout before it answers a join, so quotectl gets a short one (KAFKA_PROPERTIES is
-  // its --kafka-properties), like the workers here.
-  const EnvVars replay = {
-      {"GROUP", "policy-worker"},
-      {"TOPIC", "quotes"},
-      {"KAFKA_PROPERTIES", "session.timeout.ms=6000,heartbeat.interval.ms=500"}};
+  const std::string group = Env().group_prefix() + "policy-worker";
+  const EnvVars replay = {{"GROUP", group}, {"TOPIC", Topic("quotes")}};
   // Refused while the killed member is still in the group (until its session times out).
   std::string out = RunBlockUntilOk("replay-dry-run", replay, absl::Seconds(90));
   EXPECT_TRUE(absl::StrContains(out, "dry run: nothing committed")) << out;
   out = RunBlockUntilOk("replay", replay, absl::Seconds(90));
-  EXPECT_TRUE(absl::StrContains(out, "quotes[0] group policy-worker: ")) << out;
+  EXPECT_TRUE(absl::StrContains(out, absl::StrCat(Topic("quotes"), "[0] group ", group, ": ")))
+      << out;
   EXPECT_FALSE(absl::StrContains(out, "dry run")) << out;
   absl::Status s = system_->Restart("policy-worker");
   ASSERT_TRUE(s.ok()) << s << "\n" << system_->Logs();
@@ -507,3 +515,8 @@ TEST_F(OpsKitE2eTest, EveryChoreographyBlockOfTheRunbookRan) {
 
 }  // namespace
 }  // namespace quoteflow
+
+int main(int argc, char** argv) {
+  quoteflow::testing::InitQuoteflowTestMain(&argc, argv, {.kafka_topics = quoteflow::kTopics});
+  return RUN_ALL_TESTS();
+}

@@ -9,6 +9,12 @@
 //   2. last, every binary's live /metrics names (saga-orchestrator's included) are written to
 //      <QUOTEFLOW_SCRAPE_DIR>/orchestration.txt for promql_names_test, and every orchestration
 //      block has run.
+//
+// The orchestration topics have fixed names (no prefix, consumers/orchestrator/saga_topics.h),
+// and "quotes" is read from the earliest offset by a new orchestrator's group: on the run's shared
+// Kafka this test and orchestration_e2e_test would start sagas for each other's quotes. So this
+// binary is registered without the run's Kafka fixture, and Env() starts a single-node Kafka of
+// its own (tests/support/test_environment.h) with the topics below.
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
@@ -54,6 +60,11 @@ const std::map<std::string, std::pair<std::string, std::string>>& Processes() {
       {"saga-orchestrator", {"saga-orchestrator", "SAGA_ORCHESTRATOR_METRICS_URL"}}};
   return *processes;
 }
+
+constexpr char kTopics[] =
+    "quotes:4,policies:4,customers:4,quotes.dlq:1,policies.dlq:1,customers.dlq:1,"
+    "policy-commands:4,customer-commands:4,quote-commands:4,saga-replies:4,"
+    "policy-commands.dlq:1,customer-commands.dlq:1,quote-commands.dlq:1,saga-replies.dlq:1";
 
 // Short group timings, so that a SIGKILLed worker's partitions move within seconds.
 constexpr char kKafkaProperties[] =
@@ -258,3 +269,9 @@ TEST_F(OpsKitOrchestrationE2eTest, EveryOrchestrationBlockOfTheRunbookRan) {
 
 }  // namespace
 }  // namespace quoteflow
+
+int main(int argc, char** argv) {
+  quoteflow::testing::InitQuoteflowTestMain(
+      &argc, argv, {.kafka_topics = quoteflow::kTopics, .prefix_topics = false});
+  return RUN_ALL_TESTS();
+}

@@ -194,13 +194,17 @@ absl::StatusOr<BlockResult> RunbookRunner::Run(
   run_.insert(name);
   std::vector<std::pair<std::string, std::string>> env = env_;
   env.insert(env.end(), extra.begin(), extra.end());
+  // coreutils' timeout runs bash in a process group of its own and, at the deadline, signals the
+  // whole group (the block's commands too, not only bash), SIGKILL 5 s later if still needed.
   auto child = process::ChildProcess::Start(
-      {.path = "/bin/bash",
-       .args = {"-c", absl::StrCat("set -euo pipefail\nexec 2>&1\n", block.script)},
+      {.path = "/usr/bin/timeout",
+       .args = {"--kill-after=5", absl::StrCat(absl::ToDoubleSeconds(timeout), "s"), "/bin/bash",
+                "-c", absl::StrCat("set -euo pipefail\nexec 2>&1\n", block.script)},
        .env = env,
        .capture_stdout = true});
   if (!child.ok()) return child.status();
-  const absl::Time deadline = absl::Now() + timeout;
+  constexpr int kTimedOut = 124;  // timeout's exit status when it stopped the block
+  const absl::Time deadline = absl::Now() + timeout + absl::Seconds(10);
   BlockResult result;
   while (true) {
     absl::StatusOr<std::string> line = (*child)->ReadLine(deadline);
@@ -216,6 +220,11 @@ absl::StatusOr<BlockResult> RunbookRunner::Run(
   }
   absl::StatusOr<int> code = (*child)->Wait(deadline);
   if (!code.ok()) return code.status();
+  if (*code == kTimedOut || *code == 128 + 9) {
+    return absl::DeadlineExceededError(absl::StrCat("block ", name, " still running after ",
+                                                    absl::FormatDuration(timeout), ":\n",
+                                                    result.output));
+  }
   result.exit_code = *code;
   return result;
 }

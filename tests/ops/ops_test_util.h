@@ -6,9 +6,9 @@
 //    checks that every name the alert rules and the dashboard read is really exported.
 //  - ParseRunbook() / RunbookRunner: the commands of docs/runbook.md. A block fenced as
 //    "```sh tested=<mode>[,<mode>...]:<name>" is a test step: the runner executes it with
-//    `bash -c 'set -euo pipefail; ...'` (stderr merged into stdout) and the environment the test
-//    gives, so the document and the tests cannot drift apart. NotRun() lists the blocks of the
-//    runner's mode that no test executed.
+//    `bash -c 'set -euo pipefail; ...'` (stderr merged into stdout, under coreutils' timeout) and
+//    the environment the test gives, so the document and the tests cannot drift apart. NotRun()
+//    lists the blocks of the runner's mode that no test executed.
 //
 // Thread-safety: RunbookRunner is not thread-safe (one test thread); the functions are.
 #ifndef QUOTEFLOW_TESTS_OPS_OPS_TEST_UTIL_H_
@@ -79,7 +79,8 @@ class RunbookRunner {
 
   // Runs block `name` with the runner's environment plus `extra` (which wins) and waits for it
   // (`timeout`). NOT_FOUND for an unknown block, FAILED_PRECONDITION for a block of another mode,
-  // DEADLINE_EXCEEDED when it did not finish (it is killed), errors of starting bash.
+  // DEADLINE_EXCEEDED when it did not finish (it is stopped, with every process it started; a
+  // block that itself exits 124 reads as this too), errors of starting bash.
   absl::StatusOr<BlockResult> Run(
       const std::string& name, const std::vector<std::pair<std::string, std::string>>& extra = {},
       absl::Duration timeout = absl::Seconds(120));

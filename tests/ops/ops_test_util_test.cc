@@ -76,9 +76,12 @@ TEST_F(RunbookRunnerTest, RunsABlockWithItsEnvironmentAndReportsFailures) {
 
 TEST_F(RunbookRunnerTest, ABlockThatDoesNotFinishIsADeadlineError) {
   RunbookRunner runner(WriteRunbook("```sh tested=m:slow\necho started\nsleep 30\n```\n"), "m", {});
+  const absl::Time start = absl::Now();
   absl::StatusOr<BlockResult> r = runner.Run("slow", {}, absl::Milliseconds(500));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_TRUE(absl::StrContains(r.status().message(), "started")) << r.status();
+  // Stopped at its deadline with its `sleep`: the output pipe closed long before 30 s.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
 }
 
 TEST(MetricNamesTest, SamplesAndTypeLines) {
