@@ -269,6 +269,10 @@ TEST_F(OpsKitE2eTest, HealthySystemPassesTheRunbooksChecks) {
   const EnvVars quote_outbox = {{"OUTBOX_SCHEMA", "quote"},
                                 {"RELAY_METRICS_URL", Url("relay-quote")},
                                 {"TOPIC", Topic("quotes")}};
+  // The relay takes the shard leases one lease interval after another (one relay: all 64).
+  absl::Status leased = WaitForSample("relay-quote", "quoteflow_outbox_shards_held",
+                                      [](double v) { return v == 64; });
+  EXPECT_TRUE(leased.ok()) << leased;
   out = RunBlock("outbox-stats", quote_outbox);
   EXPECT_TRUE(absl::StrContains(out, "quote.outbox backlog=")) << out;
   EXPECT_TRUE(absl::StrContains(out, "quoteflow_outbox_shards_held 64")) << out;
@@ -277,10 +281,16 @@ TEST_F(OpsKitE2eTest, HealthySystemPassesTheRunbooksChecks) {
   out = RunBlock("relay-kafka", quote_outbox);
   EXPECT_TRUE(absl::StrContains(out, "quoteflow_outbox_published_total")) << out;
   EXPECT_TRUE(absl::StrContains(out, "topic \"" + Topic("quotes") + "\"")) << out;  // kcat -L
+  // The per-partition lag series appear with the first lag refresh after the assignment (every
+  // second, once a partition's high watermark is known).
+  const std::string lag_series =
+      "quoteflow_consumer_partition_lag_messages{topic=\"" + Topic("quotes") + "\"";
+  absl::Status listed =
+      WaitFor([&] { return absl::StrContains(Metrics("quote-worker"), lag_series); },
+              absl::Seconds(30), "quote-worker's lag series per partition");
+  EXPECT_TRUE(listed.ok()) << listed << "\n" << Metrics("quote-worker");
   out = RunBlock("lag-metrics", {{"WORKER_METRICS_URL", Url("quote-worker")}});
-  EXPECT_TRUE(absl::StrContains(
-      out, "quoteflow_consumer_partition_lag_messages{topic=\"" + Topic("quotes") + "\""))
-      << out;
+  EXPECT_TRUE(absl::StrContains(out, lag_series)) << out;
   EXPECT_TRUE(absl::StrContains(out, "quoteflow_consumer_waiting_on_record 0")) << out;
   EXPECT_TRUE(absl::StrContains(out, "quoteflow_consumer_running 1")) << out;
 
