@@ -9,7 +9,11 @@
    kustomizations name existing files; the compose file has PostgreSQL 15, Kafka in KRaft mode,
    the one-shot migration, every service and its relay; the Event Hubs properties are SASL_SSL /
    PLAIN / $ConnectionString / no compression with the password left to the Secret, port 9093;
-   the Dockerfile is multi-stage from debian:bookworm with only runtime libraries at run time.
+   the Dockerfile is multi-stage from debian:bookworm with only runtime libraries at run time;
+   Prometheus and Grafana in the compose file mount files that exist, every process with
+   METRICS_ADDRESS is scraped on its port (relays with job outbox-relay and their outbox label),
+   `promtool check config` accepts prometheus.yml and its rules, and every dashboard panel uses
+   the provisioned datasource and has a query (the PromQL itself: tests/ops/promql_check.py).
 3. `docker-compose -f compose.yaml config -q` (Debian's docker-compose 1.29 validates and
    interpolates the file without a Docker engine) and its `config --services` against the file's
    services; `kubectl kustomize` of the base, the Event Hubs and the orchestration overlays
@@ -247,6 +251,121 @@ def check_compose():
     notes.append(f"compose structure: {len(services)} services, relays {sorted(relays)}")
 
 
+def compose_mounts(service):
+    """(host path relative to deploy/, container path) of the service's bind mounts."""
+    out = []
+    for v in service.get("volumes", []) or []:
+        parts = str(v).split(":")
+        if parts[0].startswith("./"):
+            out.append((os.path.normpath(parts[0]), parts[1]))
+    return out
+
+
+def check_observability():
+    """Prometheus and Grafana in the compose file, wired to deploy/prometheus and deploy/grafana."""
+    import json
+    path = os.path.join(DEPLOY, "compose.yaml")
+    services = load_all(path)[0].get("services", {})
+    for name in ("prometheus", "grafana"):
+        if name not in services:
+            problem(path, f"no service {name}")
+            return
+        for host, _ in compose_mounts(services[name]):
+            if not os.path.exists(os.path.join(DEPLOY, host)):
+                problem(path, f"{name}: mounted path {host} does not exist")
+    prom_mounts = dict((c, h) for h, c in compose_mounts(services["prometheus"]))
+    config_host = prom_mounts.get("/etc/prometheus/prometheus.yml")
+    if config_host != os.path.join("prometheus", "prometheus.yml"):
+        problem(path, "prometheus must mount ./prometheus/prometheus.yml at /etc/prometheus")
+        return
+    config_path = os.path.join(DEPLOY, config_host)
+    config = load_all(config_path)[0]
+    for rule_file in config.get("rule_files", []):
+        if prom_mounts.get(os.path.join("/etc/prometheus", rule_file)) != os.path.join(
+                "prometheus", rule_file):
+            problem(config_path, f"rule file {rule_file} is not mounted beside the config")
+    # Every process with METRICS_ADDRESS is scraped, on that port, with the labels the rules use.
+    metrics_ports = {}
+    for name, s in services.items():
+        env = s.get("environment", {}) or {}
+        if "METRICS_ADDRESS" in env:
+            metrics_ports[name] = (str(env["METRICS_ADDRESS"]).rsplit(":", 1)[-1],
+                                   env.get("OUTBOX_SCHEMA"))
+    scraped = set()
+    for job in config.get("scrape_configs", []):
+        for sc in job.get("static_configs", []):
+            for target in sc.get("targets", []):
+                host, _, port = target.partition(":")
+                if host == "localhost":
+                    continue
+                if host not in metrics_ports:
+                    problem(config_path, f"target {target}: no compose service with METRICS_ADDRESS")
+                    continue
+                scraped.add(host)
+                want_port, schema = metrics_ports[host]
+                if port != want_port:
+                    problem(config_path, f"target {target}: {host} serves metrics on {want_port}")
+                if schema and (job["job_name"] != "outbox-relay" or
+                               sc.get("labels", {}).get("outbox") != schema):
+                    problem(config_path, f"target {target}: a relay needs job outbox-relay and "
+                                         f"label outbox={schema}")
+    for missing in sorted(set(metrics_ports) - scraped):
+        problem(config_path, f"compose service {missing} serves metrics but is not scraped")
+    if shutil.which("promtool"):
+        r = subprocess.run(["promtool", "check", "config", config_path], capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            problem(config_path, "promtool check config:\n" + r.stdout + r.stderr)
+        else:
+            notes.append("promtool check config prometheus/prometheus.yml (and its rules): ok")
+    else:
+        problem(DEPLOY, "promtool is not installed (Debian's prometheus: scripts/install-deps.sh)")
+    # Grafana: the provisioned datasource's uid is the one every panel uses; the dashboards
+    # provider reads the directory compose mounts.
+    graf_mounts = dict((c, h) for h, c in compose_mounts(services["grafana"]))
+    prov_host = graf_mounts.get("/etc/grafana/provisioning")
+    if prov_host is None:
+        problem(path, "grafana must mount ./grafana/provisioning at /etc/grafana/provisioning")
+        return
+    uids = set()
+    for f in sorted(os.listdir(os.path.join(DEPLOY, prov_host, "datasources"))):
+        for d in load_all(os.path.join(DEPLOY, prov_host, "datasources", f)):
+            uids |= {ds["uid"] for ds in d.get("datasources", [])}
+    dash_dirs = set()
+    for f in sorted(os.listdir(os.path.join(DEPLOY, prov_host, "dashboards"))):
+        for d in load_all(os.path.join(DEPLOY, prov_host, "dashboards", f)):
+            dash_dirs |= {p["options"]["path"] for p in d.get("providers", [])}
+    panels = 0
+    for container_dir in sorted(dash_dirs):
+        host_dir = graf_mounts.get(container_dir)
+        if host_dir is None:
+            problem(path, f"grafana: provisioned dashboard path {container_dir} is not mounted")
+            continue
+        for f in sorted(os.listdir(os.path.join(DEPLOY, host_dir))):
+            dash_path = os.path.join(DEPLOY, host_dir, f)
+            try:
+                with open(dash_path) as fh:
+                    dash = json.load(fh)
+            except ValueError as e:
+                problem(dash_path, f"not JSON: {e}")
+                continue
+            ids = [p["id"] for p in dash.get("panels", [])]
+            if len(ids) != len(set(ids)):
+                problem(dash_path, "panel ids are not unique")
+            for p in dash.get("panels", []):
+                if p.get("type") == "row":
+                    continue
+                panels += 1
+                refs = [p.get("datasource")] + [t.get("datasource") for t in p.get("targets", [])]
+                for ref in refs:
+                    if not ref or ref.get("uid") not in uids:
+                        problem(dash_path, f"panel {p.get('title')}: datasource {ref} is not "
+                                           f"a provisioned one ({sorted(uids)})")
+                if not p.get("targets") or not all(t.get("expr") for t in p["targets"]):
+                    problem(dash_path, f"panel {p.get('title')}: a query without expr")
+    notes.append(f"prometheus/grafana wiring: {len(scraped)} scraped services, {panels} panels")
+
+
 def check_eventhubs():
     path = os.path.join(K8S, "eventhubs", "eventhubs.properties")
     props = {}
@@ -357,7 +476,8 @@ def run_kubectl():
 
 def main():
     run_yamllint()
-    for check in (check_kubernetes, check_compose, check_eventhubs, check_dockerfile):
+    for check in (check_kubernetes, check_compose, check_observability, check_eventhubs,
+                  check_dockerfile):
         try:
             check()
         except (KeyError, TypeError, IndexError, StopIteration, yaml.YAMLError) as e:
