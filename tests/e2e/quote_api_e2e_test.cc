@@ -29,9 +29,12 @@ struct CommandResult {
   std::string out;
 };
 
-// Runs `args` through /bin/sh-free exec of the grpcurl client and collects its stdout+stderr.
+// Runs `args` through /bin/sh-free exec of grpcurl and collects its stdout+stderr: the real
+// grpcurl when scripts/install-deps.sh could build it, else the tools/grpcurl stand-in.
 CommandResult Grpcurl(std::vector<std::string> args) {
-  std::vector<std::string> all = {"-c", "exec \"$0\" \"$@\" 2>&1", QUOTEFLOW_GRPCURL};
+  const char* grpcurl = access(QUOTEFLOW_REAL_GRPCURL, X_OK) == 0 ? QUOTEFLOW_REAL_GRPCURL
+                                                                  : QUOTEFLOW_GRPCURL;
+  std::vector<std::string> all = {"-c", "exec \"$0\" \"$@\" 2>&1", grpcurl};
   all.insert(all.end(), args.begin(), args.end());
   auto child = ChildProcess::Start({.path = "/bin/sh", .args = all, .capture_stdout = true});
   CommandResult result;
@@ -134,7 +137,7 @@ TEST_F(QuoteApiE2eTest, CreateApproveGetThroughReflection) {
                "quoteflow.v1.QuoteService/ApproveQuote"});
   ASSERT_EQ(approved.exit_code, 0) << approved.out;
   EXPECT_TRUE(absl::StrContains(approved.out, "QUOTE_STATUS_APPROVED")) << approved.out;
-  EXPECT_TRUE(absl::StrContains(approved.out, "eventId")) << approved.out;
+  EXPECT_TRUE(absl::StrContains(approved.out, "\"event_id\"")) << approved.out;
 
   v1::GetQuoteRequest get;
   get.set_quote_id(quote_id);
