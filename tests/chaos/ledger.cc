@@ -46,9 +46,8 @@ absl::Status ReadDatabase(const std::string& url, LedgerFacts& f) {
                                      r[3].as<int64_t>(), r[4].as<bool>()});
       }
       for (const pqxx::row& r :
-           tx.exec(absl::StrCat("SELECT consumer, event_id,"
-                                " (extract(epoch FROM received_at) * 1000000)::bigint FROM ",
-                                schema, ".inbox"))) {
+           tx.exec(absl::StrCat("SELECT consumer, event_id, applied_seq FROM ", schema,
+                                ".inbox"))) {
         f.inbox.push_back(
             InboxRow{r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int64_t>()});
       }
@@ -328,7 +327,8 @@ LedgerReport JudgeLedger(const LedgerOptions& options, const std::vector<Approva
     for (const InboxRow& i : f.inbox) {
       auto w = wire_first.find(i.event_id);
       if (w == wire_first.end() || foreign(i.event_id)) continue;
-      applied[{i.consumer, w->second->aggregate_id}].push_back({w->second->version, i.received_us});
+      applied[{i.consumer, w->second->aggregate_id}].push_back(
+          {w->second->version, i.applied_seq});
     }
     int64_t applied_reordered = 0;
     for (auto& [key, v] : applied) {

@@ -74,7 +74,7 @@ struct OutboxRow {
 };
 struct InboxRow {
   std::string consumer, event_id;
-  int64_t received_us = 0;
+  int64_t applied_seq = 0;  // <schema>.inbox.applied_seq: the order of application, exact
 };
 struct PolicyRow {
   std::string policy_id, quote_id, customer_id, status;

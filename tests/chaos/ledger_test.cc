@@ -151,8 +151,9 @@ TEST_F(LedgerTest, I3FiresOnTwoEventsOfOneKeySwappedOnTheWire) {
   EXPECT_TRUE(absl::StrContains(Line(r, "I3").counts, "reordered-on-wire=1")) << r.ToString();
 }
 
-// I3: one consumer applied a later version of an aggregate before an earlier one.
-TEST_F(LedgerTest, I3FiresOnEventsOfOneAggregateAppliedOutOfOrder) {
+// I3: one consumer applied a later version of an aggregate before an earlier one, in one batch
+// (one transaction: received_at is the same for both; applied_seq still tells them apart).
+TEST_F(LedgerTest, I3FiresOnEventsOfOneAggregateAppliedOutOfOrderInsideABatch) {
   f_.wire.push_back(Wire("quotes", 3, "q1", "q1-later", "QuoteApproved", "q1", 4));
   f_.inbox.push_back({"policy-worker", "q1-later", 0});  // applied before q1-approved (1)
   LedgerReport r = Judge();
