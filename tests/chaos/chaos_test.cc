@@ -730,6 +730,116 @@ TEST_F(Chaos, PoisonAndOversizedPayload) {
                        absl::FormatDuration(absl::Trunc(lag_zero_after, absl::Milliseconds(100)))));
 }
 
+// Negative controls on the real system, one per invariant the ledger checks besides I1 (whose
+// control is PostgresChaos.NegativeControlSynchronousCommitOffIsCaught): after a clean run, each
+// fault below is planted and the ledger must report exactly the invariant it violates.
+//   I2  an unpublished outbox row deleted (the relay stopped, the row removed by hand);
+//   I3  two events of one key put on the wire in the wrong order;
+//   I4  an event's effect applied twice around the inbox (a count incremented again);
+//   I5  a saga left open (quote-worker stopped before the quote's last event).
+TEST_F(Chaos, NegativeControlsEachInvariantFires) {
+  StartSystem("negative-controls");
+  if (HasFatalFailure()) return;
+  StartLoad(Options(Load(60, 300), 8));
+  FinishLoad();
+  ASSERT_TRUE(WaitQuiet(absl::Seconds(120)).ok()) << system_->Logs();
+  LedgerReport clean = CheckUntilHolds(absl::Seconds(30));
+  ASSERT_TRUE(clean.ok()) << clean.ToString();
+
+  auto failed = [](const LedgerReport& r, const std::string& invariant) {
+    for (const InvariantLine& l : r.lines) {
+      if (absl::StartsWith(l.name, invariant + " ")) return !l.ok;
+    }
+    return false;
+  };
+  auto check = [&]() -> LedgerReport {
+    LedgerOptions lo;
+    lo.database_url = url_;
+    lo.bootstrap_servers = bootstrap_;
+    lo.topics = topics_;
+    absl::StatusOr<LedgerReport> r = CheckLedger(lo, load_.approvals);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : LedgerReport{};
+  };
+  auto exec = [&](const std::string& sql) {
+    pqxx::connection c(url_);
+    pqxx::work tx(c);
+    tx.exec(sql);
+    tx.commit();
+  };
+  std::vector<std::string> fired;
+
+  // I4: customer c0's count goes up once more than its policies say.
+  exec("UPDATE customer.customers SET policy_count = policy_count + 1 WHERE customer_id = 'c0'");
+  LedgerReport r4 = check();
+  EXPECT_TRUE(failed(r4, "I4")) << r4.ToString();
+  if (failed(r4, "I4")) fired.push_back("I4:double-applied");
+  exec("UPDATE customer.customers SET policy_count = policy_count - 1 WHERE customer_id = 'c0'");
+
+  // I3: two events of a new key published by the relay in the wrong order (version 5, then 4).
+  {
+    pqxx::connection c(url_);
+    pqxx::work tx(c);
+    for (int64_t version : {5, 4}) {
+      InsertOutboxRow(tx, {.schema = "customer", .source = "/quoteflow/chaos"},
+                      DomainEvent{.event_id = absl::StrCat("neg-c/swapped/", version),
+                                  .aggregate_id = "neg-c",
+                                  .quote_id = "neg-q",
+                                  .aggregate_version = version,
+                                  .occurred_at = absl::Now(),
+                                  .payload = CustomerPolicyCountUpdated{.customer_id = "neg-c",
+                                                                        .policy_id = "neg-pol",
+                                                                        .policy_count = version,
+                                                                        .delta = 1}});
+    }
+    tx.commit();
+  }
+  ASSERT_TRUE(WaitFor([&] { return Count(url_, "SELECT count(*) FROM customer.outbox") == 0; },
+                      absl::Seconds(60), "the swapped events published")
+                  .ok());
+  LedgerReport r3 = check();
+  EXPECT_TRUE(failed(r3, "I3")) << r3.ToString();
+  if (failed(r3, "I3")) fired.push_back("I3:reordered-on-wire");
+
+  // I5: quote-worker stops; a new approval's saga cannot end.
+  ASSERT_TRUE(system_->Kill("quote-worker").ok());
+  // I2: the quote relay stops; the next approval's event is deleted from the outbox unpublished.
+  ASSERT_TRUE(system_->Kill("relay-quote").ok());
+  LoadOptions one = Options(2, 1);
+  one.run_id = prefix_ + "neg";
+  LoadResult extra = LoadDriver(system_->quotes(), one).Run();
+  ASSERT_EQ(extra.approvals.size(), 2u);
+  load_.approvals.insert(load_.approvals.end(), extra.approvals.begin(), extra.approvals.end());
+  exec(absl::StrCat("DELETE FROM quote.outbox WHERE aggregate_id = '", extra.approvals[0].quote_id,
+                    "'"));
+  ASSERT_TRUE(system_->Restart("relay-quote").ok());
+  ASSERT_TRUE(WaitFor([&] { return Count(url_, "SELECT count(*) FROM quote.outbox") == 0; },
+                      absl::Seconds(60), "the other approval published")
+                  .ok());
+  LedgerReport r25 = check();
+  EXPECT_TRUE(failed(r25, "I2")) << r25.ToString();
+  EXPECT_TRUE(failed(r25, "I5")) << r25.ToString();
+  if (failed(r25, "I2")) fired.push_back("I2:missing");
+  if (failed(r25, "I5")) fired.push_back("I5:open");
+  std::printf("%s", r25.ToString().c_str());
+  const bool all = fired.size() == 4;
+  Report(absl::StrCat("CHAOS negative-controls ", all ? "PASS" : "FAIL",
+                      " (each planted fault must be reported) fired=", absl::StrJoin(fired, ","),
+                      " | load: ", load_.ToString()));
+  EXPECT_TRUE(all) << absl::StrJoin(fired, ",");
+  // quote-worker back: it dead-letters the swapped events (their quote does not exist) and the
+  // system stops cleanly.
+  ASSERT_TRUE(system_->Restart("quote-worker").ok());
+  absl::Status dead = WaitFor(
+      [&] {
+        absl::StatusOr<std::vector<messaging::DlqRecord>> read =
+            messaging::ReadDlq(kafka::KafkaSettings(bootstrap_, {}), topics_.customers + ".dlq", {});
+        return read.ok() && read->size() == 2;
+      },
+      absl::Seconds(60), "the swapped events dead-lettered by quote-worker");
+  EXPECT_TRUE(dead.ok()) << dead << "\n" << system_->Logs();
+}
+
 // 9. Overload: 4x the baseline concurrency with 50 ms deadlines: only OK, DEADLINE_EXCEEDED or
 // RESOURCE_EXHAUSTED, no call hangs, and I1-I2 (all of I1-I5, in fact) hold after the client
 // retries.
