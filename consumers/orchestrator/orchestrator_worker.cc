@@ -19,6 +19,8 @@ WorkerDefinition OrchestratorWorkerDefinition() {
       .default_topics = absl::StrCat("quotes,", kSagaRepliesTopic),
       .default_grpc_address = "127.0.0.1:50054",
       .grpc_service_names = {"quoteflow.v1.SagaService"},
+      // The history of finished sagas (the saga rows stay: they stop a repeated start).
+      .retained_tables = {FinishedSagaHistoryTable()},
       .declare =
           [](Config& config) {
             config.Declare("step-deadline", "30s", "how long a saga step waits for its reply");
