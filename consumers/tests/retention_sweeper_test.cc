@@ -6,6 +6,7 @@
 #include "consumers/common/retention_sweeper.h"
 
 #include <algorithm>
+#include <iostream>
 #include <pqxx/pqxx>
 #include <vector>
 
@@ -121,6 +122,12 @@ TEST_F(RetentionSweeperTest, TableSizesStayFlatOverManySweeps) {
   const int64_t arrived = static_cast<int64_t>(round) * kPerRound;
   ASSERT_GE(arrived, 3 * kBound) << "the run is too short to tell a sweep from none";
   EXPECT_GE(samples, 10);
+  for (int t = 0; t < 4; ++t) {
+    std::cout << "RETENTION " << AllTables()[t].table << " arrived=" << arrived
+              << " max_rows_after_2s=" << max[t] << " bound=" << kBound
+              << " deleted=" << sweeper.deleted(AllTables()[t].table)
+              << " passes=" << sweeper.passes() << "\n";
+  }
   for (int t = 0; t < 4; ++t) {
     EXPECT_LE(max[t], kBound) << kSizes[t] << ": grew with the run (" << arrived << " arrived)";
     EXPECT_GT(max[t], 0) << kSizes[t];
