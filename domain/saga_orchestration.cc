@@ -327,7 +327,8 @@ absl::StatusOr<SagaDecision> DecideOnReply(const Saga& saga, const DomainEvent& 
   if (saga.state == SagaState::kStuck) {
     // The reply the stuck step waited for (any attempt of it: each attempt is the same idempotent
     // command): it resolves the saga exactly as it would have before the saga got stuck.
-    b.Note(ref->step, ref->attempt, "unstuck", absl::StrCat(what, " (was: ", saga.stuck_reason, ")"));
+    b.Note(ref->step, ref->attempt, "unstuck",
+           absl::StrCat(what, " (was: ", saga.stuck_reason, ")"));
   }
   auto unexpected = [&] {
     return absl::InvalidArgumentError(

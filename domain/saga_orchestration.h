@@ -150,7 +150,7 @@ bool IsTerminal(SagaState state);
 
 struct SagaSettings {
   absl::Duration step_deadline = absl::Seconds(30);
-  int max_step_attempts = 3;          // CreatePolicy, the customer step: then compensate
+  int max_step_attempts = 3;  // CreatePolicy, the customer step: then compensate
   // IssueQuote and compensations: STUCK after this many silent attempts; 0 = never (retried at
   // max_backoff for as long as it takes).
   int max_compensation_attempts = 0;
@@ -218,8 +218,8 @@ absl::StatusOr<SagaDecision> StartSaga(const DomainEvent& quote_approved,
 
 // On a participant's reply (an event whose id is a ReplyEventId; other events: unchanged). Replies
 // of the current step (also the stuck step of a STUCK saga) advance the saga; replies of other
-// steps only add history; replies to a terminal saga change nothing. INVALID_ARGUMENT when a reply of the current step has
-// a type that step never replies with.
+// steps only add history; replies to a terminal saga change nothing. INVALID_ARGUMENT when a reply
+// of the current step has a type that step never replies with.
 absl::StatusOr<SagaDecision> DecideOnReply(const Saga& saga, const DomainEvent& reply,
                                            const SagaSettings& settings, absl::Time now);
 

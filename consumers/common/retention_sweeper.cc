@@ -15,11 +15,10 @@ namespace {
 // One batch: the oldest `batch` expired rows (by the database's clock), deleted by ctid in one
 // statement. $1 = retention in microseconds, $2 = batch, $3 = the table's parameter (if used).
 std::string BatchSql(const RetentionTable& t) {
-  return absl::StrCat("DELETE FROM ", t.table, " WHERE ctid = ANY (ARRAY (SELECT ctid FROM ",
-                      t.table, " WHERE ", t.time_column,
-                      " < now() - $1::bigint * interval '1 microsecond' AND (",
-                      t.predicate.empty() ? "true" : t.predicate, ") ORDER BY ", t.time_column,
-                      " LIMIT $2))");
+  return absl::StrCat(
+      "DELETE FROM ", t.table, " WHERE ctid = ANY (ARRAY (SELECT ctid FROM ", t.table, " WHERE ",
+      t.time_column, " < now() - $1::bigint * interval '1 microsecond' AND (",
+      t.predicate.empty() ? "true" : t.predicate, ") ORDER BY ", t.time_column, " LIMIT $2))");
 }
 
 }  // namespace
@@ -43,8 +42,9 @@ RetentionTable FinishedSagaHistoryTable() {
   return RetentionTable{
       .table = "saga.history",
       .time_column = "at",
-      .predicate = "EXISTS (SELECT 1 FROM saga.sagas s WHERE s.quote_id = saga.history.quote_id"
-                   " AND s.state IN ('COMPLETED', 'COMPENSATED'))"};
+      .predicate =
+          "EXISTS (SELECT 1 FROM saga.sagas s WHERE s.quote_id = saga.history.quote_id"
+          " AND s.state IN ('COMPLETED', 'COMPENSATED'))"};
 }
 
 void DeclareRetentionOptions(Config& config) {

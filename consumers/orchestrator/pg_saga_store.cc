@@ -57,17 +57,18 @@ constexpr char kNowColumn[] = "(extract(epoch from now()) * 1000000)::bigint";
 constexpr int kNowIndex = 15;  // after kSagaColumns' 15 columns
 
 const std::string& LockSql() {
-  static const std::string* const sql = new std::string(absl::StrCat(
-      "SELECT ", kSagaColumns, ", ", kNowColumn, " FROM saga.sagas WHERE quote_id = $1 FOR UPDATE"));
+  static const std::string* const sql =
+      new std::string(absl::StrCat("SELECT ", kSagaColumns, ", ", kNowColumn,
+                                   " FROM saga.sagas WHERE quote_id = $1 FOR UPDATE"));
   return *sql;
 }
 
 // `deadline <= now()`: deadlines are compared with the database's clock, never a host's.
 const std::string& LockExpiredSql() {
-  static const std::string* const sql = new std::string(
-      absl::StrCat("SELECT ", kSagaColumns, ", ", kNowColumn,
-                   " FROM saga.sagas WHERE deadline <= now() ORDER BY deadline"
-                   " LIMIT $1 FOR UPDATE SKIP LOCKED"));
+  static const std::string* const sql =
+      new std::string(absl::StrCat("SELECT ", kSagaColumns, ", ", kNowColumn,
+                                   " FROM saga.sagas WHERE deadline <= now() ORDER BY deadline"
+                                   " LIMIT $1 FOR UPDATE SKIP LOCKED"));
   return *sql;
 }
 

@@ -3,8 +3,8 @@
 // or the deadline sweeper's); StoreDecision writes a SagaDecision through it: the saga row
 // (optimistic version check on top of the row lock), its history, and its commands into
 // saga.outbox with their explicit command topics. Time comes from the database (now() of the
-// transaction, db_now()), so deadlines never depend on a host's clock. PgSagaReader reads sagas for GetSaga and
-// quotectl.
+// transaction, db_now()), so deadlines never depend on a host's clock. PgSagaReader reads sagas for
+// GetSaga and quotectl.
 //
 // Thread-safety: a PgSagaStore is used by the one thread that owns its transaction; PgSagaReader
 // is thread-safe (one pooled connection per call).

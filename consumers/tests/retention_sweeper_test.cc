@@ -39,12 +39,14 @@ class RetentionSweeperTest : public ::testing::Test {
     std::string sql;
     for (int i = 0; i < n; ++i) {
       const std::string id = absl::StrCat("r", round, "-", i);
-      absl::StrAppend(&sql, "INSERT INTO policy.inbox (consumer, event_id) VALUES ('policy-worker', '",
-                      id, "');");
       absl::StrAppend(&sql,
-                      "INSERT INTO quote.requests (request_id, operation, quote_id, status, version,"
-                      " updated_at) VALUES ('",
-                      id, "', 'approve', 'q-", id, "', 'APPROVED', 2, now());");
+                      "INSERT INTO policy.inbox (consumer, event_id) VALUES ('policy-worker', '",
+                      id, "');");
+      absl::StrAppend(
+          &sql,
+          "INSERT INTO quote.requests (request_id, operation, quote_id, status, version,"
+          " updated_at) VALUES ('",
+          id, "', 'approve', 'q-", id, "', 'APPROVED', 2, now());");
       absl::StrAppend(&sql, "INSERT INTO customer.requests (request_id, customer_id) VALUES ('", id,
                       "', 'c-", id, "');");
     }
@@ -52,8 +54,10 @@ class RetentionSweeperTest : public ::testing::Test {
     const std::string q = absl::StrCat("q-done-", round);
     absl::StrAppend(&sql, Saga(q, "COMPLETED"));
     for (int i = 0; i < n; ++i) {
-      absl::StrAppend(&sql, "INSERT INTO saga.history (quote_id, at, step, attempt, outcome)"
-                            " VALUES ('", q, "', now(), 'saga', 0, 'x');");
+      absl::StrAppend(&sql,
+                      "INSERT INTO saga.history (quote_id, at, step, attempt, outcome)"
+                      " VALUES ('",
+                      q, "', now(), 'saga', 0, 'x');");
     }
     Exec(sql);
   }
@@ -62,8 +66,7 @@ class RetentionSweeperTest : public ::testing::Test {
     return absl::StrCat(
         "INSERT INTO saga.sagas (quote_id, customer_id, policy_id, premium, quote_version, state,"
         " step, attempt, step_attempts, version, created_at, updated_at) VALUES ('",
-        q, "', 'c1', 'pol-", q, "', 1, 2, '", state,
-        "', 'issue-quote', 1, 1, 1, now(), now());");
+        q, "', 'c1', 'pol-", q, "', 1, 2, '", state, "', 'issue-quote', 1, 1, 1, now(), now());");
   }
 
   pqxx::connection conn_{Env().database_url()};

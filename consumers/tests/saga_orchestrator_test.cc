@@ -1,11 +1,12 @@
 // saga-orchestrator's handler and deadline sweeper on a real PostgreSQL (issue 14, item 4):
 // decisions are taken at the database's time (now() of their transaction), never a host's, and a
 // STUCK saga is resolved by the reply its stuck step waited for.
+#include "consumers/orchestrator/saga_orchestrator.h"
+
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "consumers/orchestrator/saga_orchestrator.h"
 #include "gtest/gtest.h"
 #include "platform/postgres/pg_pool.h"
 #include "tests/support/test_environment.h"
@@ -87,10 +88,10 @@ class SagaOrchestratorDbTest : public ::testing::Test {
 // host's clock: here that is 1.5 s past the transaction's now(), and these checks fail.
 TEST_F(SagaOrchestratorDbTest, DecisionsTakeTheDatabasesTime) {
   auto same_as_now = [](pqxx::work& tx, const std::string& what) {
-    pqxx::row r = tx.exec1(absl::StrCat(
-        "SELECT abs(extract(epoch from ", what, " - now())) < 0.001,",
-        " deadline = ", what, " + interval '30 seconds', ", what,
-        "::text, now()::text FROM saga.sagas WHERE quote_id = 'q1'"));
+    pqxx::row r =
+        tx.exec1(absl::StrCat("SELECT abs(extract(epoch from ", what, " - now())) < 0.001,",
+                              " deadline = ", what, " + interval '30 seconds', ", what,
+                              "::text, now()::text FROM saga.sagas WHERE quote_id = 'q1'"));
     EXPECT_TRUE(r[0].as<bool>()) << what << " " << r[2].c_str() << " vs now() " << r[3].c_str();
     EXPECT_TRUE(r[1].as<bool>()) << "deadline is not " << what << " + step deadline";
   };
@@ -116,10 +117,10 @@ TEST_F(SagaOrchestratorDbTest, SweeperExpiresByTheDatabasesClock) {
   absl::StatusOr<int> swept = sweeper_.SweepOnce();
   ASSERT_TRUE(swept.ok()) << swept.status();
   EXPECT_EQ(*swept, 1);
-  pqxx::row due = Row(
-      "SELECT attempt, deadline - updated_at = interval '30 seconds',"
-      " abs(extract(epoch from updated_at - clock_timestamp())) < 5"
-      " FROM saga.sagas WHERE quote_id = 'due'");
+  pqxx::row due =
+      Row("SELECT attempt, deadline - updated_at = interval '30 seconds',"
+          " abs(extract(epoch from updated_at - clock_timestamp())) < 5"
+          " FROM saga.sagas WHERE quote_id = 'due'");
   EXPECT_EQ(due[0].as<int>(), 2);
   EXPECT_TRUE(due[1].as<bool>());
   EXPECT_TRUE(due[2].as<bool>());
