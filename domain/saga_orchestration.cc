@@ -114,6 +114,7 @@ class Builder {
     Saga& s = d_.saga;
     s.state = terminal;
     s.deadline.reset();
+    s.stuck_reason.clear();
     s.updated_at = now_;
     Note("saga", 0, terminal == SagaState::kCompleted ? "completed" : "compensated",
          terminal == SagaState::kCompleted ? "" : s.failure_reason);
@@ -319,14 +320,15 @@ absl::StatusOr<SagaDecision> DecideOnReply(const Saga& saga, const DomainEvent& 
     return b.Take();  // not a reply to this saga, or too late to matter: unchanged
   }
   const std::string what = absl::StrCat(reply.type(), " ", reply.event_id);
-  if (saga.state == SagaState::kStuck) {
-    b.Note(ref->step, ref->attempt, "late-reply",
-           absl::StrCat(what, " while STUCK; resume with `quotectl saga retry`"));
-    return b.Take();
-  }
   if (ref->step != saga.step) {
     b.Note(ref->step, ref->attempt, "late-reply", what);
     return b.Take();
+  }
+  if (saga.state == SagaState::kStuck) {
+    // The reply the stuck step waited for (any attempt of it: each attempt is the same idempotent
+    // command): it resolves the saga exactly as it would have before the saga got stuck.
+    b.Note(ref->step, ref->attempt, "unstuck",
+           absl::StrCat(what, " (was: ", saga.stuck_reason, ")"));
   }
   auto unexpected = [&] {
     return absl::InvalidArgumentError(
@@ -412,7 +414,8 @@ SagaDecision DecideOnDeadline(const Saga& saga, const SagaSettings& settings, ab
         reason);
     return b.Take();
   }
-  if (saga.step_attempts < settings.max_compensation_attempts) {
+  if (settings.max_compensation_attempts <= 0 ||
+      saga.step_attempts < settings.max_compensation_attempts) {
     b.Send(step, /*fresh_budget=*/false, b.Backoff(saga.step_attempts + 1));
     return b.Take();
   }

@@ -21,10 +21,27 @@
 // Deadlines: every step waits at most SagaSettings::step_deadline per attempt. CreatePolicy and the
 // customer step are re-sent up to max_step_attempts times, then compensated. IssueQuote (after the
 // customer counted the policy nothing can fail any more, so it is never compensated) and every
-// compensation are re-sent with exponential backoff up to max_compensation_attempts times; then the
-// saga is STUCK with its reason, until an operator resumes it (ResumeStuck, `quotectl saga retry`).
-// STUCK is sticky on purpose: replies arriving while STUCK are recorded in the history, not acted
-// on, so the operator's view does not change under them; resuming re-sends the step's command.
+// compensation are re-sent with exponential backoff (step_deadline doubling per attempt, capped at
+// max_backoff) for as long as it takes: an outage of a participant, of Kafka or of a relay only
+// delays the saga, which ends on its own once the reply comes through.
+//
+// STUCK (with its reason, until a reply or an operator resolves it) is kept for what retrying
+// cannot fix, and only when the operator asks for it with max_compensation_attempts > 0 (0, the
+// default, retries forever): a participant that refuses a command because it contradicts its state
+// (IssueQuote of a quote already REJECTED, RejectQuote of an ISSUED quote, a policy of another
+// customer) dead-letters it with its reason and never answers, which the orchestrator cannot tell
+// apart from an outage. With a budget, the step's max_compensation_attempts-th silent attempt makes
+// the saga STUCK, and a person reads the dead letter (`quotectl dlq list`), fixes the data and runs
+// `quotectl saga retry` (ResumeStuck). Without one, such a saga keeps retrying at max_backoff and
+// the dead-lettered commands are what alerts (quoteflow_consumer_dead_lettered_total).
+// A STUCK saga still acts on the reply its stuck step waited for (of any attempt: every attempt is
+// the same idempotent command): the reply resolves it as it would have before ("unstuck" in the
+// history), so a saga made STUCK by an outage longer than its budget ends by itself once the
+// commands already in the outbox get through. Replies of other steps only add history.
+//
+// Time: `now` is the caller's, and deadlines are `now` + a wait. saga-orchestrator passes the
+// database's clock (now() of the transaction), so deadlines written by several hosts compare with
+// one clock and the sweep (`deadline <= now()` in SQL) never trusts a host's clock.
 //
 // Correlation and idempotency: a command's id is derived from (saga id, step, attempt)
 // (SagaCommandId) and its reply's id from the command's id (ReplyEventId), so every reply names the
@@ -133,8 +150,10 @@ bool IsTerminal(SagaState state);
 
 struct SagaSettings {
   absl::Duration step_deadline = absl::Seconds(30);
-  int max_step_attempts = 3;          // CreatePolicy, the customer step: then compensate
-  int max_compensation_attempts = 5;  // IssueQuote and compensations: then STUCK
+  int max_step_attempts = 3;  // CreatePolicy, the customer step: then compensate
+  // IssueQuote and compensations: STUCK after this many silent attempts; 0 = never (retried at
+  // max_backoff for as long as it takes).
+  int max_compensation_attempts = 0;
   absl::Duration max_backoff = absl::Minutes(5);
 };
 
@@ -164,7 +183,7 @@ struct SagaHistoryEntry {
   std::string step;  // SagaStepName, or "saga" for the saga as a whole
   int attempt = 0;
   // "started", "sent", "succeeded", "refused", "timed-out", "compensating", "completed",
-  // "compensated", "stuck", "resumed", "late-reply"
+  // "compensated", "stuck", "unstuck", "resumed", "late-reply"
   std::string outcome;
   std::string detail;
 
@@ -198,14 +217,15 @@ absl::StatusOr<SagaDecision> StartSaga(const DomainEvent& quote_approved,
                                        const SagaSettings& settings, absl::Time now);
 
 // On a participant's reply (an event whose id is a ReplyEventId; other events: unchanged). Replies
-// of the current step advance the saga; replies of other steps, or while STUCK, only add history;
-// replies to a terminal saga change nothing. INVALID_ARGUMENT when a reply of the current step has
-// a type that step never replies with.
+// of the current step (also the stuck step of a STUCK saga) advance the saga; replies of other
+// steps only add history; replies to a terminal saga change nothing. INVALID_ARGUMENT when a reply
+// of the current step has a type that step never replies with.
 absl::StatusOr<SagaDecision> DecideOnReply(const Saga& saga, const DomainEvent& reply,
                                            const SagaSettings& settings, absl::Time now);
 
 // When the deadline may have passed: unchanged if it has not (or the saga is terminal or STUCK);
-// otherwise the step is re-sent, compensated, or the saga becomes STUCK (see above).
+// otherwise the step is re-sent, compensated, or (only with a max_compensation_attempts budget)
+// the saga becomes STUCK (see above).
 SagaDecision DecideOnDeadline(const Saga& saga, const SagaSettings& settings, absl::Time now);
 
 // An operator resumes a STUCK saga: the stuck step is re-sent (next attempt) with a fresh budget.

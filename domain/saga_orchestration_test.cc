@@ -263,9 +263,11 @@ TEST(SagaOrchestrationTest, CompensationBacksOffThenSticksAndResumes) {
   EXPECT_EQ(s.step, SagaStep::kRejectQuote);
   EXPECT_EQ(s.stuck_reason, "no reply to reject-quote after 3 attempts");
   EXPECT_FALSE(s.deadline.has_value());
-  // STUCK ignores deadlines and replies (history only).
+  // STUCK ignores deadlines, and replies of other steps (history only).
   EXPECT_FALSE(DecideOnDeadline(s, kSettings, now + absl::Hours(1)).changed);
-  d = Must(DecideOnReply(s, Reply(s, kQuoteRejected), kSettings, now));
+  Saga other_step = s;
+  other_step.step = SagaStep::kCancelPolicy;
+  d = Must(DecideOnReply(s, Reply(other_step, kCancelled, 1), kSettings, now));
   EXPECT_EQ(d.saga.state, SagaState::kStuck);
   EXPECT_EQ(d.history.back().outcome, "late-reply");
   // An operator resumes it: the next attempt, a fresh budget.
@@ -311,6 +313,72 @@ TEST(SagaOrchestrationTest, CancelAndReleaseStepsStickToo) {
   for (int i = 0; i < 3; ++i) r = DecideOnDeadline(r, kSettings, *r.deadline).saga;
   EXPECT_EQ(r.state, SagaState::kStuck);
   EXPECT_EQ(r.step, SagaStep::kReleaseCount);
+}
+
+// Issue 14: a STUCK saga acted on nothing, so an outage longer than its retries left it STUCK for
+// good. The reply its stuck step waited for (of any attempt) now resolves it.
+TEST(SagaOrchestrationTest, ReplyToTheStuckStepResolvesTheSaga) {
+  Saga s = Started();
+  Advance(s, kQuoteRejected);  // RejectQuote attempt 1
+  for (int i = 0; i < 3; ++i) s = DecideOnDeadline(s, kSettings, *s.deadline).saga;
+  ASSERT_EQ(s.state, SagaState::kStuck);
+  ASSERT_EQ(s.step, SagaStep::kRejectQuote);
+  // The reply to the first attempt, delivered after the outage.
+  SagaDecision d = Must(DecideOnReply(s, Reply(s, kQuoteRejected, 1), kSettings, kT0));
+  EXPECT_TRUE(d.changed);
+  EXPECT_EQ(d.saga.state, SagaState::kCompensated);
+  EXPECT_TRUE(d.saga.stuck_reason.empty());
+  EXPECT_FALSE(d.saga.deadline.has_value());
+  EXPECT_THAT(d.history, ElementsAre(Field(&SagaHistoryEntry::outcome, "unstuck"),
+                                     Field(&SagaHistoryEntry::outcome, "succeeded"),
+                                     Field(&SagaHistoryEntry::outcome, "compensated")));
+
+  // A stuck IssueQuote completes on QuoteIssued.
+  Saga i = Started();
+  Advance(i, kPolicyCreated);
+  Advance(i, kCounted);
+  for (int n = 0; n < 3; ++n) i = DecideOnDeadline(i, kSettings, *i.deadline).saga;
+  ASSERT_EQ(i.state, SagaState::kStuck);
+  d = Must(DecideOnReply(i, Reply(i, kIssued), kSettings, kT0));
+  EXPECT_EQ(d.saga.state, SagaState::kCompleted);
+
+  // A stuck CancelPolicy goes on with the compensation: RejectQuote is sent, with a deadline.
+  Saga c = Started();
+  Advance(c, kPolicyCreated);
+  Advance(c, kCountRejected);
+  for (int n = 0; n < 3; ++n) c = DecideOnDeadline(c, kSettings, *c.deadline).saga;
+  ASSERT_EQ(c.state, SagaState::kStuck);
+  d = Must(DecideOnReply(c, Reply(c, kCancelled, 2), kSettings, kT0));
+  EXPECT_EQ(d.saga.state, SagaState::kRejectQuoteRequested);
+  EXPECT_EQ(d.saga.deadline, kT0 + absl::Seconds(10));
+  ASSERT_EQ(d.commands.size(), 1u);
+  EXPECT_EQ(d.commands[0].command_id, "q1/saga/reject-quote/1");
+  // A reply the stuck step never gives is still refused.
+  EXPECT_FALSE(DecideOnReply(c, Reply(c, kIssued), kSettings, kT0).ok());
+}
+
+// Without a budget (the default) IssueQuote and compensations are retried for as long as it takes,
+// max_backoff apart, and never become STUCK.
+TEST(SagaOrchestrationTest, DefaultRetriesForeverWithCappedBackoff) {
+  SagaSettings settings = kSettings;
+  settings.max_compensation_attempts = 0;
+  EXPECT_EQ(SagaSettings{}.max_compensation_attempts, 0);
+  Saga s = Must(StartSaga(Approved(), settings, kT0)).saga;
+  s = Must(DecideOnReply(s, Reply(s, kQuoteRejected), settings, kT0)).saga;
+  for (int i = 0; i < 200; ++i) {
+    const absl::Time now = *s.deadline;
+    SagaDecision d = DecideOnDeadline(s, settings, now);
+    ASSERT_FALSE(d.became_stuck) << i;
+    ASSERT_EQ(d.commands.size(), 1u);
+    s = d.saga;
+    ASSERT_EQ(s.state, SagaState::kRejectQuoteRequested);
+    // 20 s, then capped at 30 s.
+    ASSERT_EQ(*s.deadline - now, i == 0 ? absl::Seconds(20) : absl::Seconds(30)) << i;
+  }
+  EXPECT_EQ(s.attempt, 201);
+  // After a day-long outage the reply of any attempt still ends it.
+  s = Must(DecideOnReply(s, Reply(s, kQuoteRejected, 7), settings, kT0 + absl::Hours(24))).saga;
+  EXPECT_EQ(s.state, SagaState::kCompensated);
 }
 
 TEST(SagaOrchestrationTest, ResumeRequiresStuck) {

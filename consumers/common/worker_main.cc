@@ -64,6 +64,7 @@ void DeclareCommonOptions(Config& config, const WorkerDefinition& def) {
     grpc_security::DeclareServerSecurity(config);
   }
   kafka::KafkaSettings::Declare(config);
+  DeclareRetentionOptions(config);
   if (def.declare) def.declare(config);
 }
 
@@ -101,6 +102,8 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
         grace.status(), migrate.status(), poison_attempts.status(), max_batch.status()}) {
     if (!s.ok()) return ConfigError(def.program, s);
   }
+  absl::StatusOr<RetentionOptions> retention = RetentionOptionsFromConfig(config);
+  if (!retention.ok()) return ConfigError(def.program, retention.status());
   absl::StatusOr<kafka::KafkaSettings> kafka = kafka::KafkaSettings::FromConfig(config);
   if (!kafka.ok()) return ConfigError(def.program, kafka.status());
   if (absl::Status s = kafka->Validate(); !s.ok()) return ConfigError(def.program, s);
@@ -157,6 +160,12 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
 
   metrics::Registry registry;
   if (parts->register_metrics) parts->register_metrics(registry);
+  // Bounded tables: the inbox rows of this consumer, and the worker's own tables.
+  std::vector<RetentionTable> retained = {InboxTable(def.schema, config.Get("consumer-name"))};
+  retained.insert(retained.end(), def.retained_tables.begin(), def.retained_tables.end());
+  RetentionSweeper retention_sweeper(pool, std::move(retained), *retention);
+  retention_sweeper.Register(registry);
+  retention_sweeper.Start();
   std::unique_ptr<HealthService> health;
   std::unique_ptr<grpc::Server> server;
   if (!def.default_grpc_address.empty()) {

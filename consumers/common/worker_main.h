@@ -10,6 +10,9 @@
 //   --grpc-address (only for workers that serve gRPC)
 //   --saga-mode (SAGA_MODE: choreography or orchestration; default $QUOTEFLOW_SAGA_MODE, which the
 //   local launcher sets, else choreography; the build step reads it)
+//   --retention --replay-window --retention-sweep-interval --retention-sweep-batch (the bounded
+//   sweep of its inbox and of WorkerDefinition::retained_tables: retention_sweeper.h; a retention
+//   shorter than the replay window is a configuration error)
 // Thread-safety: RunWorker is called once, from main().
 #ifndef QUOTEFLOW_CONSUMERS_COMMON_WORKER_MAIN_H_
 #define QUOTEFLOW_CONSUMERS_COMMON_WORKER_MAIN_H_
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "consumers/common/retention_sweeper.h"
 #include "domain/clock.h"
 #include "platform/config/config.h"
 #include "platform/messaging/event_handler.h"
@@ -51,6 +55,8 @@ struct WorkerDefinition {
   std::string default_grpc_address;
   // Names reported by the health service besides "".
   std::vector<std::string> grpc_service_names;
+  // Tables the worker owns besides its inbox (always swept), deleted past --retention.
+  std::vector<RetentionTable> retained_tables;
   // Declares the worker's own options.
   std::function<void(Config&)> declare;
   // Builds the parts once the configuration is parsed and the database is ready. An error is a

@@ -22,6 +22,7 @@ WorkerDefinition CustomerWorkerDefinition() {
       .orchestration_topics = kCustomerCommandsTopic,
       .default_grpc_address = "127.0.0.1:50052",
       .grpc_service_names = {"quoteflow.v1.CustomerService"},
+      .retained_tables = {CustomerRequestsTable()},
       .declare =
           [](Config& config) {
             config.Declare("default-max-policies", absl::StrCat(kDefaultMaxPolicies),

@@ -19,13 +19,18 @@ WorkerDefinition OrchestratorWorkerDefinition() {
       .default_topics = absl::StrCat("quotes,", kSagaRepliesTopic),
       .default_grpc_address = "127.0.0.1:50054",
       .grpc_service_names = {"quoteflow.v1.SagaService"},
+      // The history of finished sagas (the saga rows stay: they stop a repeated start).
+      .retained_tables = {FinishedSagaHistoryTable()},
       .declare =
           [](Config& config) {
             config.Declare("step-deadline", "30s", "how long a saga step waits for its reply");
             config.Declare("max-step-attempts", "3",
                            "attempts of CreatePolicy / the customer step before compensating");
-            config.Declare("max-compensation-attempts", "5",
-                           "attempts of IssueQuote / a compensation before the saga is STUCK");
+            config.Declare("max-compensation-attempts", "0",
+                           "0: IssueQuote and compensations are retried until they get a reply "
+                           "(--max-backoff apart); N: the saga is STUCK after N attempts without "
+                           "reply (for a person to read the dead-lettered command; a late reply "
+                           "still resolves it)");
             config.Declare("max-backoff", "5m", "longest wait between two such attempts");
             config.Declare("sweep-interval", "500ms", "how often expired deadlines are looked for");
             config.Declare("sweep-batch", "100", "sagas advanced per sweep transaction at most");
@@ -33,7 +38,7 @@ WorkerDefinition OrchestratorWorkerDefinition() {
       .build = [](const Config& config, PgPool& pool, Clock& clock) -> absl::StatusOr<WorkerParts> {
         auto deadline = config.GetDuration("step-deadline");
         auto step_attempts = config.GetInt("max-step-attempts", 1, 1000);
-        auto comp_attempts = config.GetInt("max-compensation-attempts", 1, 1000);
+        auto comp_attempts = config.GetInt("max-compensation-attempts", 0, 1000);
         auto backoff = config.GetDuration("max-backoff");
         auto interval = config.GetDuration("sweep-interval");
         auto batch = config.GetInt("sweep-batch", 1, 10000);
@@ -55,7 +60,7 @@ WorkerDefinition OrchestratorWorkerDefinition() {
         // COMPENSATED = rejected), so it exports the saga outcomes (quote-worker does in
         // choreography mode).
         auto outcomes = std::make_shared<SagaOutcomeMetrics>(clock);
-        auto handler = std::make_shared<SagaEventHandler>(clock, settings, *stats, active,
+        auto handler = std::make_shared<SagaEventHandler>(settings, *stats, active,
                                                           active ? outcomes.get() : nullptr);
         auto reader = std::make_shared<PgSagaReader>(pool);
         auto service = std::make_shared<SagaGrpcService>(active ? reader.get() : nullptr);
@@ -85,7 +90,7 @@ WorkerDefinition OrchestratorWorkerDefinition() {
         };
         if (active) {
           auto sweeper = std::make_shared<DeadlineSweeper>(
-              pool, clock, settings, *stats, *interval, static_cast<int>(*batch), outcomes.get());
+              pool, settings, *stats, *interval, static_cast<int>(*batch), outcomes.get());
           sweeper->Start();
           // Destroyed (stopped, joined) first: keep_alive is released back to front.
           parts.keep_alive.push_back(sweeper);

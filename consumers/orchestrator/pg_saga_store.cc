@@ -48,17 +48,27 @@ namespace {
 constexpr char kLockStatement[] = "quoteflow_saga_lock";
 constexpr char kLockExpiredStatement[] = "quoteflow_saga_lock_expired";
 
+constexpr char kNowStatement[] = "quoteflow_saga_now";
+
+// The database's clock: now() is the transaction's start, one clock for every orchestrator host.
+// Each locking statement returns it as the last column (kNowColumn), so reading it costs no round
+// trip on the reply path.
+constexpr char kNowColumn[] = "(extract(epoch from now()) * 1000000)::bigint";
+constexpr int kNowIndex = 15;  // after kSagaColumns' 15 columns
+
 const std::string& LockSql() {
-  static const std::string* const sql = new std::string(
-      absl::StrCat("SELECT ", kSagaColumns, " FROM saga.sagas WHERE quote_id = $1 FOR UPDATE"));
+  static const std::string* const sql =
+      new std::string(absl::StrCat("SELECT ", kSagaColumns, ", ", kNowColumn,
+                                   " FROM saga.sagas WHERE quote_id = $1 FOR UPDATE"));
   return *sql;
 }
 
+// `deadline <= now()`: deadlines are compared with the database's clock, never a host's.
 const std::string& LockExpiredSql() {
-  static const std::string* const sql = new std::string(
-      absl::StrCat("SELECT ", kSagaColumns,
-                   " FROM saga.sagas WHERE deadline <= $1::timestamptz ORDER BY deadline"
-                   " LIMIT $2 FOR UPDATE SKIP LOCKED"));
+  static const std::string* const sql =
+      new std::string(absl::StrCat("SELECT ", kSagaColumns, ", ", kNowColumn,
+                                   " FROM saga.sagas WHERE deadline <= now() ORDER BY deadline"
+                                   " LIMIT $1 FOR UPDATE SKIP LOCKED"));
   return *sql;
 }
 
@@ -144,17 +154,25 @@ absl::StatusOr<std::optional<Saga>> PgSagaStore::Lock(absl::string_view quote_id
   return PgGuard("locking a saga", [&]() -> absl::StatusOr<std::optional<Saga>> {
     tx_.conn().prepare(kLockStatement, LockSql());
     pqxx::result rows = tx_.exec_prepared(kLockStatement, std::string(quote_id));
-    if (rows.empty()) return std::nullopt;
+    if (rows.empty()) {
+      tx_.conn().prepare(kNowStatement, absl::StrCat("SELECT ", kNowColumn));
+      now_ = TimeFromMicros(tx_.exec_prepared1(kNowStatement)[0]);
+      return std::nullopt;
+    }
+    now_ = TimeFromMicros(rows[0][kNowIndex]);
     return SagaFromRow(rows[0]);
   });
 }
 
-absl::StatusOr<std::vector<Saga>> PgSagaStore::LockExpired(absl::Time now, int limit) {
+absl::StatusOr<std::vector<Saga>> PgSagaStore::LockExpired(int limit) {
   return PgGuard("locking expired sagas", [&]() -> absl::StatusOr<std::vector<Saga>> {
     tx_.conn().prepare(kLockExpiredStatement, LockExpiredSql());
-    pqxx::result rows = tx_.exec_prepared(kLockExpiredStatement, FormatRfc3339(now), limit);
+    pqxx::result rows = tx_.exec_prepared(kLockExpiredStatement, limit);
     std::vector<Saga> sagas;
-    for (const pqxx::row& r : rows) sagas.push_back(SagaFromRow(r));
+    for (const pqxx::row& r : rows) {
+      now_ = TimeFromMicros(r[kNowIndex]);
+      sagas.push_back(SagaFromRow(r));
+    }
     return sagas;
   });
 }

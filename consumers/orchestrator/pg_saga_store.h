@@ -2,8 +2,9 @@
 // saga's store inside one transaction the caller owns (the consumer runtime's, with the inbox row;
 // or the deadline sweeper's); StoreDecision writes a SagaDecision through it: the saga row
 // (optimistic version check on top of the row lock), its history, and its commands into
-// saga.outbox with their explicit command topics. PgSagaReader reads sagas for GetSaga and
-// quotectl.
+// saga.outbox with their explicit command topics. Time comes from the database (now() of the
+// transaction, db_now()), so deadlines never depend on a host's clock. PgSagaReader reads sagas for
+// GetSaga and quotectl.
 //
 // Thread-safety: a PgSagaStore is used by the one thread that owns its transaction; PgSagaReader
 // is thread-safe (one pooled connection per call).
@@ -32,10 +33,16 @@ class PgSagaStore {
       : tx_(tx), traceparent_(std::move(traceparent)) {}
 
   // The saga, locked (SELECT ... FOR UPDATE) for the rest of the transaction; nullopt if none.
+  // Also reads the database's clock (db_now()).
   absl::StatusOr<std::optional<Saga>> Lock(absl::string_view quote_id);
-  // Up to `limit` sagas whose deadline is <= `now`, locked, skipping rows other transactions hold
-  // (FOR UPDATE SKIP LOCKED): two orchestrators never sweep the same saga at once.
-  absl::StatusOr<std::vector<Saga>> LockExpired(absl::Time now, int limit);
+  // Up to `limit` sagas whose deadline is <= the database's now(), locked, skipping rows other
+  // transactions hold (FOR UPDATE SKIP LOCKED): two orchestrators never sweep the same saga at
+  // once. Also reads the database's clock (db_now()) when it returns any saga.
+  absl::StatusOr<std::vector<Saga>> LockExpired(int limit);
+  // The database's now() (the transaction's start) as read by the last successful Lock, or by a
+  // LockExpired that returned sagas; nullopt before. Decisions take it as their `now`, so that
+  // every deadline is written and compared with the database's clock, never a host's.
+  std::optional<absl::Time> db_now() const { return now_; }
   // Writes `d` when it changed anything: inserts the saga (`is_new`) or updates it at version + 1
   // (ABORTED when the stored version is not d.saga.version), appends the history and the commands.
   absl::Status StoreDecision(const SagaDecision& d, bool is_new);
@@ -43,6 +50,7 @@ class PgSagaStore {
  private:
   pqxx::transaction_base& tx_;
   std::string traceparent_;
+  std::optional<absl::Time> now_;
 };
 
 struct SagaView {

@@ -120,7 +120,7 @@ int RunSagaCommand(const std::vector<std::string>& args, const std::string& data
                    if (!saga->has_value()) {
                      return absl::NotFoundError(absl::StrCat("no saga for quote ", positional[0]));
                    }
-                   decided = ResumeStuck(**saga, settings, absl::Now());
+                   decided = ResumeStuck(**saga, settings, store.db_now().value());
                    if (!decided.ok()) return decided.status();
                    absl::Status s = store.StoreDecision(*decided, false);
                    if (!s.ok()) return s;

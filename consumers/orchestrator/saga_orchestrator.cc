@@ -38,13 +38,13 @@ absl::Status SagaEventHandler::Handle(pqxx::work& tx, const messaging::InboundEv
   if (in.command.has_value()) return absl::OkStatus();  // commands are for the participants
   const DomainEvent& e = in.event;
   PgSagaStore store(tx, ChildTraceparent(in.traceparent));
-  const absl::Time now = clock_.Now();
   if (std::holds_alternative<QuoteApproved>(e.payload)) {
     const std::string& quote_id = e.quote_id.empty() ? e.aggregate_id : e.quote_id;
     absl::StatusOr<std::optional<Saga>> existing = store.Lock(quote_id);
     if (!existing.ok()) return existing.status();
     if (existing->has_value()) return absl::OkStatus();  // the saga exists: nothing to start
-    absl::StatusOr<SagaDecision> d = StartSaga(e, settings_, now);
+    // The database's clock (read by Lock): the deadline is compared with it by every sweeper.
+    absl::StatusOr<SagaDecision> d = StartSaga(e, settings_, store.db_now().value());
     if (!d.ok()) return d.status();
     if (absl::Status s = store.StoreDecision(*d, /*is_new=*/true); !s.ok()) return s;
     ++stats_.started;
@@ -62,7 +62,7 @@ absl::Status SagaEventHandler::Handle(pqxx::work& tx, const messaging::InboundEv
     log::Warn("reply for an unknown saga", {{"event_id", e.event_id}, {"quote_id", ref->quote_id}});
     return absl::OkStatus();
   }
-  absl::StatusOr<SagaDecision> d = DecideOnReply(**saga, e, settings_, now);
+  absl::StatusOr<SagaDecision> d = DecideOnReply(**saga, e, settings_, store.db_now().value());
   if (!d.ok()) return d.status();
   if (absl::Status s = store.StoreDecision(*d, /*is_new=*/false); !s.ok()) return s;
   if (outcomes_ != nullptr && in.after_commit != nullptr && d->changed) {
@@ -93,13 +93,13 @@ absl::StatusOr<int> DeadlineSweeper::SweepOnce() {
       absl::Now() + absl::Seconds(5), "sweeping saga deadlines", [&](pqxx::connection& c) {
         pqxx::work tx(c);
         PgSagaStore store(tx, "");
-        const absl::Time now = clock_.Now();
-        absl::StatusOr<std::vector<Saga>> expired = store.LockExpired(now, batch_);
+        // Expired by the database's clock (deadline <= now() in SQL), decided at that time.
+        absl::StatusOr<std::vector<Saga>> expired = store.LockExpired(batch_);
         if (!expired.ok()) return expired.status();
         std::vector<SagaDecision> decisions;
         std::vector<SagaEndTransition> ends;
         for (const Saga& saga : *expired) {
-          SagaDecision d = DecideOnDeadline(saga, settings_, now);
+          SagaDecision d = DecideOnDeadline(saga, settings_, store.db_now().value());
           if (absl::Status s = store.StoreDecision(d, /*is_new=*/false); !s.ok()) return s;
           // A deadline never ends a saga by the rules today; counted if one ever does.
           if (std::optional<SagaEndTransition> end =

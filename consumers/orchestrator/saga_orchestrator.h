@@ -3,7 +3,10 @@
 // runtime's transaction with its inbox row), and the DeadlineSweeper that advances sagas whose
 // step's deadline passed (SELECT ... FOR UPDATE SKIP LOCKED in bounded batches, so that several
 // orchestrator instances share the sweep and never advance one saga twice). The decisions are
-// domain/saga_orchestration.h's; the rows pg_saga_store.h's.
+// domain/saga_orchestration.h's; the rows pg_saga_store.h's. Every decision is taken at the
+// database's time (now() of its transaction, read with the saga's row lock), and the sweeper
+// selects `deadline <= now()` in SQL: a host whose clock is off neither expires a step early nor
+// late, and several orchestrator hosts agree on every deadline. No host clock is read for a saga.
 //
 // A saga that reaches COMPLETED or COMPENSATED is recorded in SagaOutcomeMetrics (when given) once
 // its transaction has committed.
@@ -38,9 +41,9 @@ class SagaEventHandler : public messaging::EventHandler {
  public:
   // `active` false (choreography mode): wants nothing. `outcomes` may be null; it must outlive the
   // handler.
-  SagaEventHandler(Clock& clock, SagaSettings settings, SagaStats& stats, bool active,
+  SagaEventHandler(SagaSettings settings, SagaStats& stats, bool active,
                    SagaOutcomeMetrics* outcomes = nullptr)
-      : clock_(clock), settings_(settings), stats_(stats), active_(active), outcomes_(outcomes) {}
+      : settings_(settings), stats_(stats), active_(active), outcomes_(outcomes) {}
 
   bool Wants(absl::string_view event_type) const override;
   // INVALID_ARGUMENT for a reply its step never gives (dead-lettered); storage errors otherwise
@@ -48,7 +51,6 @@ class SagaEventHandler : public messaging::EventHandler {
   absl::Status Handle(pqxx::work& tx, const messaging::InboundEvent& event) override;
 
  private:
-  Clock& clock_;
   const SagaSettings settings_;
   SagaStats& stats_;
   const bool active_;
@@ -58,10 +60,9 @@ class SagaEventHandler : public messaging::EventHandler {
 class DeadlineSweeper {
  public:
   // `outcomes` may be null; it must outlive the sweeper.
-  DeadlineSweeper(PgPool& pool, Clock& clock, SagaSettings settings, SagaStats& stats,
-                  absl::Duration interval, int batch, SagaOutcomeMetrics* outcomes = nullptr)
+  DeadlineSweeper(PgPool& pool, SagaSettings settings, SagaStats& stats, absl::Duration interval,
+                  int batch, SagaOutcomeMetrics* outcomes = nullptr)
       : pool_(pool),
-        clock_(clock),
         settings_(settings),
         stats_(stats),
         interval_(interval),
@@ -77,7 +78,6 @@ class DeadlineSweeper {
   void Loop();
 
   PgPool& pool_;
-  Clock& clock_;
   const SagaSettings settings_;
   SagaStats& stats_;
   const absl::Duration interval_;

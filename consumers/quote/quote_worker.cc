@@ -17,6 +17,8 @@ WorkerDefinition QuoteWorkerDefinition() {
       .schema = "quote",
       .default_topics = "quotes,customers",
       .orchestration_topics = kQuoteCommandsTopic,
+      // quote-api's idempotency keys: swept here, the quote schema's background process.
+      .retained_tables = {QuoteRequestsTable()},
       .build = [](const Config& config, PgPool&, Clock& clock) -> absl::StatusOr<WorkerParts> {
         if (config.Get("saga-mode") == kSagaModeOrchestration) {
           // Orchestration: IssueQuote / RejectQuote commands; replies through quote.outbox.

@@ -29,7 +29,9 @@ constexpr char kReplayUsage[] =
     "usage: replay --group GROUP --topic TOPIC (--to-offset O [--partition P] | --to-time RFC3339 "
     "|\n"
     "              --to-earliest | --to-latest) [--dry-run] [--timeout 60s]\n"
-    "Stop the group's workers first: the group must have no active members.\n";
+    "Stop the group's workers first: the group must have no active members.\n"
+    "The inboxes absorb repeats only within the workers' --retention (at least their\n"
+    "--replay-window, the topics' retention.ms + segment.ms): replay no further back.\n";
 
 int Millis(absl::Duration d) {
   return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 1, 600000));

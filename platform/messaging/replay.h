@@ -2,7 +2,10 @@
 //   replay --group G --topic T (--to-offset O [--partition P] | --to-time RFC3339 | --to-earliest
 //          | --to-latest) [--dry-run] [--timeout 60s]
 // The next run of the group's workers starts from the new offsets; replaying events that were
-// already applied changes nothing, because each worker's inbox absorbs event ids it has seen.
+// already applied changes nothing, because each worker's inbox absorbs event ids it has seen, as
+// long as its inbox row is still there: workers sweep inbox rows older than their --retention,
+// which they require to be at least --replay-window, the oldest record a topic still holds
+// (retention.ms + segment.ms; consumers/common/retention_sweeper.h). Replay no further back.
 //
 // The group must be inactive: stop its workers first. The check: rd_kafka_list_groups (real
 // Kafka, Event Hubs) reports the group's members; where the broker does not offer ListGroups (the
