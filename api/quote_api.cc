@@ -18,6 +18,8 @@
 #include "platform/observability/log.h"
 #include "platform/observability/metrics_server.h"
 #include "platform/postgres/migrations.h"
+#include "platform/postgres/outbox_doorbell.h"
+#include "platform/postgres/outbox_doorbell_metrics.h"
 #include "platform/postgres/pg_pool.h"
 #include "platform/postgres/pg_quote_repository.h"
 #include "platform/runtime/runtime.h"
@@ -34,6 +36,10 @@ void DeclareOptions(Config& config) {
   config.Declare("max-message-bytes", "65536", "largest request message accepted");
   config.Declare("max-rpc-threads", "64",
                  "gRPC worker threads; calls beyond this are refused with RESOURCE_EXHAUSTED");
+  config.Declare("outbox-notify-interval", "2ms",
+                 "wakes the outbox relays after each commit that wrote outbox rows: at most one "
+                 "NOTIFY per this interval, sent on its own connection; 0 turns it off (relays "
+                 "then find rows by their --poll-interval)");
   config.Declare("startup-timeout", "30s", "how long to wait for Postgres at start");
   config.Declare("shutdown-grace", "10s", "how long in-flight calls may finish after SIGTERM");
   config.Declare("migrate", "false", "apply pending migrations at start instead of refusing");
@@ -52,12 +58,14 @@ int RunQuoteApi(int argc, char** argv) {
   auto pool_size = config.GetInt("db-pool-size", 1, 1000);
   auto max_message = config.GetInt("max-message-bytes", 1024, 64 << 20);
   auto max_threads = config.GetInt("max-rpc-threads", 2, 10000);
+  auto notify_interval = config.GetDuration("outbox-notify-interval");
   auto statement_timeout = config.GetDuration("statement-timeout");
   auto startup_timeout = config.GetDuration("startup-timeout");
   auto grace = config.GetDuration("shutdown-grace");
   auto migrate = config.GetBool("migrate");
   for (const absl::Status& s :
        {args.status(), pool_size.status(), max_message.status(), max_threads.status(),
+        notify_interval.status(),
         statement_timeout.status(), startup_timeout.status(), grace.status(), migrate.status(),
         metrics::ValidateMetricsAddress(config)}) {
     if (!s.ok()) {
@@ -83,7 +91,14 @@ int RunQuoteApi(int argc, char** argv) {
   PgPool pool({.database_url = url,
                .size = static_cast<int>(*pool_size),
                .statement_timeout = *statement_timeout});
-  PgQuoteRepository repository(pool, {.schema = "quote", .source = "/quoteflow/quote-api"});
+  // Wakes the quote outbox's relays after commits (never inside the writing transaction).
+  std::unique_ptr<PgOutboxDoorbell> doorbell;
+  if (*notify_interval > absl::ZeroDuration()) {
+    doorbell = std::make_unique<PgOutboxDoorbell>(PgOutboxDoorbellOptions{
+        .database_url = url, .schema = "quote", .min_interval = *notify_interval});
+  }
+  PgQuoteRepository repository(pool, {.schema = "quote", .source = "/quoteflow/quote-api"},
+                               absl::Seconds(5), doorbell.get());
   SystemClock clock;
   UuidGenerator ids;
   QuoteCommands commands(repository, clock, ids);
@@ -97,6 +112,7 @@ int RunQuoteApi(int argc, char** argv) {
   });
 
   metrics::Registry registry;
+  if (doorbell != nullptr) RegisterOutboxDoorbellMetrics(registry, doorbell->stats());
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   // A request that does not parse is the caller's error: INVALID_ARGUMENT, not gRPC's INTERNAL.

@@ -9,6 +9,7 @@
 #include "domain/status_macros.h"
 #include "outbox-relay/outbox_store.h"
 #include "outbox-relay/relay_config.h"
+#include "platform/postgres/outbox_doorbell.h"
 #include "platform/postgres/pg_errors.h"
 
 namespace quoteflow::relay {
@@ -90,11 +91,13 @@ absl::Status RetryParked(const std::string& database_url, const std::string& sch
                      "RETURNING seq"),
         seq);
     if (r.empty()) return NotParked(tx, outbox, seq);
-    tx.exec_params("SELECT pg_notify($1, '')", schema + "_outbox");
     tx.commit();
   } catch (const std::exception& e) {
     return StatusFromPqxx(e, absl::StrCat("retrying outbox row ", seq));
   }
+  // Wake the relays after the commit, never inside it (migrations/0007_outbox_doorbell.sql). A
+  // lost NOTIFY only delays the row until the relays' fallback poll: not an error of the command.
+  (void)NotifyOutboxRelays(*conn, schema);
   return absl::OkStatus();
 }
 
@@ -107,11 +110,12 @@ absl::Status DropParked(const std::string& database_url, const std::string& sche
         absl::StrCat("DELETE FROM ", outbox, " WHERE seq = $1 AND parked_at IS NOT NULL RETURNING seq"),
         seq);
     if (r.empty()) return NotParked(tx, outbox, seq);
-    tx.exec_params("SELECT pg_notify($1, '')", schema + "_outbox");
     tx.commit();
   } catch (const std::exception& e) {
     return StatusFromPqxx(e, absl::StrCat("dropping outbox row ", seq));
   }
+  // Rows of the aggregate that waited behind the dropped one can go now.
+  (void)NotifyOutboxRelays(*conn, schema);
   return absl::OkStatus();
 }
 

@@ -16,6 +16,7 @@
 #include "api/health_service.h"
 #include "api/malformed_request_interceptor.h"
 #include "consumers/common/consumer_metrics.h"
+#include "consumers/common/doorbell_handler.h"
 #include "platform/grpc_security/server_security.h"
 #include "platform/kafka/kafka_config.h"
 #include "platform/messaging/inbox_consumer.h"
@@ -23,6 +24,7 @@
 #include "platform/observability/log.h"
 #include "platform/observability/metrics_server.h"
 #include "platform/postgres/migrations.h"
+#include "platform/postgres/outbox_doorbell_metrics.h"
 #include "platform/runtime/runtime.h"
 
 namespace quoteflow::workers {
@@ -58,6 +60,10 @@ void DeclareCommonOptions(Config& config, const WorkerDefinition& def) {
   config.Declare("dlq-suffix", ".dlq", "dead-letter topic = topic + suffix (it must exist)");
   config.Declare("max-poison-attempts", "3", "attempts of an unappliable event before the DLQ");
   config.Declare("max-batch", "100", "events applied in one transaction at most");
+  config.Declare("outbox-notify-interval", "2ms",
+                 "wakes the outbox relays after each commit that wrote outbox rows: at most one "
+                 "NOTIFY per this interval, sent on its own connection; 0 turns it off (relays "
+                 "then find rows by their --poll-interval)");
   metrics::DeclareMetricsAddress(config, "");  // deploy/ and `make run` use ports 9466 and up
   if (!def.default_grpc_address.empty()) {
     config.Declare("grpc-address", def.default_grpc_address, "address the gRPC server listens on");
@@ -97,9 +103,11 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
   auto migrate = config.GetBool("migrate");
   auto poison_attempts = config.GetInt("max-poison-attempts", 1, 1000);
   auto max_batch = config.GetInt("max-batch", 1, 10000);
+  auto notify_interval = config.GetDuration("outbox-notify-interval");
   for (const absl::Status& s :
        {args.status(), pool_size.status(), statement_timeout.status(), startup_timeout.status(),
-        grace.status(), migrate.status(), poison_attempts.status(), max_batch.status()}) {
+        grace.status(), migrate.status(), poison_attempts.status(), max_batch.status(),
+        notify_interval.status()}) {
     if (!s.ok()) return ConfigError(def.program, s);
   }
   absl::StatusOr<RetentionOptions> retention = RetentionOptionsFromConfig(config);
@@ -139,8 +147,21 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
                .size = static_cast<int>(*pool_size),
                .statement_timeout = *statement_timeout});
   SystemClock clock;
-  absl::StatusOr<WorkerParts> parts = def.build(config, pool, clock);
+  // Wakes the relays of the worker's outbox after commits (never inside the writing transaction).
+  std::unique_ptr<PgOutboxDoorbell> pg_doorbell;
+  SilentOutboxDoorbell silent_doorbell;
+  if (*notify_interval > absl::ZeroDuration()) {
+    pg_doorbell = std::make_unique<PgOutboxDoorbell>(PgOutboxDoorbellOptions{
+        .database_url = url, .schema = def.schema, .min_interval = *notify_interval});
+  }
+  OutboxDoorbell& doorbell =
+      pg_doorbell != nullptr ? static_cast<OutboxDoorbell&>(*pg_doorbell) : silent_doorbell;
+  absl::StatusOr<WorkerParts> parts = def.build(config, pool, clock, doorbell);
   if (!parts.ok()) return ConfigError(def.program, parts.status());
+  std::unique_ptr<DoorbellHandler> ringing;
+  if (parts->writes_outbox) ringing = std::make_unique<DoorbellHandler>(*parts->handler, doorbell);
+  messaging::EventHandler& handler =
+      ringing != nullptr ? static_cast<messaging::EventHandler&>(*ringing) : *parts->handler;
 
   messaging::InboxConsumer consumer(
       messaging::InboxConsumerOptions{.consumer = config.Get("consumer-name"),
@@ -150,7 +171,7 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
                                       .dlq_suffix = config.Get("dlq-suffix"),
                                       .max_poison_attempts = static_cast<int>(*poison_attempts),
                                       .max_batch = static_cast<int>(*max_batch)},
-      *kafka, pool, *parts->handler);
+      *kafka, pool, handler);
   if (absl::Status s = consumer.Validate(); !s.ok()) return ConfigError(def.program, s);
   config.LogEffective();
   if (absl::Status s = PrepareSchema(url, *migrate, *startup_timeout); !s.ok()) {
@@ -166,6 +187,7 @@ int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
   RetentionSweeper retention_sweeper(pool, std::move(retained), *retention);
   retention_sweeper.Register(registry);
   retention_sweeper.Start();
+  if (pg_doorbell != nullptr) RegisterOutboxDoorbellMetrics(registry, pg_doorbell->stats());
   std::unique_ptr<HealthService> health;
   std::unique_ptr<grpc::Server> server;
   if (!def.default_grpc_address.empty()) {

@@ -7,6 +7,7 @@
 // Options of every worker (besides the Kafka ones of KafkaSettings::Declare):
 //   --database-url --db-pool-size --statement-timeout --startup-timeout --shutdown-grace --migrate
 //   --topics --consumer-name --consumer-group --dlq-suffix --max-poison-attempts --max-batch
+//   --outbox-notify-interval (the doorbell that wakes the outbox relays after commits)
 //   --grpc-address (only for workers that serve gRPC)
 //   --saga-mode (SAGA_MODE: choreography or orchestration; default $QUOTEFLOW_SAGA_MODE, which the
 //   local launcher sets, else choreography; the build step reads it)
@@ -30,6 +31,7 @@
 #include "platform/config/config.h"
 #include "platform/messaging/event_handler.h"
 #include "platform/observability/metrics.h"
+#include "platform/postgres/outbox_doorbell.h"
 #include "platform/postgres/pg_pool.h"
 
 namespace quoteflow::workers {
@@ -42,6 +44,9 @@ struct WorkerParts {
   std::vector<grpc::Service*> services;
   // Registers the worker's own metrics (optional), next to the consumer's and gRPC's.
   std::function<void(metrics::Registry&)> register_metrics;
+  // Whether `handler` writes rows into the worker's outbox: RunWorker then rings the outbox
+  // doorbell after each commit that applied events (consumers/common/doorbell_handler.h).
+  bool writes_outbox = true;
 };
 
 struct WorkerDefinition {
@@ -60,8 +65,11 @@ struct WorkerDefinition {
   // Declares the worker's own options.
   std::function<void(Config&)> declare;
   // Builds the parts once the configuration is parsed and the database is ready. An error is a
-  // configuration error (exit 2); its message names the option.
-  std::function<absl::StatusOr<WorkerParts>(const Config&, PgPool&, Clock&)> build;
+  // configuration error (exit 2); its message names the option. `doorbell` wakes the relays of the
+  // worker's outbox: ring it after committing outbox rows outside the handler (the handler's own
+  // commits ring it through WorkerParts::writes_outbox); it outlives the parts.
+  std::function<absl::StatusOr<WorkerParts>(const Config&, PgPool&, Clock&, OutboxDoorbell&)>
+      build;
 };
 
 // Runs until SIGTERM/SIGINT. Exit codes: 0 after a clean stop, 2 for a bad configuration, 1 when

@@ -28,7 +28,8 @@ WorkerDefinition CustomerWorkerDefinition() {
             config.Declare("default-max-policies", absl::StrCat(kDefaultMaxPolicies),
                            "max_policies of customers created without one");
           },
-      .build = [](const Config& config, PgPool& pool, Clock& clock) -> absl::StatusOr<WorkerParts> {
+      .build = [](const Config& config, PgPool& pool, Clock& clock,
+                    OutboxDoorbell&) -> absl::StatusOr<WorkerParts> {
         absl::StatusOr<int64_t> max = config.GetInt("default-max-policies", 1, kMaxPoliciesLimit);
         if (!max.ok()) return max.status();
         auto saga = std::make_shared<CustomerSaga>(clock);

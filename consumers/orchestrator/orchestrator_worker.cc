@@ -35,7 +35,8 @@ WorkerDefinition OrchestratorWorkerDefinition() {
             config.Declare("sweep-interval", "500ms", "how often expired deadlines are looked for");
             config.Declare("sweep-batch", "100", "sagas advanced per sweep transaction at most");
           },
-      .build = [](const Config& config, PgPool& pool, Clock& clock) -> absl::StatusOr<WorkerParts> {
+      .build = [](const Config& config, PgPool& pool, Clock& clock,
+                    OutboxDoorbell& doorbell) -> absl::StatusOr<WorkerParts> {
         auto deadline = config.GetDuration("step-deadline");
         auto step_attempts = config.GetInt("max-step-attempts", 1, 1000);
         auto comp_attempts = config.GetInt("max-compensation-attempts", 0, 1000);
@@ -67,6 +68,7 @@ WorkerDefinition OrchestratorWorkerDefinition() {
         WorkerParts parts{.keep_alive = {stats, outcomes, handler, reader, service},
                           .handler = handler.get(),
                           .services = {service.get()}};
+        parts.writes_outbox = active;  // commands into saga.outbox
         parts.register_metrics = [stats, outcomes, active](metrics::Registry& registry) {
           if (active) outcomes->Register(registry);
           struct Exported {
@@ -89,8 +91,9 @@ WorkerDefinition OrchestratorWorkerDefinition() {
           }
         };
         if (active) {
-          auto sweeper = std::make_shared<DeadlineSweeper>(
-              pool, settings, *stats, *interval, static_cast<int>(*batch), outcomes.get());
+          auto sweeper = std::make_shared<DeadlineSweeper>(pool, settings, *stats, *interval,
+                                                           static_cast<int>(*batch),
+                                                           outcomes.get(), &doorbell);
           sweeper->Start();
           // Destroyed (stopped, joined) first: keep_alive is released back to front.
           parts.keep_alive.push_back(sweeper);

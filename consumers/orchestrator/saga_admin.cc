@@ -6,6 +6,7 @@
 #include "consumers/common/pg_guard.h"
 #include "consumers/orchestrator/pg_saga_store.h"
 #include "platform/events/event_codec.h"
+#include "platform/postgres/outbox_doorbell.h"
 
 namespace quoteflow::workers {
 namespace {
@@ -113,18 +114,24 @@ int RunSagaCommand(const std::vector<std::string>& args, const std::string& data
     absl::Status status =
         pool.Run(absl::Now() + absl::Seconds(10), "resuming a saga",
                  [&](pqxx::connection& conn) -> absl::Status {
-                   pqxx::work tx(conn);
-                   PgSagaStore store(tx, "");
-                   absl::StatusOr<std::optional<Saga>> saga = store.Lock(positional[0]);
-                   if (!saga.ok()) return saga.status();
-                   if (!saga->has_value()) {
-                     return absl::NotFoundError(absl::StrCat("no saga for quote ", positional[0]));
+                   {
+                     pqxx::work tx(conn);
+                     PgSagaStore store(tx, "");
+                     absl::StatusOr<std::optional<Saga>> saga = store.Lock(positional[0]);
+                     if (!saga.ok()) return saga.status();
+                     if (!saga->has_value()) {
+                       return absl::NotFoundError(
+                           absl::StrCat("no saga for quote ", positional[0]));
+                     }
+                     decided = ResumeStuck(**saga, settings, store.db_now().value());
+                     if (!decided.ok()) return decided.status();
+                     absl::Status s = store.StoreDecision(*decided, false);
+                     if (!s.ok()) return s;
+                     tx.commit();
                    }
-                   decided = ResumeStuck(**saga, settings, store.db_now().value());
-                   if (!decided.ok()) return decided.status();
-                   absl::Status s = store.StoreDecision(*decided, false);
-                   if (!s.ok()) return s;
-                   tx.commit();
+                   // Wake the saga relays after the commit (a lost NOTIFY only waits for their
+                   // poll).
+                   (void)NotifyOutboxRelays(conn, "saga");
                    return absl::OkStatus();
                  });
     if (!status.ok()) {

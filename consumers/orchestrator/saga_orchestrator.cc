@@ -111,6 +111,9 @@ absl::StatusOr<int> DeadlineSweeper::SweepOnce() {
           decisions.push_back(std::move(d));
         }
         tx.commit();
+        bool commands = false;
+        for (const SagaDecision& d : decisions) commands = commands || !d.commands.empty();
+        if (commands && doorbell_ != nullptr) doorbell_->Ring();
         for (const SagaDecision& d : decisions) {
           ++stats_.deadlines;
           LogDecision(d, "deadline", stats_);

@@ -25,6 +25,7 @@
 #include "domain/clock.h"
 #include "domain/saga_orchestration.h"
 #include "platform/messaging/event_handler.h"
+#include "platform/postgres/outbox_doorbell.h"
 #include "platform/postgres/pg_pool.h"
 
 namespace quoteflow::workers {
@@ -59,15 +60,18 @@ class SagaEventHandler : public messaging::EventHandler {
 
 class DeadlineSweeper {
  public:
-  // `outcomes` may be null; it must outlive the sweeper.
+  // `outcomes` and `doorbell` may be null; they must outlive the sweeper. `doorbell` is rung after
+  // each sweep that committed commands into saga.outbox.
   DeadlineSweeper(PgPool& pool, SagaSettings settings, SagaStats& stats, absl::Duration interval,
-                  int batch, SagaOutcomeMetrics* outcomes = nullptr)
+                  int batch, SagaOutcomeMetrics* outcomes = nullptr,
+                  OutboxDoorbell* doorbell = nullptr)
       : pool_(pool),
         settings_(settings),
         stats_(stats),
         interval_(interval),
         batch_(batch),
-        outcomes_(outcomes) {}
+        outcomes_(outcomes),
+        doorbell_(doorbell) {}
   ~DeadlineSweeper();  // stops and joins the thread
 
   void Start();
@@ -83,6 +87,7 @@ class DeadlineSweeper {
   const absl::Duration interval_;
   const int batch_;
   SagaOutcomeMetrics* const outcomes_;
+  OutboxDoorbell* const doorbell_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

@@ -29,7 +29,8 @@ WorkerDefinition PolicyWorkerDefinition() {
                            "largest premium (minor units) a policy is issued for; approved quotes "
                            "above it are rejected");
           },
-      .build = [](const Config& config, PgPool& pool, Clock& clock) -> absl::StatusOr<WorkerParts> {
+      .build = [](const Config& config, PgPool& pool, Clock& clock,
+                    OutboxDoorbell&) -> absl::StatusOr<WorkerParts> {
         absl::StatusOr<int64_t> limit = config.GetInt("underwriting-limit", 1, kMaxPremium);
         if (!limit.ok()) return limit.status();
         auto saga = std::make_shared<PolicySaga>(clock, *limit);

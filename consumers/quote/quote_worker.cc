@@ -19,7 +19,8 @@ WorkerDefinition QuoteWorkerDefinition() {
       .orchestration_topics = kQuoteCommandsTopic,
       // quote-api's idempotency keys: swept here, the quote schema's background process.
       .retained_tables = {QuoteRequestsTable()},
-      .build = [](const Config& config, PgPool&, Clock& clock) -> absl::StatusOr<WorkerParts> {
+      .build = [](const Config& config, PgPool&, Clock& clock,
+                    OutboxDoorbell&) -> absl::StatusOr<WorkerParts> {
         if (config.Get("saga-mode") == kSagaModeOrchestration) {
           // Orchestration: IssueQuote / RejectQuote commands; replies through quote.outbox.
           auto service = std::make_shared<QuoteCommandService>(clock);
@@ -38,6 +39,7 @@ WorkerDefinition QuoteWorkerDefinition() {
         auto outcomes = std::make_shared<SagaOutcomeMetrics>(clock);
         auto handler = std::make_shared<QuoteEventHandler>(*saga, outcomes.get());
         WorkerParts parts{.keep_alive = {saga, outcomes, handler}, .handler = handler.get()};
+        parts.writes_outbox = false;  // it only changes quote statuses
         parts.register_metrics = [outcomes](metrics::Registry& registry) {
           outcomes->Register(registry);
         };

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "consumers/common/doorbell_handler.h"
 #include "consumers/customer/customer_event_handler.h"
 #include "consumers/policy/policy_event_handler.h"
 #include "consumers/quote/quote_event_handler.h"
@@ -126,6 +127,35 @@ class SagaHandlersTest : public ::testing::Test {
   CustomerEventHandler customer_{customer_saga_};
   QuoteEventHandler quote_{quote_saga_};
 };
+
+// ---- the outbox doorbell (consumers/common/doorbell_handler.h) ----
+
+// Counts rings and, at each, how many policy.outbox rows another session sees: a ring must come
+// after the commit that wrote them.
+class RecordingDoorbell : public OutboxDoorbell {
+ public:
+  void Ring() override {
+    pqxx::connection conn(Env().database_url());
+    pqxx::nontransaction tx(conn);
+    visible_at_ring.push_back(tx.exec1("SELECT count(*) FROM policy.outbox")[0].as<int64_t>());
+  }
+  std::vector<int64_t> visible_at_ring;
+};
+
+TEST_F(SagaHandlersTest, DoorbellRingsAfterTheCommitThatWroteOutboxRows) {
+  RecordingDoorbell doorbell;
+  DoorbellHandler ringing(policy_, doorbell);
+  ASSERT_TRUE(Deliver(ringing, Approved("q-bell", 1200)).ok());
+  ASSERT_EQ(doorbell.visible_at_ring.size(), 1u);
+  EXPECT_EQ(doorbell.visible_at_ring[0], 1) << "rung before the PolicyCreated row was committed";
+  // Rolled back (the runtime never commits): no ring.
+  ASSERT_TRUE(Deliver(ringing, Approved("q-bell-2", 1200), kTrace, /*commit=*/false).ok());
+  EXPECT_EQ(doorbell.visible_at_ring.size(), 1u);
+  // A poison event: the handler refuses it, nothing to ring for.
+  EXPECT_EQ(Deliver(ringing, Approved("q-bell-3", 0)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(doorbell.visible_at_ring.size(), 1u);
+  EXPECT_EQ(Count("SELECT count(*) FROM policy.outbox"), 1);
+}
 
 // ---- policy-worker ----
 

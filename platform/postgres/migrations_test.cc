@@ -85,6 +85,25 @@ TEST_F(MigrationsTest, CheckSaysWhatIsPendingUntilMigrated) {
   EXPECT_TRUE(CheckMigrations(url_).ok());
 }
 
+// No NOTIFY inside the writing transaction (0007_outbox_doorbell.sql): once migrated, no outbox
+// has a trigger, and an outbox created by a later migration has none either.
+TEST_F(MigrationsTest, NoOutboxNotifiesFromItsWritingTransaction) {
+  ASSERT_TRUE(ApplyMigrations(url_).ok());
+  const std::string triggers_on_outboxes =
+      "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+      "WHERE c.relname = 'outbox' AND NOT t.tgisinternal";
+  EXPECT_EQ(Scalar("SELECT count(*) FROM pg_class WHERE relname = 'outbox'"), 4);
+  EXPECT_EQ(Scalar(triggers_on_outboxes), 0);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM pg_proc WHERE proname = 'outbox_notify'"), 0);
+  {
+    pqxx::connection c(url_);
+    pqxx::nontransaction tx(c);
+    tx.exec("CREATE SCHEMA later; SELECT public.quoteflow_create_outbox('later')");
+  }
+  EXPECT_EQ(Scalar("SELECT count(*) FROM pg_class WHERE relname = 'outbox'"), 5);
+  EXPECT_EQ(Scalar(triggers_on_outboxes), 0);
+}
+
 TEST_F(MigrationsTest, UnreachableDatabaseIsUnavailable) {
   EXPECT_EQ(CheckMigrations("postgresql://quoteflow@127.0.0.1:1/none").code(),
             absl::StatusCode::kUnavailable);

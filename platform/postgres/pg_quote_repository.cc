@@ -153,8 +153,11 @@ bool WriteStatementByStatement(pqxx::transaction_base& tx, const std::string& ri
 }  // namespace
 
 PgQuoteRepository::PgQuoteRepository(PgPool& pool, OutboxTarget outbox,
-                                     absl::Duration acquire_timeout)
-    : pool_(pool), outbox_(std::move(outbox)), acquire_timeout_(acquire_timeout) {}
+                                     absl::Duration acquire_timeout, OutboxDoorbell* doorbell)
+    : pool_(pool),
+      outbox_(std::move(outbox)),
+      acquire_timeout_(acquire_timeout),
+      doorbell_(doorbell) {}
 
 absl::StatusOr<Quote> PgQuoteRepository::Insert(absl::string_view request_id, const Quote& quote) {
   absl::StatusOr<Quote> result = absl::UnknownError("not run");
@@ -201,6 +204,7 @@ absl::StatusOr<QuoteCommandResult> PgQuoteRepository::Update(absl::string_view r
                                                              absl::string_view quote_id,
                                                              Decide decide) {
   absl::StatusOr<QuoteCommandResult> result = absl::UnknownError("not run");
+  bool committed_events = false;  // this call committed outbox rows
   absl::Status status = pool_.Run(
       absl::Now() + acquire_timeout_, absl::StrCat("changing quote ", quote_id),
       [&](pqxx::connection& conn) -> absl::Status {
@@ -262,6 +266,7 @@ absl::StatusOr<QuoteCommandResult> PgQuoteRepository::Update(absl::string_view r
             tx.commit();
           }
           if (!written) continue;  // the quote moved on since the read: read it again
+          committed_events = !done.event_ids.empty();
           result = std::move(done);
           return absl::OkStatus();
         }
@@ -273,6 +278,9 @@ absl::StatusOr<QuoteCommandResult> PgQuoteRepository::Update(absl::string_view r
     return RequestIdReused();
   }
   if (!status.ok()) return status;
+  // Committed (the statement in autocommit, or the explicit transaction): wake the relays. Never
+  // before the commit, so that a relay woken by it sees the row.
+  if (doorbell_ != nullptr && committed_events) doorbell_->Ring();
   return result;
 }
 

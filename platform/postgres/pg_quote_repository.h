@@ -1,6 +1,7 @@
 // QuoteRepository on PostgreSQL (schema `quote`): quotes, idempotency records and the outbox are
 // written in one transaction; the quote's row lock orders concurrent commands on one quote, so its
-// events enter the outbox in commit order. Thread-safe (uses a PgPool).
+// events enter the outbox in commit order. After a commit that wrote outbox rows it rings the
+// outbox doorbell (outbox_doorbell.h), which wakes the relays. Thread-safe (uses a PgPool).
 #ifndef QUOTEFLOW_PLATFORM_POSTGRES_PG_QUOTE_REPOSITORY_H_
 #define QUOTEFLOW_PLATFORM_POSTGRES_PG_QUOTE_REPOSITORY_H_
 
@@ -8,6 +9,7 @@
 
 #include "absl/time/time.h"
 #include "domain/quote_repository.h"
+#include "platform/postgres/outbox_doorbell.h"
 #include "platform/postgres/outbox_writer.h"
 #include "platform/postgres/pg_pool.h"
 
@@ -15,10 +17,13 @@ namespace quoteflow {
 
 class PgQuoteRepository : public QuoteRepository {
  public:
-  // `acquire_timeout` bounds the wait for a free connection. `before_commit`, when set, runs inside
-  // the transaction of Update just before COMMIT (tests use it to inject failures).
+  // `acquire_timeout` bounds the wait for a free connection. `doorbell` (may be null: relays then
+  // find the rows by their poll) is rung after every commit that wrote outbox rows; it must
+  // outlive the repository. `before_commit`, when set, runs inside the transaction of Update just
+  // before COMMIT (tests use it to inject failures).
   PgQuoteRepository(PgPool& pool, OutboxTarget outbox,
-                    absl::Duration acquire_timeout = absl::Seconds(5));
+                    absl::Duration acquire_timeout = absl::Seconds(5),
+                    OutboxDoorbell* doorbell = nullptr);
 
   absl::StatusOr<Quote> Insert(absl::string_view request_id, const Quote& quote) override;
   absl::StatusOr<QuoteCommandResult> Update(absl::string_view request_id,
@@ -33,6 +38,7 @@ class PgQuoteRepository : public QuoteRepository {
   PgPool& pool_;
   OutboxTarget outbox_;
   absl::Duration acquire_timeout_;
+  OutboxDoorbell* const doorbell_;
   std::function<absl::Status()> before_commit_;
 };
 

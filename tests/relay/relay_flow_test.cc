@@ -1,6 +1,7 @@
 // outbox-relay end to end, against the real binary, a real PostgreSQL and the mock Kafka cluster
 // process: late commits, many concurrent writers, per-key order with several replicas and a
-// takeover, parking and retry of unpublishable rows, configuration refusal.
+// takeover, parking and retry of unpublishable rows, configuration refusal; the writers' doorbell
+// as the relay's wake-up.
 //
 // Sizes: QUOTEFLOW_RELAY_TEST_ROWS (default 20000; the full run is 50000).
 #include <gtest/gtest.h>
@@ -9,7 +10,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "domain/quote_commands.h"
 #include "outbox-relay/outbox_admin.h"
+#include "platform/postgres/outbox_doorbell.h"
+#include "platform/postgres/pg_pool.h"
+#include "platform/postgres/pg_quote_repository.h"
 #include "tests/relay/relay_test_util.h"
 
 namespace quoteflow::relay::testing {
@@ -262,6 +267,128 @@ TEST_F(RelayFlowTest, UnpublishableRowIsParkedAndRetried) {
   EXPECT_EQ(relay->Terminate(), 0);
   std::string log = ReadFile(RelayProcess::LogPath("parking"));
   EXPECT_NE(log.find("rows refused by the broker, parked"), std::string::npos);
+}
+
+class WallClock : public Clock {
+ public:
+  absl::Time Now() override { return absl::Now(); }
+};
+
+class SequentialIds : public IdGenerator {
+ public:
+  explicit SequentialIds(std::string prefix) : prefix_(std::move(prefix)) {}
+  std::string NewId() override { return absl::StrCat(prefix_, "-", ++n_); }
+
+ private:
+  std::string prefix_;
+  std::atomic<int> n_{0};
+};
+
+// The writers' doorbell is what wakes an idle relay: with its fallback poll, lease tick and stats
+// tick at a minute, every approval made through PgQuoteRepository (which rings the doorbell after
+// its commit) must be on the topic within a second. A relay woken only by its poll, a doorbell
+// that is never rung, or one rung before the commit (the relay finds nothing and sleeps on) fails.
+TEST_F(RelayFlowTest, DoorbellWakesIdleRelayWithoutPolling) {
+  std::string topic = CreateTestTopic();
+  auto relay = RelayProcess::Start(
+      {.relay_id = "doorbell",
+       .topic = topic,
+       .extra_args = {"--poll-interval=60s", "--lease-interval=60s", "--stats-interval=60s"}});
+  ASSERT_NE(relay, nullptr);
+  TopicReader reader(topic);
+  PgPool pool({.database_url = Env().database_url(), .size = 2});
+  PgOutboxDoorbell doorbell({.database_url = Env().database_url(), .schema = "quote"});
+  PgQuoteRepository repository(pool, {.schema = "quote", .source = "/quoteflow/relay-test"},
+                               absl::Seconds(5), &doorbell);
+  WallClock clock;
+  SequentialIds ids("doorbell");
+  QuoteCommands commands(repository, clock, ids);
+  auto approve = [&]() -> std::string {
+    absl::StatusOr<Quote> quote = commands.CreateQuote({.customer_id = "cust-1", .premium = 100});
+    EXPECT_TRUE(quote.ok()) << quote.status();
+    if (!quote.ok()) return "";
+    absl::StatusOr<ApproveQuoteResult> approved =
+        commands.ApproveQuote({.quote_id = quote->quote_id()});
+    EXPECT_TRUE(approved.ok()) << approved.status();
+    return approved.ok() ? approved->event_id : "";
+  };
+  // The first one warms up the relay's producer and the reader (connections, metadata).
+  const std::string first = approve();
+  ASSERT_TRUE(reader.WaitForAll({first}, absl::Seconds(30)).ok()) << RelayProcess::ReadLog("doorbell");
+  for (int i = 0; i < 10; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));  // the relay is idle on LISTEN again
+    const std::string id = approve();
+    ASSERT_FALSE(id.empty());
+    absl::Status arrived = reader.WaitForAll({id}, absl::Seconds(1));
+    ASSERT_TRUE(arrived.ok()) << "approval " << i << " (" << id
+                              << ") not on the topic within 1 s: the doorbell did not wake the "
+                                 "relay\n"
+                              << RelayProcess::ReadLog("doorbell");
+  }
+  EXPECT_EQ(doorbell.stats().rings.load(), 11);
+  EXPECT_GE(doorbell.stats().notifies.load(), 1);
+  EXPECT_EQ(doorbell.stats().dropped.load(), 0);
+  EXPECT_TRUE(WaitFor([] { return OutboxRows() == 0; }, absl::Seconds(10), "outbox empty").ok());
+  EXPECT_EQ(relay->Terminate(), 0);
+}
+
+// Counts NOTIFYs on one channel.
+class NotificationCounter : public pqxx::notification_receiver {
+ public:
+  NotificationCounter(pqxx::connection_base& c, const std::string& channel)
+      : notification_receiver(c, channel) {}
+  void operator()(const std::string&, int) override { ++received; }
+  int received = 0;
+};
+
+// Rings from many threads become at most one NOTIFY per interval (plus the first), each sent on
+// the doorbell's own connection; a ring after a quiet period is sent on its own.
+TEST_F(RelayFlowTest, DoorbellCoalescesRings) {
+  pqxx::connection listen(Env().database_url());
+  NotificationCounter counter(listen, OutboxChannel("quote"));
+  const absl::Duration interval = absl::Milliseconds(50);
+  PgOutboxDoorbell doorbell(
+      {.database_url = Env().database_url(), .schema = "quote", .min_interval = interval});
+  const absl::Time start = absl::Now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&doorbell] {
+      for (int i = 0; i < 250; ++i) {
+        doorbell.Ring();
+        absl::SleepFor(absl::Microseconds(500));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  const absl::Duration ringing = absl::Now() - start;
+  auto delivered = [&](int64_t n) {
+    return WaitFor(
+        [&] {
+          listen.await_notification(0, 20000);
+          return counter.received >= n && doorbell.stats().notifies.load() == n;
+        },
+        absl::Seconds(5), "the NOTIFYs");
+  };
+  // The last ring's NOTIFY goes out at most one interval after the last send.
+  ASSERT_TRUE(WaitFor([&] { return doorbell.stats().notifies.load() > 0; }, absl::Seconds(5),
+                      "a NOTIFY")
+                  .ok());
+  absl::SleepFor(2 * interval);
+  const int64_t sent = doorbell.stats().notifies.load();
+  ASSERT_TRUE(delivered(sent).ok()) << counter.received << " of " << sent;
+  EXPECT_EQ(doorbell.stats().rings.load(), 1000);
+  EXPECT_EQ(doorbell.stats().dropped.load(), 0);
+  EXPECT_LE(sent, static_cast<int64_t>(ringing / interval) + 2)
+      << "rang for " << absl::FormatDuration(ringing);
+  EXPECT_EQ(counter.received, sent);
+  std::printf("[figures] doorbell: 1000 rings over %s -> %lld NOTIFYs (interval %s)\n",
+              absl::FormatDuration(ringing).c_str(), static_cast<long long>(sent),
+              absl::FormatDuration(interval).c_str());
+  // Quiet, then one ring: one more NOTIFY.
+  absl::SleepFor(2 * interval);
+  doorbell.Ring();
+  ASSERT_TRUE(delivered(sent + 1).ok());
+  EXPECT_EQ(counter.received, sent + 1);
 }
 
 TEST_F(RelayFlowTest, RefusesInvalidConfiguration) {
