@@ -16,10 +16,35 @@ namespace quoteflow::relay {
 namespace {
 
 // Advisory locks of this database with the two-int4 key form (classid = key1, objid = key2).
+constexpr char kAdvisoryLocks[] =
+    "FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND "
+    "database = (SELECT oid FROM pg_database WHERE datname = current_database())";
 constexpr char kAdvisoryLocksOf[] =
     "FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND "
     "database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND "
     "classid = $1::int4::oid";
+
+// Prepared statements of the relay's session (names are per connection).
+constexpr char kCountLocks[] = "quoteflow_relay_count_locks";
+constexpr char kFetchAll[] = "quoteflow_relay_fetch_all";
+constexpr char kFetchSome[] = "quoteflow_relay_fetch_some";
+constexpr char kDelete[] = "quoteflow_relay_delete";
+constexpr char kRegister[] = "quoteflow_relay_register";
+constexpr char kStats[] = "quoteflow_relay_stats";
+
+// The columns of OutboxRow, in its order, of the outbox row `o`.
+constexpr char kRowColumns[] =
+    "o.seq, o.event_id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_version, "
+    "coalesce(o.topic, '') AS topic, o.payload, o.source, o.traceparent, "
+    "to_char(o.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS occurred_at, "
+    "o.shard, o.attempts";
+
+// A row waits while an earlier row of its aggregate is parked (outbox_parked index).
+std::string NotBehindParked(const std::string& outbox) {
+  return absl::StrCat("NOT EXISTS (SELECT 1 FROM ", outbox,
+                      " p WHERE p.parked_at IS NOT NULL AND p.aggregate_id = o.aggregate_id AND "
+                      "p.seq < o.seq)");
+}
 
 std::string IntArray(const std::vector<int>& v) { return absl::StrCat("{", absl::StrJoin(v, ","), "}"); }
 std::string IntArray(const std::vector<int64_t>& v) {
@@ -27,6 +52,23 @@ std::string IntArray(const std::vector<int64_t>& v) {
 }
 
 }  // namespace
+
+std::string FetchAllShardsSql(const std::string& outbox) {
+  return absl::StrCat("SELECT ", kRowColumns, " FROM ", outbox, " o WHERE o.parked_at IS NULL AND ",
+                      NotBehindParked(outbox), " ORDER BY o.seq LIMIT $1");
+}
+
+std::string FetchSomeShardsSql(const std::string& outbox) {
+  // A nested loop over the shards: for each, an index range scan of outbox_shard_seq (shard, seq)
+  // in seq order; the inner LIMIT lets one shard fill the batch, the outer one stops the loop as
+  // soon as the batch is full. (`shard = ANY(...) ORDER BY seq` instead either walks the primary
+  // key past every other shard's backlog or sorts the held shards' whole backlog: 383 ms for 16
+  // rows with 250k rows in other replicas' shards, issue 13.)
+  return absl::StrCat("SELECT b.* FROM (SELECT ", kRowColumns, " FROM unnest($1::int[]) AS h(shard) ",
+                      "CROSS JOIN LATERAL (SELECT * FROM ", outbox,
+                      " o WHERE o.shard = h.shard AND o.parked_at IS NULL AND ",
+                      NotBehindParked(outbox), " ORDER BY o.seq LIMIT $2) o LIMIT $2) b ORDER BY b.seq");
+}
 
 class PgOutboxStore::Listener : public pqxx::notification_receiver {
  public:
@@ -116,14 +158,57 @@ absl::Status PgOutboxStore::Connect() {
                    ("outbox-relay " + options_.relay_id).substr(0, 63));
     tx.exec_params("SELECT pg_advisory_lock($1, pg_backend_pid())", presence_key_);
     tx.commit();
+    conn_->prepare(kCountLocks,
+                   absl::StrCat("SELECT count(*) FILTER (WHERE classid = $1::int4::oid), "
+                                "count(*) FILTER (WHERE classid = $2::int4::oid) ",
+                                kAdvisoryLocks));
+    conn_->prepare(kFetchAll, FetchAllShardsSql(outbox_));
+    conn_->prepare(kFetchSome, FetchSomeShardsSql(outbox_));
+    conn_->prepare(kDelete, absl::StrCat("DELETE FROM ", outbox_, " WHERE seq = ANY($1::bigint[])"));
+    // The registration row, and the removal of rows whose relay's presence lock is gone, in one
+    // statement (the DELETE leaves this relay's own row to the INSERT).
+    conn_->prepare(
+        kRegister,
+        absl::StrCat(
+            "WITH up AS (INSERT INTO public.quoteflow_outbox_relays AS r "
+            "(schema_name, relay_id, backend_pid, shards, published, parked, heartbeat_at) "
+            "VALUES ($1, $2, $3, $4::int[], $5, $6, now()) "
+            "ON CONFLICT (schema_name, relay_id) DO UPDATE SET backend_pid = EXCLUDED.backend_pid, "
+            "shards = EXCLUDED.shards, published = EXCLUDED.published, parked = EXCLUDED.parked, "
+            "heartbeat_at = now() RETURNING 1), "
+            "gone AS (DELETE FROM public.quoteflow_outbox_relays r WHERE r.schema_name = $1 AND "
+            "r.relay_id <> $2 AND NOT EXISTS (SELECT 1 ",
+            kAdvisoryLocks,
+            " AND classid = $7::int4::oid AND objid = r.backend_pid::oid) RETURNING 1) "
+            "SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM gone)"));
+    // Parked rows through outbox_parked; the oldest unparked row as the lowest seq of each shard
+    // (one outbox_shard_seq probe per shard); the backlog from the table statistics.
+    conn_->prepare(
+        kStats,
+        absl::StrCat(
+            "SELECT greatest(pg_stat_get_live_tuples('", outbox_, "'::regclass) - p.n, 0), p.n, "
+            "coalesce(extract(epoch FROM clock_timestamp() - f.oldest), 0)::float8 FROM "
+            "(SELECT count(*) AS n FROM ", outbox_, " WHERE parked_at IS NOT NULL) p, "
+            "(SELECT min(o.created_at) AS oldest FROM generate_series(0, $1 - 1) AS h(shard) "
+            "CROSS JOIN LATERAL (SELECT created_at FROM ", outbox_,
+            " WHERE shard = h.shard AND parked_at IS NULL ORDER BY seq LIMIT 1) o) f"));
     listener_ = std::make_unique<Listener>(*conn_, channel_);
   } catch (const std::exception& e) {
     return Broken(e, "preparing the relay session");
   }
   held_.clear();
+  registered_ = false;
+  fetch_start_ = 0;
   log::Info("connected to Postgres",
             {{"schema", options_.schema}, {"backend_pid", backend_pid_}, {"channel", channel_}});
   return absl::OkStatus();
+}
+
+void PgOutboxStore::WriteRegistration(pqxx::transaction_base& tx, int64_t published_total,
+                                      int64_t parked_total) {
+  tx.exec_prepared(kRegister, options_.schema, options_.relay_id, backend_pid_, IntArray(held_),
+                   published_total, parked_total, presence_key_);
+  registered_ = true;
 }
 
 absl::StatusOr<RebalanceResult> PgOutboxStore::Rebalance(int64_t published_total,
@@ -132,19 +217,20 @@ absl::StatusOr<RebalanceResult> PgOutboxStore::Rebalance(int64_t published_total
   RebalanceResult result;
   try {
     pqxx::nontransaction tx(*conn_);
-    result.live_relays = tx.exec_params1(absl::StrCat("SELECT count(*) ", kAdvisoryLocksOf),
-                                         presence_key_)[0]
-                             .as<int>();
-    if (result.live_relays < 1) result.live_relays = 1;
+    // One read of pg_locks: live relays (presence locks) and leased shards.
+    pqxx::row counts = tx.exec_prepared1(kCountLocks, presence_key_, shard_key_);
+    result.live_relays = std::max(1, counts[0].as<int>());
+    const int leased = counts[1].as<int>();
     result.target = (options_.shards + result.live_relays - 1) / result.live_relays;
-    // Release extras, highest shard first.
-    while (static_cast<int>(held_.size()) > result.target) {
-      int s = held_.back();
-      tx.exec_params("SELECT pg_advisory_unlock($1, $2)", shard_key_, s);
-      held_.pop_back();
-      result.released.push_back(s);
-    }
-    if (static_cast<int>(held_.size()) < result.target) {
+    if (static_cast<int>(held_.size()) > result.target) {
+      // Release extras, highest shard first.
+      while (static_cast<int>(held_.size()) > result.target) {
+        result.released.push_back(held_.back());
+        held_.pop_back();
+      }
+      tx.exec_params("SELECT pg_advisory_unlock($1, s) FROM unnest($2::int[]) AS s", shard_key_,
+                     IntArray(result.released));
+    } else if (static_cast<int>(held_.size()) < result.target && leased < options_.shards) {
       std::set<int> taken;
       for (const auto& row : tx.exec_params(absl::StrCat("SELECT objid::bigint ", kAdvisoryLocksOf),
                                             shard_key_)) {
@@ -162,24 +248,25 @@ absl::StatusOr<RebalanceResult> PgOutboxStore::Rebalance(int64_t published_total
       }
       std::sort(held_.begin(), held_.end());
     }
-    tx.exec_params(
-        "INSERT INTO public.quoteflow_outbox_relays AS r "
-        "(schema_name, relay_id, backend_pid, shards, published, parked, heartbeat_at) "
-        "VALUES ($1, $2, $3, $4::int[], $5, $6, now()) "
-        "ON CONFLICT (schema_name, relay_id) DO UPDATE SET backend_pid = EXCLUDED.backend_pid, "
-        "shards = EXCLUDED.shards, published = EXCLUDED.published, parked = EXCLUDED.parked, "
-        "heartbeat_at = now()",
-        options_.schema, options_.relay_id, backend_pid_, IntArray(held_), published_total,
-        parked_total);
-    // Forget relays whose presence lock is gone (they died or stopped).
-    tx.exec_params(absl::StrCat("DELETE FROM public.quoteflow_outbox_relays r WHERE schema_name = $2 "
-                                "AND NOT EXISTS (SELECT 1 ",
-                                kAdvisoryLocksOf, " AND objid = r.backend_pid::oid)"),
-                   presence_key_, options_.schema);
+    if (!result.acquired.empty() || !result.released.empty()) fetch_start_ = 0;
+    if (!registered_ || !result.acquired.empty() || !result.released.empty()) {
+      WriteRegistration(tx, published_total, parked_total);
+    }
   } catch (const std::exception& e) {
     return Broken(e, "rebalancing shard leases");
   }
   return result;
+}
+
+absl::Status PgOutboxStore::Heartbeat(int64_t published_total, int64_t parked_total) {
+  if (conn_ == nullptr) return absl::UnavailableError("not connected");
+  try {
+    pqxx::nontransaction tx(*conn_);
+    WriteRegistration(tx, published_total, parked_total);
+  } catch (const std::exception& e) {
+    return Broken(e, "writing the relay's registration");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<OutboxRow>> PgOutboxStore::FetchBatch(int limit, int* scanned) {
@@ -189,22 +276,27 @@ absl::StatusOr<std::vector<OutboxRow>> PgOutboxStore::FetchBatch(int limit, int*
   if (held_.empty() || limit <= 0) return rows;
   try {
     pqxx::nontransaction tx(*conn_);
-    // Holding every shard: no shard filter, so that the primary key gives seq order directly.
-    std::string shard_filter =
-        static_cast<int>(held_.size()) == options_.shards ? "$1::int[] IS NOT NULL"
-                                                          : "o.shard = ANY($1::int[])";
-    pqxx::result r = tx.exec_params(
-        absl::StrCat(
-            "SELECT o.seq, o.event_id, o.event_type, o.aggregate_type, o.aggregate_id, "
-            "o.aggregate_version, coalesce(o.topic, ''), o.payload, o.source, o.traceparent, "
-            "to_char(o.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-            "o.shard, o.attempts FROM ",
-            outbox_, " o WHERE ", shard_filter,
-            " AND o.parked_at IS NULL AND NOT EXISTS (SELECT 1 FROM ", outbox_,
-            " p WHERE p.parked_at IS NOT NULL AND p.aggregate_id = o.aggregate_id AND p.seq < o.seq)"
-            " ORDER BY o.seq LIMIT $2"),
-        IntArray(held_), limit);
+    pqxx::result r;
+    const bool all = static_cast<int>(held_.size()) == options_.shards;
+    std::vector<int> order;  // held shards, starting at fetch_start_
+    if (all) {
+      r = tx.exec_prepared(kFetchAll, limit);
+    } else {
+      const size_t n = held_.size();
+      order.reserve(n);
+      for (size_t i = 0; i < n; ++i) order.push_back(held_[(fetch_start_ + i) % n]);
+      r = tx.exec_prepared(kFetchSome, IntArray(order), limit);
+    }
     if (scanned != nullptr) *scanned = static_cast<int>(r.size());
+    if (!all && static_cast<int>(r.size()) >= limit) {
+      // A full batch: the next one starts after the last shard read, so that a shard with a large
+      // backlog does not hold the others back.
+      std::map<int, size_t> position;
+      for (size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
+      size_t last = 0;
+      for (const auto& row : r) last = std::max(last, position[row[11].as<int>()]);
+      fetch_start_ = (fetch_start_ + last + 1) % order.size();
+    }
     std::map<std::string, int> per_key;
     rows.reserve(r.size());
     for (const auto& row : r) {
@@ -237,8 +329,7 @@ absl::Status PgOutboxStore::DeletePublished(const std::vector<int64_t>& seqs) {
   if (conn_ == nullptr) return absl::UnavailableError("not connected");
   try {
     pqxx::nontransaction tx(*conn_);
-    tx.exec_params(absl::StrCat("DELETE FROM ", outbox_, " WHERE seq = ANY($1::bigint[])"),
-                   IntArray(seqs));
+    tx.exec_prepared(kDelete, IntArray(seqs));
   } catch (const std::exception& e) {
     return Broken(e, "deleting published rows");
   }
@@ -291,11 +382,7 @@ absl::StatusOr<BacklogStats> PgOutboxStore::Stats() {
   BacklogStats s;
   try {
     pqxx::nontransaction tx(*conn_);
-    pqxx::row r = tx.exec1(absl::StrCat(
-        "SELECT count(*) FILTER (WHERE parked_at IS NULL), count(*) FILTER (WHERE parked_at IS NOT "
-        "NULL), coalesce(extract(epoch FROM clock_timestamp() - min(created_at) FILTER (WHERE "
-        "parked_at IS NULL)), 0)::float8 FROM ",
-        outbox_));
+    pqxx::row r = tx.exec_prepared1(kStats, options_.shards);
     s.backlog = r[0].as<int64_t>();
     s.parked = r[1].as<int64_t>();
     s.oldest_age_seconds = r[2].as<double>();

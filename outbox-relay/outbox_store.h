@@ -9,6 +9,12 @@
 // gone. public.quoteflow_outbox_relays records, for people and `quotectl outbox stats`, who runs and
 // which shards each holds.
 //
+// Cost (issue 13): every statement is prepared once per session. A lease tick that changes nothing
+// is one statement (one read of pg_locks); the registration row is written when the held shards
+// change and on Heartbeat(); Stats() reads the table statistics and one index entry per shard
+// instead of counting the outbox. An idle relay with the default intervals makes about 3.2
+// statements per second: 2 lease ticks, 1 fallback poll, and Stats() + Heartbeat() every 10 s.
+//
 // Not thread-safe: owned and used by the relay's single worker thread.
 #ifndef QUOTEFLOW_OUTBOX_RELAY_OUTBOX_STORE_H_
 #define QUOTEFLOW_OUTBOX_RELAY_OUTBOX_STORE_H_
@@ -58,9 +64,11 @@ struct RebalanceResult {
 };
 
 struct BacklogStats {
-  int64_t backlog = 0;  // unparked rows
-  int64_t parked = 0;
-  double oldest_age_seconds = 0;  // age of the oldest unparked row; 0 when none
+  // Unparked rows of the whole outbox, estimated from Postgres' table statistics (live tuples,
+  // about a second behind) minus the parked rows: counting them would read the whole outbox.
+  int64_t backlog = 0;
+  int64_t parked = 0;             // exact
+  double oldest_age_seconds = 0;  // age of the oldest unparked row (lowest seq of each shard); 0 when none
 };
 
 class PgOutboxStore {
@@ -79,7 +87,8 @@ class PgOutboxStore {
   PgOutboxStore(const PgOutboxStore&) = delete;
   PgOutboxStore& operator=(const PgOutboxStore&) = delete;
 
-  // Opens the connection, checks the schema is migrated, takes the presence lock and LISTENs.
+  // Opens the connection, checks the schema is migrated, takes the presence lock, prepares the
+  // statements and LISTENs.
   // UNAVAILABLE when Postgres cannot be reached (retry later); FAILED_PRECONDITION when the database is
   // not migrated ("run quotectl migrate"), the outbox table is missing or its shard count differs from
   // options.shards (do not retry: configuration or deployment error).
@@ -88,16 +97,26 @@ class PgOutboxStore {
   // Closes the connection; Postgres drops every lease held on it.
   void Disconnect();
 
-  // Writes this relay's heartbeat, then moves towards holding ceil(shards / live relays) shards:
-  // releases extras, tries to lock free ones. UNAVAILABLE when the connection broke (the store is then
-  // disconnected and holds nothing).
+  // Moves towards holding ceil(shards / live relays) shards: counts live relays and leased shards
+  // (one statement), releases extras, tries to lock free ones; writes the registration row when the
+  // held shards changed (or none was written yet on this connection). UNAVAILABLE when the
+  // connection broke (the store is then disconnected and holds nothing).
   absl::StatusOr<RebalanceResult> Rebalance(int64_t published_total, int64_t parked_total);
   const std::vector<int>& held_shards() const { return held_; }
 
-  // Up to `limit` unparked rows of the held shards in seq order, skipping rows behind a parked row of
-  // the same aggregate, and at most max_per_key rows per aggregate. `*scanned` (optional) receives how
-  // many rows were read before the per-aggregate cap (== limit: there is more). UNAVAILABLE when the
-  // connection broke (store disconnected).
+  // Writes the registration row (counters, heartbeat_at) and removes the rows of relays whose
+  // presence lock is gone, in one statement. UNAVAILABLE as above.
+  absl::Status Heartbeat(int64_t published_total, int64_t parked_total);
+
+  // Up to `limit` unparked rows of the held shards, in seq order within each shard (so per
+  // aggregate), skipping rows behind a parked row of the same aggregate, and at most max_per_key
+  // rows per aggregate. Holding every shard, it reads the outbox in seq order; holding some, it
+  // reads each held shard's range of the outbox_shard_seq index in turn (starting after the shard
+  // where the last full batch ended, so that every held shard gets its turn), and stops at `limit`
+  // rows: the work is bounded by the rows returned plus one index probe per held shard, whatever
+  // the other shards hold. `*scanned` (optional) receives how many rows were read before the
+  // per-aggregate cap (== limit: there is more). UNAVAILABLE when the connection broke (store
+  // disconnected).
   absl::StatusOr<std::vector<OutboxRow>> FetchBatch(int limit, int* scanned = nullptr);
 
   // Deletes published rows. UNAVAILABLE when the connection broke (the rows stay and are published
@@ -113,7 +132,8 @@ class PgOutboxStore {
   // UNAVAILABLE when the connection broke.
   absl::StatusOr<bool> WaitForNotification(absl::Duration max, const std::atomic<bool>& stop);
 
-  // Backlog of the whole outbox (all shards). UNAVAILABLE as above.
+  // Backlog of the whole outbox (all shards), without reading it all (see BacklogStats).
+  // UNAVAILABLE as above.
   absl::StatusOr<BacklogStats> Stats();
 
   // Releases every lease, removes this relay's heartbeat row and disconnects. Best effort: errors are
@@ -123,6 +143,7 @@ class PgOutboxStore {
  private:
   class Listener;
   absl::Status Broken(const std::exception& e, const std::string& what);
+  void WriteRegistration(pqxx::transaction_base& tx, int64_t published_total, int64_t parked_total);
 
   Options options_;
   std::string outbox_;   // quoted "schema".outbox
@@ -133,7 +154,17 @@ class PgOutboxStore {
   int shard_key_ = 0;
   int presence_key_ = 0;
   std::vector<int> held_;
+  bool registered_ = false;  // the registration row was written on this connection
+  size_t fetch_start_ = 0;   // FetchBatch of some shards starts at held_[fetch_start_]
 };
+
+// FetchBatch's statements (exposed for tests and benchmarks), for the outbox table `outbox`
+// ("schema".outbox). Both return the columns of OutboxRow in its order.
+// All shards: $1 = limit. Reads the primary key in seq order.
+std::string FetchAllShardsSql(const std::string& outbox);
+// Some shards: $1 = the shards (int[]), in the order to read them; $2 = limit. Rows come back in
+// seq order.
+std::string FetchSomeShardsSql(const std::string& outbox);
 
 // FAILED_PRECONDITION when `schema`.outbox does not exist; UNAVAILABLE / INTERNAL from the database.
 absl::Status CheckOutboxTable(pqxx::connection_base& conn, const std::string& schema);

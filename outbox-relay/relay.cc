@@ -37,15 +37,15 @@ void Relay::SleepFor(absl::Duration d, const std::atomic<bool>& stop) {
   }
 }
 
-void Relay::MaybeRebalance(bool force) {
+bool Relay::MaybeRebalance(bool force) {
   absl::Time now = absl::Now();
-  if (!force && now < next_rebalance_) return;
+  if (!force && now < next_rebalance_) return false;
   next_rebalance_ = now + options_.lease_interval;
   absl::StatusOr<RebalanceResult> r = store_.Rebalance(stats_.published.load(), stats_.parked.load());
   if (!r.ok()) {
     log::Warn("shard lease rebalance failed; leases dropped", {{"error", r.status().ToString()}});
     stats_.shards_held = 0;
-    return;
+    return false;
   }
   stats_.shards_held = static_cast<int>(store_.held_shards().size());
   stats_.live_relays = r->live_relays;
@@ -58,6 +58,7 @@ void Relay::MaybeRebalance(bool force) {
                {"live_relays", r->live_relays},
                {"target", r->target}});
   }
+  return !r->acquired.empty();
 }
 
 void Relay::MaybeLogStats() {
@@ -69,6 +70,10 @@ void Relay::MaybeLogStats() {
     stats_.backlog = s->backlog;
     stats_.parked_rows = s->parked;
     stats_.oldest_unpublished_age_s = s->oldest_age_seconds;
+    // The registration row's counters and heartbeat_at, at the same pace.
+    if (absl::Status h = store_.Heartbeat(stats_.published.load(), stats_.parked.load()); !h.ok()) {
+      log::Warn("writing the relay's registration failed", {{"error", h.ToString()}});
+    }
   }
   int64_t published = stats_.published.load();
   double seconds = absl::ToDoubleSeconds(now - last_stats_);
@@ -190,6 +195,10 @@ absl::Status Relay::Run(const std::atomic<bool>& stop) {
   }
   log::Info("outbox relay starting", {{"schema", options_.schema}, {"relay_id", options_.relay_id}});
   absl::Duration backoff = kMinBackoff;
+  // Read the outbox now: at start, after a NOTIFY (a writer's doorbell), after new shards, and
+  // while batches come back non-empty. Otherwise only when the fallback poll is due.
+  bool read_now = true;
+  absl::Time next_poll = absl::InfinitePast();
   while (!stop.load()) {
     if (!store_.connected()) {
       stats_.shards_held = 0;
@@ -204,31 +213,46 @@ absl::Status Relay::Run(const std::atomic<bool>& stop) {
       }
       ++stats_.reconnects;
       MaybeRebalance(/*force=*/true);
+      read_now = true;
       continue;
     }
-    MaybeRebalance(false);
+    if (MaybeRebalance(false)) read_now = true;
     if (!store_.connected()) continue;
     MaybeLogStats();
-    bool retry_later = false;
-    absl::StatusOr<bool> published = PublishOneBatch(stop, &retry_later);
-    if (!published.ok()) {
-      log::Warn("batch failed", {{"error", published.status().ToString()}});
-      if (!absl::IsUnavailable(published.status())) store_.Disconnect();
-      SleepFor(backoff, stop);
-      backoff = std::min(backoff * 2, options_.max_backoff);
-      continue;
+    if (read_now || absl::Now() >= next_poll) {
+      bool retry_later = false;
+      absl::StatusOr<bool> published = PublishOneBatch(stop, &retry_later);
+      if (!published.ok()) {
+        log::Warn("batch failed", {{"error", published.status().ToString()}});
+        if (!absl::IsUnavailable(published.status())) store_.Disconnect();
+        SleepFor(backoff, stop);
+        backoff = std::min(backoff * 2, options_.max_backoff);
+        read_now = true;
+        continue;
+      }
+      if (retry_later) {
+        SleepFor(backoff, stop);
+        backoff = std::min(backoff * 2, options_.max_backoff);
+        read_now = true;
+        continue;
+      }
+      backoff = kMinBackoff;
+      if (*published) {
+        read_now = true;  // there may be more
+        continue;
+      }
+      read_now = false;
+      next_poll = absl::Now() + options_.poll_interval;
     }
-    if (retry_later) {
-      SleepFor(backoff, stop);
-      backoff = std::min(backoff * 2, options_.max_backoff);
-      continue;
-    }
-    backoff = kMinBackoff;
-    if (!*published) {
-      absl::Duration wait =
-          std::max(absl::ZeroDuration(), std::min(options_.poll_interval, next_rebalance_ - absl::Now()));
-      absl::StatusOr<bool> woken = store_.WaitForNotification(wait, stop);
-      if (!woken.ok()) log::Warn("lost Postgres while idle", {{"error", woken.status().ToString()}});
+    // Idle: sleep on LISTEN until a NOTIFY, the fallback poll, the next lease tick or stats line.
+    const absl::Duration wait = std::max(
+        absl::ZeroDuration(), std::min({next_poll, next_rebalance_, next_stats_}) - absl::Now());
+    absl::StatusOr<bool> woken = store_.WaitForNotification(wait, stop);
+    if (!woken.ok()) {
+      log::Warn("lost Postgres while idle", {{"error", woken.status().ToString()}});
+    } else if (*woken) {
+      ++stats_.wakeups;
+      read_now = true;
     }
   }
   log::Info("stopping: releasing shard leases",

@@ -1,6 +1,9 @@
 // Relay: the outbox relay's main loop. Holds shard leases (PgOutboxStore), reads batches of the
 // held shards, publishes them (KafkaBatchPublisher), deletes what was delivered, records and parks
-// what the broker refuses, and sleeps on NOTIFY with a bounded poll when there is nothing to do.
+// what the broker refuses, and sleeps on LISTEN when there is nothing to do: the writers' doorbell
+// (platform/postgres/outbox_doorbell.h) wakes it after their commits, and a bounded fallback poll
+// (poll_interval) finds rows whose NOTIFY was lost. Lease ticks (lease_interval) only rebalance;
+// they read the outbox only when they brought new shards.
 //
 // Guarantees (see DESIGN.md sections 2-3): a row is deleted only after a successful delivery report;
 // no read cursor, so a late-committing row is never skipped; a shard is published only while its
@@ -64,7 +67,9 @@ class Relay {
  private:
   // One batch: read, publish, delete/record. Returns false when there was nothing to publish.
   absl::StatusOr<bool> PublishOneBatch(const std::atomic<bool>& stop, bool* transient_failure);
-  void MaybeRebalance(bool force);
+  // Rebalances when the lease tick is due (or `force`); returns whether shards were acquired.
+  bool MaybeRebalance(bool force);
+  // When the stats tick is due: backlog figures, the registration heartbeat, the log line.
   void MaybeLogStats();
   void SleepFor(absl::Duration d, const std::atomic<bool>& stop);
 

@@ -27,9 +27,14 @@ void DeclareRelayFlags(Config& config) {
                  "timeouts, more is faster for hot aggregates");
   config.Declare("max-attempts", "5",
                  "permanent broker refusals (too large, unknown topic, ...) before a row is parked");
-  config.Declare("poll-interval", "1s", "longest idle wait between outbox reads when no NOTIFY comes");
-  config.Declare("lease-interval", "500ms", "how often shard leases are rebalanced between replicas");
-  config.Declare("stats-interval", "10s", "how often the 'relay stats' line is logged");
+  config.Declare("poll-interval", "1s",
+                 "fallback: longest idle wait between outbox reads when no NOTIFY (the writers' "
+                 "doorbell) comes");
+  config.Declare("lease-interval", "500ms",
+                 "how often shard leases are rebalanced between replicas (one pg_locks read)");
+  config.Declare("stats-interval", "10s",
+                 "how often the backlog gauges are read, the registration row is written and the "
+                 "'relay stats' line is logged");
   config.Declare("shutdown-timeout", "10s",
                  "on SIGTERM, how long to wait for the in-flight batch's delivery reports");
 }

@@ -20,8 +20,10 @@ void RegisterRelayMetrics(metrics::Registry& registry, const RelayStats& stats) 
   counter("quoteflow_outbox_reconnects_total", "Postgres sessions opened", s->reconnects);
   counter("quoteflow_outbox_producer_restarts_total",
           "Kafka producers recreated after a fatal error", s->producer_restarts);
+  counter("quoteflow_outbox_wakeups_total", "idle waits ended by a writer's NOTIFY", s->wakeups);
   registry.AddGaugeCallback("quoteflow_outbox_backlog_rows",
-                            "unparked outbox rows waiting to be published (-1: not measured yet)",
+                            "unparked outbox rows waiting to be published, estimated from the "
+                            "table statistics (-1: not measured yet)",
                             [s] { return static_cast<double>(s->backlog.load()); });
   registry.AddGaugeCallback("quoteflow_outbox_parked_rows",
                             "parked outbox rows (-1: not measured yet)",

@@ -21,11 +21,13 @@ struct RelayStats {
                                                // same aggregate failed in the batch
   std::atomic<int64_t> reconnects{0};          // Postgres sessions opened
   std::atomic<int64_t> producer_restarts{0};   // producers recreated after a fatal error
+  std::atomic<int64_t> wakeups{0};             // idle waits ended by a NOTIFY
   // Gauges.
   std::atomic<int> shards_held{0};
   std::atomic<int> live_relays{0};
   std::atomic<int> batch_size{0};
-  std::atomic<int64_t> backlog{-1};                 // unparked rows in the outbox (-1: unknown)
+  std::atomic<int64_t> backlog{-1};                 // unparked rows in the outbox, estimated from
+                                                    // the table statistics (-1: unknown)
   std::atomic<int64_t> parked_rows{-1};             // parked rows in the outbox (-1: unknown)
   std::atomic<double> oldest_unpublished_age_s{0};  // age of the oldest unparked row
 };

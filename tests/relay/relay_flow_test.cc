@@ -1,17 +1,21 @@
 // outbox-relay end to end, against the real binary, a real PostgreSQL and the mock Kafka cluster
 // process: late commits, many concurrent writers, per-key order with several replicas and a
 // takeover, parking and retry of unpublishable rows, configuration refusal; the writers' doorbell
-// as the relay's wake-up.
+// as the relay's wake-up, and the relay's fetch of some shards (PgOutboxStore, in process).
 //
 // Sizes: QUOTEFLOW_RELAY_TEST_ROWS (default 20000; the issue's full run is 50000).
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
 #include "domain/quote_commands.h"
 #include "outbox-relay/outbox_admin.h"
+#include "outbox-relay/outbox_store.h"
 #include "platform/postgres/outbox_doorbell.h"
 #include "platform/postgres/pg_pool.h"
 #include "platform/postgres/pg_quote_repository.h"
@@ -389,6 +393,160 @@ TEST_F(RelayFlowTest, DoorbellCoalescesRings) {
   doorbell.Ring();
   ASSERT_TRUE(delivered(sent + 1).ok());
   EXPECT_EQ(counter.received, sent + 1);
+}
+
+// Buffers (shared hit + read) the whole statement touched, from EXPLAIN (ANALYZE, BUFFERS, FORMAT
+// JSON): the first "Shared Hit/Read Blocks" of the output belong to the top plan node, which
+// counts its children's.
+int64_t StatementBuffers(const std::string& explain_json) {
+  int64_t total = 0;
+  for (const char* key : {"\"Shared Hit Blocks\": ", "\"Shared Read Blocks\": "}) {
+    size_t at = explain_json.find(key);
+    if (at == std::string::npos) return -1;
+    at += std::strlen(key);
+    size_t end = explain_json.find_first_not_of("0123456789", at);
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(explain_json.substr(at, end - at), &n)) return -1;
+    total += n;
+  }
+  return total;
+}
+
+// A relay that holds some of the shards reads only those, each in seq order (so every aggregate's
+// events in version order), gives every held shard its turn, and its read stays cheap when the
+// other shards hold a large backlog: bounded by the rows it returns plus one index probe per held
+// shard. (`shard = ANY(held) ORDER BY seq` walks the primary key past the other shards' backlog,
+// or sorts the held shards' whole backlog.)
+TEST_F(RelayFlowTest, FetchOfSomeShardsReadsOnlyThemInSeqOrderAndStaysCheap) {
+  // Another relay's session holds shards 0..31 (and its presence lock): this store gets 32..63.
+  pqxx::connection other(Env().database_url());
+  {
+    pqxx::nontransaction tx(other);
+    tx.exec("SELECT pg_advisory_lock(hashtext('quoteflow.outbox-relay.quote'), pg_backend_pid())");
+    tx.exec("SELECT pg_advisory_lock(hashtext('quoteflow.outbox.quote'), s) "
+            "FROM generate_series(0, 31) AS s");
+  }
+  // Backlogs: the other shards' first (lower seqs), then this relay's: 20,000 aggregates with 3
+  // events each, written version by version, so that seq order is version order per aggregate.
+  const std::string pad(400, 'x');
+  {
+    pqxx::connection c(Env().database_url());
+    pqxx::nontransaction tx(c);
+    auto insert = [&](const std::string& prefix, int version) {
+      tx.exec_params(
+          "INSERT INTO quote.outbox (event_id, event_type, aggregate_type, aggregate_id, "
+          "aggregate_version, quote_id, payload, source, occurred_at) "
+          "SELECT $1::text || g || '#' || $2::int, 'QuoteApproved', 'quote', $1::text || g, "
+          "$2::int, $1::text || g, $3::text, "
+          "'relay-test', now() FROM generate_series(1, 20000) AS g",
+          prefix, version, pad);
+    };
+    insert("other-", 1);
+    insert("other-", 2);
+    tx.exec("DELETE FROM quote.outbox WHERE shard >= 32");
+    for (int v = 1; v <= 3; ++v) insert("mine-", v);
+    tx.exec("DELETE FROM quote.outbox WHERE aggregate_id LIKE 'mine-%' AND shard < 32");
+    tx.exec("VACUUM ANALYZE quote.outbox");
+  }
+  int64_t mine = 0, others = 0;
+  {
+    pqxx::connection c(Env().database_url());
+    pqxx::nontransaction tx(c);
+    mine = tx.exec1("SELECT count(*) FROM quote.outbox WHERE shard >= 32")[0].as<int64_t>();
+    others = tx.exec1("SELECT count(*) FROM quote.outbox WHERE shard < 32")[0].as<int64_t>();
+  }
+  ASSERT_GT(mine, 20000);
+  ASSERT_GT(others, 15000);
+
+  PgOutboxStore store({.database_url = Env().database_url(),
+                       .schema = "quote",
+                       .relay_id = "fetch-test",
+                       .shards = 64,
+                       .max_per_key = 1000});
+  ASSERT_TRUE(store.Connect().ok());
+  absl::StatusOr<RebalanceResult> leases = store.Rebalance(0, 0);
+  ASSERT_TRUE(leases.ok()) << leases.status();
+  EXPECT_EQ(leases->live_relays, 2);
+  std::vector<int> held = store.held_shards();
+  ASSERT_EQ(held.size(), 32u);
+  EXPECT_EQ(held.front(), 32);
+  EXPECT_EQ(held.back(), 63);
+
+  // The work of a 16-row read, whatever the 0..31 backlog.
+  {
+    pqxx::connection c(Env().database_url());
+    pqxx::nontransaction tx(c);
+    const std::string held_array = absl::StrCat("{", absl::StrJoin(held, ","), "}");
+    tx.exec(absl::StrCat("PREPARE fetch_some(int[], int) AS ",
+                         FetchSomeShardsSql("\"quote\".outbox")));
+    std::string plan;
+    for (const auto& row : tx.exec(absl::StrCat("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE "
+                                                "fetch_some('",
+                                                held_array, "', 16)"))) {
+      plan += row[0].as<std::string>();
+    }
+    const int64_t buffers = StatementBuffers(plan);
+    // The same read as `shard = ANY(held) ORDER BY seq` (before issue 13), for comparison.
+    std::string old_plan;
+    for (const auto& row : tx.exec(absl::StrCat(
+             "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT o.* FROM quote.outbox o WHERE "
+             "o.shard = ANY('",
+             held_array,
+             "'::int[]) AND o.parked_at IS NULL AND NOT EXISTS (SELECT 1 FROM "
+             "quote.outbox p WHERE p.parked_at IS NOT NULL AND p.aggregate_id = o.aggregate_id "
+             "AND p.seq < o.seq) ORDER BY o.seq LIMIT 16"))) {
+      old_plan += row[0].as<std::string>();
+    }
+    std::printf("[figures] 16-row read of 32 held shards (%lld rows there, %lld in the others): "
+                "%lld buffers; `shard = ANY(held) ORDER BY seq`: %lld buffers\n",
+                static_cast<long long>(mine), static_cast<long long>(others),
+                static_cast<long long>(buffers), static_cast<long long>(StatementBuffers(old_plan)));
+    ASSERT_GT(buffers, 0) << plan;
+    EXPECT_LT(buffers, 1000) << "the read is not bounded by what it returns:\n" << plan;
+  }
+
+  // Drain the held shards 16, then 500 rows at a time.
+  std::map<int, int64_t> last_seq;           // per shard
+  std::map<std::string, int> last_version;   // per aggregate
+  std::set<int> shards_of_first_batches;
+  int64_t read = 0;
+  for (int batch = 0;; ++batch) {
+    const int limit = batch < 32 ? 16 : 500;
+    int scanned = 0;
+    absl::StatusOr<std::vector<OutboxRow>> rows = store.FetchBatch(limit, &scanned);
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    if (rows->empty()) break;
+    ASSERT_LE(static_cast<int>(rows->size()), limit);
+    std::vector<int64_t> seqs;
+    std::map<int, int64_t> batch_last;  // seq order within each shard of this batch
+    for (const OutboxRow& r : *rows) {
+      ASSERT_GE(r.shard, 32) << "row " << r.seq << " of a shard this relay does not hold";
+      if (batch < 32) shards_of_first_batches.insert(r.shard);
+      EXPECT_GT(r.seq, batch_last[r.shard]) << "shard " << r.shard << " out of seq order";
+      batch_last[r.shard] = r.seq;
+      EXPECT_GT(r.seq, last_seq[r.shard]);
+      last_seq[r.shard] = r.seq;
+      int& v = last_version[r.aggregate_id];
+      EXPECT_EQ(r.aggregate_version, v + 1) << r.aggregate_id;
+      v = static_cast<int>(r.aggregate_version);
+      seqs.push_back(r.seq);
+    }
+    read += static_cast<int64_t>(rows->size());
+    ASSERT_TRUE(store.DeletePublished(seqs).ok());
+  }
+  EXPECT_EQ(read, mine);
+  // Each full batch starts after the shard where the previous one ended: 32 batches of 16 rows
+  // visit all 32 held shards, although each shard has hundreds of rows.
+  EXPECT_EQ(shards_of_first_batches.size(), 32u);
+  {
+    pqxx::connection c(Env().database_url());
+    pqxx::nontransaction tx(c);
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM quote.outbox")[0].as<int64_t>(), others);
+  }
+  absl::StatusOr<BacklogStats> stats = store.Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->parked, 0);
+  EXPECT_GT(stats->oldest_age_seconds, 0);
 }
 
 TEST_F(RelayFlowTest, RefusesInvalidConfiguration) {
