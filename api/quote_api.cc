@@ -34,8 +34,10 @@ void DeclareOptions(Config& config) {
   config.Declare("db-pool-size", "16", "database connections (the most concurrent transactions)");
   config.Declare("statement-timeout", "5s", "Postgres statement_timeout of every connection");
   config.Declare("max-message-bytes", "65536", "largest request message accepted");
-  config.Declare("max-rpc-threads", "64",
-                 "gRPC worker threads; calls beyond this are refused with RESOURCE_EXHAUSTED");
+  config.Declare("max-concurrent-calls", "1000",
+                 "the overload bound: calls in progress at once (one server thread each; beyond "
+                 "--db-pool-size they wait up to 5 s for a database connection); calls past it "
+                 "are refused with RESOURCE_EXHAUSTED");
   config.Declare("outbox-notify-interval", "2ms",
                  "wakes the outbox relays after each commit that wrote outbox rows: at most one "
                  "NOTIFY per this interval, sent on its own connection; 0 turns it off (relays "
@@ -57,14 +59,14 @@ int RunQuoteApi(int argc, char** argv) {
   auto args = config.Parse(argc, argv);
   auto pool_size = config.GetInt("db-pool-size", 1, 1000);
   auto max_message = config.GetInt("max-message-bytes", 1024, 64 << 20);
-  auto max_threads = config.GetInt("max-rpc-threads", 2, 10000);
+  auto max_calls = config.GetInt("max-concurrent-calls", 1, 100000);
   auto notify_interval = config.GetDuration("outbox-notify-interval");
   auto statement_timeout = config.GetDuration("statement-timeout");
   auto startup_timeout = config.GetDuration("startup-timeout");
   auto grace = config.GetDuration("shutdown-grace");
   auto migrate = config.GetBool("migrate");
   for (const absl::Status& s :
-       {args.status(), pool_size.status(), max_message.status(), max_threads.status(),
+       {args.status(), pool_size.status(), max_message.status(), max_calls.status(),
         notify_interval.status(),
         statement_timeout.status(), startup_timeout.status(), grace.status(), migrate.status(),
         metrics::ValidateMetricsAddress(config)}) {
@@ -122,17 +124,20 @@ int RunQuoteApi(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(config.Get("grpc-address"), *credentials, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(*max_message));
-  // The sync server's polling threads come out of the same thread quota as the threads serving
-  // calls. With gRPC's defaults (a completion queue per core, up to 2 pollers each) a quota of
-  // exactly --max-rpc-threads refused calls well below that many (64 clients: RESOURCE_EXHAUSTED
-  // "Server Threadpool Exhausted" for 3 calls in 4). One queue, at most 2 pollers, and the quota
-  // counting them on top: --max-rpc-threads concurrent calls are served, more are refused.
+  // The overload bound. The sync server runs each call on a thread of its own, taken from the
+  // resource quota's thread budget, and answers RESOURCE_EXHAUSTED ("Server Threadpool
+  // Exhausted") to a call that arrives when that budget is spent. The budget used to be 64 calls,
+  // so 256 clients were refused although the calls only needed to wait for a database connection:
+  // now it is --max-concurrent-calls (default 1000), and calls beyond --db-pool-size wait in
+  // PgPool::Acquire (up to the repository's 5 s acquire timeout) instead of being refused. The
+  // polling threads come out of the same budget: one completion queue, at most 2 pollers, counted
+  // on top of the bound.
   constexpr int kMaxPollers = 2;
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kMaxPollers);
   grpc::ResourceQuota quota("quote-api");
-  quota.SetMaxThreads(static_cast<int>(*max_threads) + kMaxPollers);
+  quota.SetMaxThreads(static_cast<int>(*max_calls) + kMaxPollers);
   builder.SetResourceQuota(quota);
   builder.RegisterService(&quote_service);
   builder.RegisterService(&health);

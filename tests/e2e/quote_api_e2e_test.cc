@@ -8,7 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <map>
+#include <mutex>
 #include <pqxx/pqxx>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -57,11 +60,18 @@ class QuoteApiE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(quoteflow::testing::ResetDatabase().ok());
+    StartApi({});
+  }
+
+  // Starts quote-api with its defaults plus `extra_args` and waits until it is SERVING.
+  void StartApi(const std::vector<std::string>& extra_args) {
     port_ = process::FreeTcpPort();
     address_ = absl::StrCat("127.0.0.1:", port_);
+    std::vector<std::string> args = {"--grpc-address=" + address_};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
     auto child =
         ChildProcess::Start({.path = QUOTEFLOW_QUOTE_API_BIN,
-                             .args = {"--grpc-address=" + address_},
+                             .args = args,
                              .env = {{"DATABASE_URL", quoteflow::testing::Env().database_url()}},
                              .stderr_path = ::testing::TempDir() + "quote-api-e2e.log"});
     ASSERT_TRUE(child.ok()) << child.status();
@@ -87,7 +97,9 @@ class QuoteApiE2eTest : public ::testing::Test {
     stub_ = v1::QuoteService::NewStub(channel_);
   }
 
-  void TearDown() override {
+  void TearDown() override { StopApi(); }
+
+  void StopApi() {
     if (api_ != nullptr && api_->Running()) {
       // Close our connection first: gRPC's Shutdown waits for open client connections to go.
       stub_.reset();
@@ -173,6 +185,96 @@ TEST_F(QuoteApiE2eTest, OversizedRequestIsRefusedAndServerKeepsServing) {
   v1::GetQuoteRequest get;
   get.set_quote_id("nope");
   EXPECT_EQ(stub_->GetQuote(&ctx2, get, &out).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// Inserts `n` DRAFT quotes "<prefix><i>".
+void InsertDraftQuotes(const std::string& prefix, int n) {
+  pqxx::connection c(quoteflow::testing::Env().database_url());
+  pqxx::nontransaction tx(c);
+  tx.exec_params(
+      "INSERT INTO quote.quotes (quote_id, customer_id, premium, status, version, "
+      "rejection_reason, created_at, updated_at) SELECT $1::text || g, 'cust-1', 100, 'DRAFT', 1, "
+      "'', now(), now() FROM generate_series(0, $2 - 1) AS g",
+      prefix, n);
+}
+
+// Approves "<prefix>0" .. "<prefix><n-1>" with `n` concurrent callers (one blocking call each,
+// spread over 8 connections) while a test transaction holds SHARE on quote.outbox, so that every
+// call is in progress at once: each waits on the lock or for one of the pool's connections. The
+// lock goes when every pool connection waits on it, plus `hold`. Returns the calls' status codes.
+std::map<grpc::StatusCode, int> ApproveAllAtOnce(const std::string& address,
+                                                 const std::string& prefix, int n,
+                                                 absl::Duration hold) {
+  std::vector<std::unique_ptr<v1::QuoteService::Stub>> stubs;
+  for (int c = 0; c < 8; ++c) {
+    grpc::ChannelArguments args;
+    args.SetInt("quoteflow.test.channel", c);  // distinct arguments: a connection each
+    stubs.push_back(v1::QuoteService::NewStub(
+        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args)));
+  }
+  pqxx::connection locker(quoteflow::testing::Env().database_url());
+  pqxx::work lock(locker);
+  lock.exec("LOCK TABLE quote.outbox IN SHARE MODE");
+  std::mutex mu;
+  std::map<grpc::StatusCode, int> codes;
+  std::vector<std::thread> callers;
+  for (int i = 0; i < n; ++i) {
+    callers.emplace_back([&, i] {
+      v1::ApproveQuoteRequest req;
+      req.set_quote_id(absl::StrCat(prefix, i));
+      v1::ApproveQuoteResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+      grpc::Status s = stubs[i % stubs.size()]->ApproveQuote(&ctx, req, &resp);
+      std::lock_guard<std::mutex> l(mu);
+      ++codes[s.error_code()];
+    });
+  }
+  // Every connection of quote-api's pool (16 by default) waits on the lock, or some calls were
+  // refused already; then the other calls have time to arrive and wait for a connection.
+  (void)quoteflow::testing::WaitFor(
+      [&] {
+        {
+          std::lock_guard<std::mutex> l(mu);
+          if (!codes.empty()) return true;
+        }
+        pqxx::connection c(quoteflow::testing::Env().database_url());
+        pqxx::nontransaction tx(c);
+        return tx.exec1("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = "
+                        "'quote.outbox'::regclass")[0]
+                   .as<int>() >= 16;
+      },
+      absl::Seconds(20), "ApproveQuote calls waiting on quote.outbox");
+  absl::SleepFor(hold);
+  lock.commit();
+  for (std::thread& t : callers) t.join();
+  return codes;
+}
+
+// 256 concurrent callers, far more than the database pool's 16 connections: their calls wait for
+// a connection, none is refused (quote-api's overload bound, --max-concurrent-calls, is 1000).
+TEST_F(QuoteApiE2eTest, ManyConcurrentCallersWaitInsteadOfBeingRefused) {
+  constexpr int kCallers = 256;
+  InsertDraftQuotes("many-", kCallers);
+  std::map<grpc::StatusCode, int> codes =
+      ApproveAllAtOnce(address_, "many-", kCallers, absl::Milliseconds(1500));
+  EXPECT_EQ(codes[grpc::StatusCode::RESOURCE_EXHAUSTED], 0);
+  EXPECT_EQ(codes[grpc::StatusCode::OK], kCallers);
+  pqxx::connection c(quoteflow::testing::Env().database_url());
+  pqxx::nontransaction tx(c);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM quote.outbox")[0].as<int>(), kCallers);
+}
+
+// Past the stated bound, and only then, calls are refused with RESOURCE_EXHAUSTED.
+TEST_F(QuoteApiE2eTest, CallsPastTheOverloadBoundAreRefused) {
+  StopApi();
+  StartApi({"--max-concurrent-calls=32", "--db-pool-size=4"});
+  InsertDraftQuotes("bound-", 96);
+  std::map<grpc::StatusCode, int> codes =
+      ApproveAllAtOnce(address_, "bound-", 96, absl::Milliseconds(1500));
+  EXPECT_GT(codes[grpc::StatusCode::RESOURCE_EXHAUSTED], 0);
+  EXPECT_GE(codes[grpc::StatusCode::OK], 32);
+  EXPECT_EQ(codes[grpc::StatusCode::OK] + codes[grpc::StatusCode::RESOURCE_EXHAUSTED], 96);
 }
 
 }  // namespace
