@@ -5,9 +5,9 @@
 -- INSERT outbox under pgbench, 16 clients: 237-252 tps with the trigger, 1,015-1,146 without).
 --
 -- Writers now ring a doorbell after they committed (platform/postgres/outbox_doorbell.h): at most
--- one NOTIFY "<schema>_outbox" per few milliseconds per process, in its own transaction, on its own
--- connection, with synchronous_commit off. Relays LISTEN on the same channel as before and poll as a
--- fallback (--poll-interval).
+-- one NOTIFY "<schema>_outbox" per few milliseconds per process, in its own transaction, on its
+-- own connection, with synchronous_commit off. Relays LISTEN on the same channel as before and
+-- poll as a fallback (--poll-interval).
 --
 -- This drops the trigger and its function from every outbox that has them, and redefines
 -- quoteflow_create_outbox() so that outboxes created by later migrations have none.
@@ -41,7 +41,8 @@ BEGIN
       aggregate_id      text NOT NULL,
       aggregate_version bigint NOT NULL,
       quote_id          text NOT NULL,
-      -- Explicit topic (commands); NULL means: map aggregate_type/event_type to a topic in the relay.
+      -- Explicit topic (commands); NULL means: map aggregate_type/event_type to a topic in the
+      -- relay.
       topic             text,
       -- The Kafka record value: the JSON envelope.
       payload           text NOT NULL,
@@ -50,7 +51,8 @@ BEGIN
       traceparent       text NOT NULL DEFAULT '',
       occurred_at       timestamptz NOT NULL,
       created_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
-      shard             int NOT NULL GENERATED ALWAYS AS ((hashtext(aggregate_id) & 2147483647) %% 64) STORED,
+      shard             int NOT NULL
+                        GENERATED ALWAYS AS ((hashtext(aggregate_id) & 2147483647) %% 64) STORED,
       attempts          int NOT NULL DEFAULT 0,
       last_error        text,
       -- Set when the broker rejected the row permanently; parked rows (and later rows of the same

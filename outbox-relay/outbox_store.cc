@@ -36,7 +36,8 @@ constexpr char kStats[] = "quoteflow_relay_stats";
 constexpr char kRowColumns[] =
     "o.seq, o.event_id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_version, "
     "coalesce(o.topic, '') AS topic, o.payload, o.source, o.traceparent, "
-    "to_char(o.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS occurred_at, "
+    "to_char(o.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+    "AS occurred_at, "
     "o.shard, o.attempts";
 
 // A row waits while an earlier row of its aggregate is parked (outbox_parked index).
@@ -64,10 +65,11 @@ std::string FetchSomeShardsSql(const std::string& outbox) {
   // soon as the batch is full. (`shard = ANY(...) ORDER BY seq` instead either walks the primary
   // key past every other shard's backlog or sorts the held shards' whole backlog: 383 ms for 16
   // rows with 250k rows in other replicas' shards, issue 13.)
-  return absl::StrCat("SELECT b.* FROM (SELECT ", kRowColumns, " FROM unnest($1::int[]) AS h(shard) ",
-                      "CROSS JOIN LATERAL (SELECT * FROM ", outbox,
-                      " o WHERE o.shard = h.shard AND o.parked_at IS NULL AND ",
-                      NotBehindParked(outbox), " ORDER BY o.seq LIMIT $2) o LIMIT $2) b ORDER BY b.seq");
+  return absl::StrCat("SELECT b.* FROM (SELECT ", kRowColumns,
+                      " FROM unnest($1::int[]) AS h(shard) CROSS JOIN LATERAL (SELECT * FROM ",
+                      outbox, " o WHERE o.shard = h.shard AND o.parked_at IS NULL AND ",
+                      NotBehindParked(outbox),
+                      " ORDER BY o.seq LIMIT $2) o LIMIT $2) b ORDER BY b.seq");
 }
 
 class PgOutboxStore::Listener : public pqxx::notification_receiver {
@@ -164,7 +166,8 @@ absl::Status PgOutboxStore::Connect() {
                                 kAdvisoryLocks));
     conn_->prepare(kFetchAll, FetchAllShardsSql(outbox_));
     conn_->prepare(kFetchSome, FetchSomeShardsSql(outbox_));
-    conn_->prepare(kDelete, absl::StrCat("DELETE FROM ", outbox_, " WHERE seq = ANY($1::bigint[])"));
+    conn_->prepare(kDelete,
+                   absl::StrCat("DELETE FROM ", outbox_, " WHERE seq = ANY($1::bigint[])"));
     // The registration row, and the removal of rows whose relay's presence lock is gone, in one
     // statement (the DELETE leaves this relay's own row to the INSERT).
     conn_->prepare(

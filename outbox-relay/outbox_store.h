@@ -67,8 +67,9 @@ struct BacklogStats {
   // Unparked rows of the whole outbox, estimated from Postgres' table statistics (live tuples,
   // about a second behind) minus the parked rows: counting them would read the whole outbox.
   int64_t backlog = 0;
-  int64_t parked = 0;             // exact
-  double oldest_age_seconds = 0;  // age of the oldest unparked row (lowest seq of each shard); 0 when none
+  int64_t parked = 0;  // exact
+  // Age of the oldest unparked row (the lowest seq of each shard); 0 when none.
+  double oldest_age_seconds = 0;
 };
 
 class PgOutboxStore {

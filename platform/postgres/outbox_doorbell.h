@@ -5,8 +5,8 @@
 //
 // A writer calls Ring() AFTER the COMMIT of a transaction that inserted rows into <schema>.outbox:
 // a relay woken before the commit would find nothing and sleep until its fallback poll.
-// PgOutboxDoorbell turns rings into NOTIFY "<schema>_outbox" (the channel relays LISTEN on), sent by
-// a background thread on its own connection, each in its own transaction with synchronous_commit
+// PgOutboxDoorbell turns rings into NOTIFY "<schema>_outbox" (the channel relays LISTEN on), sent
+// by a background thread on its own connection, each in its own transaction with synchronous_commit
 // off, and at most one per `min_interval`: the first ring after a quiet period is sent at once, the
 // rings of the following interval are coalesced into one NOTIFY at its end. Every NOTIFY starts
 // after the rings it answers, so a relay woken by it sees their commits. Between two NOTIFYs the
@@ -39,9 +39,9 @@ std::string OutboxChannel(absl::string_view schema);
 
 // Sends one NOTIFY to the relays of `schema` on `conn`, as its own transaction with
 // synchronous_commit off (one round trip). Call it after the COMMIT of the transaction that wrote
-// the rows, never inside it. `conn` must not have a transaction open. For one-off writers (quotectl);
-// long-running writers use an OutboxDoorbell. Errors: UNAVAILABLE when the connection is lost,
-// INTERNAL for other database errors.
+// the rows, never inside it. `conn` must not have a transaction open. For one-off writers
+// (quotectl); long-running writers use an OutboxDoorbell. Errors: UNAVAILABLE when the connection
+// is lost, INTERNAL for other database errors.
 absl::Status NotifyOutboxRelays(pqxx::connection_base& conn, absl::string_view schema);
 
 // What a writer rings after committing outbox rows.

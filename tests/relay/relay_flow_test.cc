@@ -318,7 +318,8 @@ TEST_F(RelayFlowTest, DoorbellWakesIdleRelayWithoutPolling) {
   };
   // The first one warms up the relay's producer and the reader (connections, metadata).
   const std::string first = approve();
-  ASSERT_TRUE(reader.WaitForAll({first}, absl::Seconds(30)).ok()) << RelayProcess::ReadLog("doorbell");
+  ASSERT_TRUE(reader.WaitForAll({first}, absl::Seconds(30)).ok())
+      << RelayProcess::ReadLog("doorbell");
   for (int i = 0; i < 10; ++i) {
     absl::SleepFor(absl::Milliseconds(50));  // the relay is idle on LISTEN again
     const std::string id = approve();
@@ -500,7 +501,8 @@ TEST_F(RelayFlowTest, FetchOfSomeShardsReadsOnlyThemInSeqOrderAndStaysCheap) {
     std::printf("[figures] 16-row read of 32 held shards (%lld rows there, %lld in the others): "
                 "%lld buffers; `shard = ANY(held) ORDER BY seq`: %lld buffers\n",
                 static_cast<long long>(mine), static_cast<long long>(others),
-                static_cast<long long>(buffers), static_cast<long long>(StatementBuffers(old_plan)));
+                static_cast<long long>(buffers),
+                static_cast<long long>(StatementBuffers(old_plan)));
     ASSERT_GT(buffers, 0) << plan;
     EXPECT_LT(buffers, 1000) << "the read is not bounded by what it returns:\n" << plan;
   }
