@@ -3,9 +3,11 @@
 // (fetch.wait.max.ms=1, assigned every partition, no group) notes when each event arrives. The
 // latency of an event is its arrival minus the moment its ApproveQuote returned OK (the commit had
 // happened by then), so it includes the relay and Kafka's whole produce -> fetch path. Measured
-// with NOTIFY on (the trigger wakes the relay) and off (the trigger disabled: the relay finds rows
-// by its --poll-interval). The Kafka floor is the same produce -> consume path for a plain
-// producer with the relay's settings at the same rate, in the same run.
+// with the writers' doorbell (quote-api's default: a coalesced NOTIFY after commit), without it
+// (--outbox-notify-interval=0: the relay finds rows by its --poll-interval), and, for reference,
+// with 0002's NOTIFY trigger put back and no doorbell (the wake-up before issue 13), all at the
+// same rate. The Kafka floor is the same produce -> consume path for a plain producer with the
+// relay's settings at the same rate, in the same run.
 #include <librdkafka/rdkafka.h>
 
 #include <atomic>
@@ -188,7 +190,7 @@ absl::Status RunLatencyBenchmark(const BenchContext& ctx) {
   auto fraction = ctx.flags->GetDouble("latency-fraction", 0.2);
   if (!duration.ok()) return duration.status();
   if (!fraction.ok()) return fraction.status();
-  Heading("latency: commit -> on Kafka at 20% of max rate, NOTIFY on and off");
+  Heading("latency: commit -> on Kafka at 20% of max rate: doorbell, none, NOTIFY trigger");
   BenchSystem sys(ctx.binaries, ctx.work_dir);
   if (absl::Status s = sys.StartPostgres(ctx.durable); !s.ok()) return s;
   if (absl::Status s = sys.StartBroker("quotes:12,bench-floor:12"); !s.ok()) return s;
@@ -222,18 +224,37 @@ absl::Status RunLatencyBenchmark(const BenchContext& ctx) {
   absl::StatusOr<LatencyHistogram> on =
       MeasureAtRate(*address, rate, *duration, arrivals, &missing);
   if (!on.ok()) return on.status();
-  Figure("commit -> consumed, NOTIFY on", Line(*on) + absl::StrCat(", missing ", missing));
+  Figure("commit -> consumed, doorbell (NOTIFY after commit)",
+         Line(*on) + absl::StrCat(", missing ", missing));
 
-  if (absl::Status s = sys.Sql("ALTER TABLE quote.outbox DISABLE TRIGGER outbox_notify").status();
-      !s.ok()) {
-    return s;
-  }
+  // quote-api again without its doorbell: the relay's fallback poll alone.
+  if (absl::Status s = sys.StopChild("quote-api"); !s.ok()) return s;
+  address = sys.StartQuoteApi({"--outbox-notify-interval=0"}, "quote-api-no-doorbell");
+  if (!address.ok()) return address.status();
   absl::StatusOr<LatencyHistogram> off =
       MeasureAtRate(*address, rate, *duration, arrivals, &missing);
   if (!off.ok()) return off.status();
-  Figure("commit -> consumed, NOTIFY off (poll 1s)",
+  Figure("commit -> consumed, no wake-up (poll 1s)",
          Line(*off) + absl::StrCat(", missing ", missing));
-  if (absl::Status s = sys.Sql("ALTER TABLE quote.outbox ENABLE TRIGGER outbox_notify").status();
+
+  // Reference: the trigger of 0002_outbox_inbox.sql (NOTIFY inside every writing transaction).
+  if (absl::Status s =
+          sys.Sql("CREATE FUNCTION quote.bench_outbox_notify() RETURNS trigger LANGUAGE plpgsql "
+                  "AS $t$ BEGIN PERFORM pg_notify('quote_outbox', ''); RETURN NULL; END $t$; "
+                  "CREATE TRIGGER bench_outbox_notify AFTER INSERT ON quote.outbox FOR EACH "
+                  "STATEMENT EXECUTE FUNCTION quote.bench_outbox_notify()")
+              .status();
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<LatencyHistogram> trigger =
+      MeasureAtRate(*address, rate, *duration, arrivals, &missing);
+  if (!trigger.ok()) return trigger.status();
+  Figure("commit -> consumed, NOTIFY trigger (before issue 13, reference)",
+         Line(*trigger) + absl::StrCat(", missing ", missing));
+  if (absl::Status s = sys.Sql("DROP TRIGGER bench_outbox_notify ON quote.outbox; "
+                               "DROP FUNCTION quote.bench_outbox_notify()")
+                           .status();
       !s.ok()) {
     return s;
   }
@@ -244,6 +265,8 @@ absl::Status RunLatencyBenchmark(const BenchContext& ctx) {
   Figure("Kafka floor: plain producer -> consumed", Line(floor));
   Figure("machine", MachineLoad());
   Ratio("latency_p99_notify_ms", on->PercentileMs(0.99), "<=10");
+  Ratio("latency_p99_doorbell_vs_trigger",
+        on->PercentileMs(0.99) / std::max(1e-9, trigger->PercentileMs(0.99)), "<=1.0");
   return absl::OkStatus();
 }
 

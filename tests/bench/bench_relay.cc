@@ -1,8 +1,13 @@
 // (b) Relay vs the limits of its two ends: N prefilled outbox rows drained by the real
 // outbox-relay binary into the broker process, against (1) a plain librdkafka idempotent producer
 // (the relay's producer settings) sending N messages of the same shape to the same broker, and
-// (2) Postgres alone reading and deleting the N rows (DELETE ... RETURNING in batches, one
-// connection). (d) The same drain with 1, 2 and 4 relay replicas sharing the 64 shards.
+// (2) Postgres alone reading and deleting the N rows (DELETE ... RETURNING in batches of the
+// relay's own --max-batch, one connection). A drain is timed until the topic holds N messages.
+// Then two figures of the relay's own cost: a 16-row read of half the shards while the other half
+// holds a backlog (the relay's statement against `shard = ANY(held) ORDER BY seq`, issue 13), and
+// the statements per second of idle relays (pg_stat_database.xact_commit: every statement of a
+// relay is its own transaction). (d) The same drain with 1, 2 and 4 relay replicas sharing the
+// 64 shards.
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
@@ -12,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "outbox-relay/outbox_store.h"
 #include "platform/kafka/kafka_config.h"
 #include "tests/bench/benchmarks.h"
 
@@ -144,38 +150,65 @@ absl::StatusOr<double> ProduceOnly(const std::string& bootstrap, const std::stri
   return seconds;
 }
 
-// Sum of the high watermarks of `topic`'s partitions (messages ever appended).
-absl::StatusOr<int64_t> HighWatermarkSum(const std::string& bootstrap, const std::string& topic) {
-  kafka::KafkaSettings settings(bootstrap, {});
-  absl::StatusOr<kafka::ConfPtr> conf = settings.Build(kafka::KafkaRole::kProducer);
-  if (!conf.ok()) return conf.status();
-  absl::StatusOr<kafka::HandlePtr> rk = kafka::NewKafkaHandle(RD_KAFKA_PRODUCER, std::move(*conf));
-  if (!rk.ok()) return rk.status();
-  int64_t sum = 0;
-  for (int p = 0; p < kPartitions; ++p) {
-    int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(rk->get(), topic.c_str(), p, &lo, &hi, 10000);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return absl::InternalError(
-          absl::StrCat("watermarks of ", topic, ": ", rd_kafka_err2str(err)));
-    }
-    sum += hi;
+// Reads the sum of the high watermarks of a topic's partitions (messages ever appended), with one
+// client kept for repeated reads.
+class Watermarks {
+ public:
+  static absl::StatusOr<std::unique_ptr<Watermarks>> Open(const std::string& bootstrap) {
+    kafka::KafkaSettings settings(bootstrap, {});
+    absl::StatusOr<kafka::ConfPtr> conf = settings.Build(kafka::KafkaRole::kProducer);
+    if (!conf.ok()) return conf.status();
+    absl::StatusOr<kafka::HandlePtr> rk =
+        kafka::NewKafkaHandle(RD_KAFKA_PRODUCER, std::move(*conf));
+    if (!rk.ok()) return rk.status();
+    auto w = std::unique_ptr<Watermarks>(new Watermarks());
+    w->rk_ = *std::move(rk);
+    return w;
   }
-  return sum;
+
+  absl::StatusOr<int64_t> Sum(const std::string& topic) {
+    int64_t sum = 0;
+    for (int p = 0; p < kPartitions; ++p) {
+      int64_t lo = 0, hi = 0;
+      rd_kafka_resp_err_t err =
+          rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), p, &lo, &hi, 10000);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return absl::InternalError(
+            absl::StrCat("watermarks of ", topic, ": ", rd_kafka_err2str(err)));
+      }
+      sum += hi;
+    }
+    return sum;
+  }
+
+ private:
+  Watermarks() = default;
+  kafka::HandlePtr rk_;
+};
+
+absl::StatusOr<int64_t> HighWatermarkSum(const std::string& bootstrap, const std::string& topic) {
+  absl::StatusOr<std::unique_ptr<Watermarks>> w = Watermarks::Open(bootstrap);
+  if (!w.ok()) return w.status();
+  return (*w)->Sum(topic);
 }
 
-// Starts `replicas` relays on the prefilled outbox and returns the seconds until they published
-// `n` rows (from the first spawn; their registration rows report `published` every lease tick).
+// Starts `replicas` relays on the prefilled outbox and returns the seconds until bench-relay held
+// `n` more messages than at the start (from the first spawn), then checks that they deleted every
+// row. The relays run with --max-batch=`max_batch`.
 absl::StatusOr<double> DrainWithRelays(BenchSystem& sys, const BenchContext& ctx, int replicas,
-                                       int64_t n, const std::string& run) {
-  std::vector<std::string> extra;
-  for (const char* flag : {"max-batch", "max-in-flight-per-key", "kafka-properties"}) {
+                                       int64_t n, const std::string& run, int max_batch) {
+  std::vector<std::string> extra = {absl::StrCat("--max-batch=", max_batch)};
+  for (const char* flag : {"max-in-flight-per-key", "kafka-properties"}) {
     if (ctx.flags->Has(absl::StrCat("relay-", flag))) {
       extra.push_back(
           absl::StrCat("--", flag, "=", ctx.flags->Get(absl::StrCat("relay-", flag), "")));
     }
   }
+  absl::StatusOr<std::unique_ptr<Watermarks>> watermarks =
+      Watermarks::Open(sys.bootstrap_servers());
+  if (!watermarks.ok()) return watermarks.status();
+  absl::StatusOr<int64_t> before = (*watermarks)->Sum("bench-relay");
+  if (!before.ok()) return before.status();
   if (absl::Status s = sys.Sql("DELETE FROM public.quoteflow_outbox_relays").status(); !s.ok()) {
     return s;
   }
@@ -197,18 +230,21 @@ absl::StatusOr<double> DrainWithRelays(BenchSystem& sys, const BenchContext& ctx
   const absl::Time deadline = start + absl::Minutes(10);
   double seconds = 0;
   while (true) {
-    absl::StatusOr<int64_t> published = sys.SqlInt(
-        "SELECT coalesce(sum(published), 0) FROM public.quoteflow_outbox_relays"
-        " WHERE schema_name = 'quote'");
-    if (published.ok() && *published >= n) {
+    absl::StatusOr<int64_t> on_topic = (*watermarks)->Sum("bench-relay");
+    if (on_topic.ok() && *on_topic - *before >= n) {
       seconds = absl::ToDoubleSeconds(absl::Now() - start);
       break;
     }
     if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("relays published ",
-                                                      published.ok() ? *published : -1, " of ", n,
-                                                      "\n", sys.LogTail(names.front())));
+      return absl::DeadlineExceededError(
+          absl::StrCat("relays put ", on_topic.ok() ? *on_topic - *before : -1, " of ", n,
+                       " messages on the topic\n", sys.LogTail(names.front())));
     }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  // The last batch's delete follows its delivery reports.
+  for (const absl::Time until = absl::Now() + absl::Seconds(30); absl::Now() < until;) {
+    if (sys.SqlInt("SELECT count(*) FROM quote.outbox").value_or(-1) == 0) break;
     absl::SleepFor(absl::Milliseconds(50));
   }
   for (const auto& name : names) {
@@ -222,13 +258,125 @@ absl::StatusOr<double> DrainWithRelays(BenchSystem& sys, const BenchContext& ctx
   return seconds;
 }
 
+// The relay's 16-row read of shards 32..63 while 0..31 hold `backlog` older rows and 32..63 hold
+// 1,000 newer ones (another relay's shards and its own), against the statement before issue 13.
+// Prints each one's median over 20 runs, before and after ANALYZE.
+absl::Status MeasureFetchOfSomeShards(BenchSystem& sys, int64_t backlog) {
+  if (absl::Status s = sys.Sql("TRUNCATE quote.outbox").status(); !s.ok()) return s;
+  if (absl::Status s = PrefillOutbox(sys, "fetch-old", 2 * backlog); !s.ok()) return s;
+  if (absl::Status s = sys.Sql("DELETE FROM quote.outbox WHERE shard >= 32").status(); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = PrefillOutbox(sys, "fetch-new", 2000); !s.ok()) return s;
+  if (absl::Status s = sys.Sql("DELETE FROM quote.outbox WHERE shard < 32 AND event_id LIKE "
+                               "'ev-fetch-new-%'")
+                           .status();
+      !s.ok()) {
+    return s;
+  }
+  const std::string held = "{32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,"
+                           "54,55,56,57,58,59,60,61,62,63}";
+  const std::string outbox = "\"quote\".outbox";
+  const std::string before_13 = absl::StrCat(
+      "SELECT o.seq, o.event_id, o.event_type, o.aggregate_type, o.aggregate_id, "
+      "o.aggregate_version, coalesce(o.topic, ''), o.payload, o.source, o.traceparent, "
+      "to_char(o.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), o.shard, "
+      "o.attempts FROM quote.outbox o WHERE o.shard = ANY($1::int[]) AND o.parked_at IS NULL AND "
+      "NOT EXISTS (SELECT 1 FROM quote.outbox p WHERE p.parked_at IS NOT NULL AND p.aggregate_id "
+      "= o.aggregate_id AND p.seq < o.seq) ORDER BY o.seq LIMIT $2");
+  try {
+    pqxx::connection c(sys.database_url());
+    c.prepare("per_shard", relay::FetchSomeShardsSql(outbox));
+    c.prepare("before_13", before_13);
+    auto median_ms = [&](const char* statement) {
+      std::vector<double> ms;
+      for (int i = 0; i < 20; ++i) {
+        pqxx::nontransaction tx(c);
+        const absl::Time t = absl::Now();
+        pqxx::result r = tx.exec_prepared(statement, held, 16);
+        ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t));
+        if (r.size() != 16) return -1.0;
+      }
+      std::sort(ms.begin(), ms.end());
+      return ms[ms.size() / 2];
+    };
+    for (const char* stats : {"table statistics as autovacuum left them", "after ANALYZE"}) {
+      if (std::string(stats) == "after ANALYZE") {
+        pqxx::nontransaction tx(c);
+        tx.exec("ANALYZE quote.outbox");
+      }
+      const double per_shard = median_ms("per_shard");
+      const double old = median_ms("before_13");
+      Figure(absl::StrCat("16-row read of 32 shards, ", backlog, " rows in the other 32 (", stats,
+                          ")"),
+             absl::StrFormat("per-shard (relay) %.2f ms; `shard = ANY(held) ORDER BY seq` "
+                             "(before) %.2f ms (median of 20)",
+                             per_shard, old));
+    }
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("fetch measurement: ", e.what()));
+  }
+  return sys.Sql("TRUNCATE quote.outbox").status();
+}
+
+// Statements per second of `replicas` idle relays (empty outbox, default intervals) over
+// `window`: the database's committed transactions minus this measurement's own.
+absl::Status MeasureIdleRelays(BenchSystem& sys, const BenchContext& ctx, int replicas,
+                               absl::Duration window) {
+  if (absl::Status s = sys.Sql("TRUNCATE quote.outbox").status(); !s.ok()) return s;
+  std::vector<std::string> names;
+  for (int i = 0; i < replicas; ++i) {
+    const std::string name = absl::StrCat("idle-relay-", replicas, "-", i);
+    if (absl::Status s = sys.Spawn(name, sys.binaries().outbox_relay,
+                                   {"--database-url=" + sys.database_url(), "--outbox-schema=quote",
+                                    "--relay-id=" + name,
+                                    "--kafka-bootstrap-servers=" + sys.bootstrap_servers(),
+                                    "--topic-map=quote=bench-relay"});
+        !s.ok()) {
+      return s;
+    }
+    names.push_back(name);
+  }
+  absl::SleepFor(absl::Seconds(3));  // started, leases settled
+  const std::string xacts =
+      "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()";
+  // Backends report their counters at most once a second: wait out a report before each read.
+  absl::SleepFor(absl::Milliseconds(1500));
+  absl::StatusOr<int64_t> first = sys.SqlInt(xacts);
+  const absl::Time t0 = absl::Now();
+  absl::SleepFor(window);
+  absl::SleepFor(absl::Milliseconds(1500));
+  absl::StatusOr<int64_t> last = sys.SqlInt(xacts);
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - t0);
+  if (!first.ok()) return first.status();
+  if (!last.ok()) return last.status();
+  // The first read's own transaction, counted in `last`.
+  const double per_s = static_cast<double>(*last - *first - 1) / seconds;
+  Figure(absl::StrCat("idle: ", replicas, " relay(s), default intervals"),
+         absl::StrFormat("%.1f statements/s in all, %.2f per relay (%.0f s)", per_s,
+                         per_s / replicas, seconds));
+  for (const auto& name : names) {
+    if (absl::Status s = sys.StopChild(name); !s.ok()) return s;
+  }
+  (void)ctx;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status RunRelayBenchmark(const BenchContext& ctx) {
   auto rows = ctx.flags->GetInt("rows", ctx.tiny ? 2000 : 1000000);
-  auto pg_batch = ctx.flags->GetInt("pg-batch", 1000);
-  if (!rows.ok()) return rows.status();
-  if (!pg_batch.ok()) return pg_batch.status();
+  // The relay's batch size: outbox-relay's --max-batch default, passed to it explicitly, and the
+  // Postgres-only baseline drains with it too.
+  auto relay_batch = ctx.flags->GetInt("relay-max-batch", 5000);
+  auto pg_batch = ctx.flags->GetInt("pg-batch", relay_batch.ok() ? *relay_batch : 5000);
+  auto fetch_backlog = ctx.flags->GetInt("fetch-backlog", ctx.tiny ? 2000 : 250000);
+  auto idle =
+      ctx.flags->GetDuration("idle-window", ctx.tiny ? absl::Seconds(2) : absl::Seconds(20));
+  for (const absl::Status& s : {rows.status(), relay_batch.status(), pg_batch.status(),
+                                fetch_backlog.status(), idle.status()}) {
+    if (!s.ok()) return s;
+  }
   const int64_t n = *rows;
   Heading(absl::StrCat("relay: drain ", n, " outbox rows vs producer-only and Postgres-only"));
   BenchSystem sys(ctx.binaries, ctx.work_dir);
@@ -243,8 +391,9 @@ absl::Status RunRelayBenchmark(const BenchContext& ctx) {
   if (!pg_s.ok()) return pg_s.status();
   if (deleted != n) return absl::InternalError(absl::StrCat("Postgres-only deleted ", deleted));
   const double pg_rate = n / *pg_s;
-  Figure("postgres-only", absl::StrFormat("%.0f rows/s (DELETE ... RETURNING, batch %d, %.2fs)",
-                                          pg_rate, *pg_batch, *pg_s));
+  Figure("postgres-only", absl::StrFormat("%.0f rows/s (DELETE ... RETURNING, batch %d = the "
+                                          "relay's --max-batch %d, %.2fs)",
+                                          pg_rate, *pg_batch, *relay_batch, *pg_s));
 
   absl::StatusOr<double> kafka_s = ProduceOnly(sys.bootstrap_servers(), "bench-producer", n);
   if (!kafka_s.ok()) return kafka_s.status();
@@ -254,24 +403,32 @@ absl::Status RunRelayBenchmark(const BenchContext& ctx) {
                          *kafka_s));
 
   if (absl::Status s = PrefillOutbox(sys, "relay", n); !s.ok()) return s;
-  absl::StatusOr<double> relay_s = DrainWithRelays(sys, ctx, 1, n, "one");
+  absl::StatusOr<double> relay_s =
+      DrainWithRelays(sys, ctx, 1, n, "one", static_cast<int>(*relay_batch));
   if (!relay_s.ok()) return relay_s.status();
   const double relay_rate = n / *relay_s;
   absl::StatusOr<int64_t> on_topic = HighWatermarkSum(sys.bootstrap_servers(), "bench-relay");
   if (!on_topic.ok()) return on_topic.status();
-  Figure("outbox-relay", absl::StrFormat("%.0f rows/s (1 replica, %.2fs from start; %d messages on "
-                                         "the topic for %d rows)",
-                                         relay_rate, *relay_s, *on_topic, n));
+  Figure("outbox-relay", absl::StrFormat("%.0f rows/s (1 replica, --max-batch=%d, %.2fs from start "
+                                         "until the topic held them; %d messages on the topic for "
+                                         "%d rows)",
+                                         relay_rate, *relay_batch, *relay_s, *on_topic, n));
   Figure("machine", MachineLoad());
-  Ratio("relay_vs_min_pg_kafka", relay_rate / std::min(pg_rate, kafka_rate), ">=0.7");
+  if (absl::Status s = MeasureFetchOfSomeShards(sys, *fetch_backlog); !s.ok()) return s;
+  for (int replicas : {1, 4}) {
+    if (absl::Status s = MeasureIdleRelays(sys, ctx, replicas, *idle); !s.ok()) return s;
+  }
+  Ratio("relay_vs_min_pg_kafka", relay_rate / std::min(pg_rate, kafka_rate), ">=0.8");
   return absl::OkStatus();
 }
 
 absl::Status RunRelayScaleBenchmark(const BenchContext& ctx) {
   auto rows = ctx.flags->GetInt("scale-rows", ctx.tiny ? 1000 : 100000);
   auto replicas = ctx.flags->GetIntList("replicas", {1, 2, 4});
+  auto relay_batch = ctx.flags->GetInt("relay-max-batch", 5000);
   if (!rows.ok()) return rows.status();
   if (!replicas.ok()) return replicas.status();
+  if (!relay_batch.ok()) return relay_batch.status();
   const int64_t n = *rows;
   Heading(absl::StrCat("relay-scale: drain ", n, " rows with 1, 2, 4 replicas over 64 shards"));
   BenchSystem sys(ctx.binaries, ctx.work_dir);
@@ -280,7 +437,8 @@ absl::Status RunRelayScaleBenchmark(const BenchContext& ctx) {
   double one = 0, best_ratio = 0, last_ratio = 0;
   for (int r : *replicas) {
     if (absl::Status s = PrefillOutbox(sys, absl::StrCat("r", r), n); !s.ok()) return s;
-    absl::StatusOr<double> secs = DrainWithRelays(sys, ctx, r, n, absl::StrCat("x", r));
+    absl::StatusOr<double> secs =
+        DrainWithRelays(sys, ctx, r, n, absl::StrCat("x", r), static_cast<int>(*relay_batch));
     if (!secs.ok()) return secs.status();
     const double rate = n / *secs;
     if (one == 0) one = rate;
