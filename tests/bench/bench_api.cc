@@ -3,9 +3,10 @@
 // (platform/postgres/pg_quote_repository.cc), prepared, on the same tables, on the same server,
 // one after the other. The baseline is the machine's limit: the bench checks that quote.outbox has
 // no trigger (migrations/0007_outbox_doorbell.sql dropped the NOTIFY one), and runs pgbench at the
-// api's concurrency up to --pgbench-max-clients (64): at 256 clients the api is judged against
-// the best pgbench did with 64. For reference, the same pgbench runs once more at 16 and 64
-// clients with 0002's NOTIFY trigger put back (what every writer paid before issue 13).
+// api's concurrency up to --pgbench-max-clients (64): the api's 256-client row is shown against
+// pgbench with 64. The TPS and p99 RATIO lines judge 16 and 64 clients, where both ran at the same
+// concurrency; errors are judged at 64 and 256. For reference, the same pgbench runs once more at
+// 16 and 64 clients with 0002's NOTIFY trigger put back (what every writer paid before issue 13).
 #include <algorithm>
 #include <map>
 
@@ -159,9 +160,13 @@ absl::Status RunApiBenchmark(const BenchContext& ctx) {
                 pgb->latency.PercentileMs(0.5), pgb->latency.PercentileMs(0.99), tps_ratio,
                 p99_ratio);
     std::fflush(stdout);
+    // The ratios judge the client counts pgbench ran at too (16 and 64): with more api clients
+    // than pgbench's, latency grows with the queue (Little's law) and says nothing about the api.
+    // Errors are judged everywhere.
+    const bool judged = ctx.tiny || (c >= 16 && c <= pgbench_clients);
     if ((c >= 16 || ctx.tiny) && api->failed > 0) {
       worst_tps_ratio = 0;  // a run with refused calls misses the target whatever its throughput
-    } else if (c >= 16 || ctx.tiny) {
+    } else if (judged) {
       worst_tps_ratio = std::min(worst_tps_ratio, tps_ratio);
       worst_p99_ratio = std::max(worst_p99_ratio, p99_ratio);
     }
