@@ -32,6 +32,9 @@ constexpr char kDelete[] = "quoteflow_relay_delete";
 constexpr char kRegister[] = "quoteflow_relay_register";
 constexpr char kStats[] = "quoteflow_relay_stats";
 
+// Stats() counts the backlog exactly up to this many rows, and estimates it beyond.
+constexpr int kExactBacklog = 100000;
+
 // The columns of OutboxRow, in its order, of the outbox row `o`.
 constexpr char kRowColumns[] =
     "o.seq, o.event_id, o.event_type, o.aggregate_type, o.aggregate_id, o.aggregate_version, "
@@ -184,13 +187,17 @@ absl::Status PgOutboxStore::Connect() {
             kAdvisoryLocks,
             " AND classid = $7::int4::oid AND objid = r.backend_pid::oid) RETURNING 1) "
             "SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM gone)"));
-    // Parked rows through outbox_parked; the oldest unparked row as the lowest seq of each shard
-    // (one outbox_shard_seq probe per shard); the backlog from the table statistics.
+    // The backlog counted up to kExactBacklog rows (the outbox is small when the relays keep up),
+    // beyond that estimated from the table statistics; parked rows through outbox_parked; the
+    // oldest unparked row as the lowest seq of each shard (one outbox_shard_seq probe per shard).
     conn_->prepare(
         kStats,
         absl::StrCat(
-            "SELECT greatest(pg_stat_get_live_tuples('", outbox_, "'::regclass) - p.n, 0), p.n, "
+            "SELECT CASE WHEN c.n <= ", kExactBacklog, " THEN c.n ELSE greatest(c.n, "
+            "pg_stat_get_live_tuples('", outbox_, "'::regclass) - p.n) END, p.n, "
             "coalesce(extract(epoch FROM clock_timestamp() - f.oldest), 0)::float8 FROM "
+            "(SELECT count(*) AS n FROM (SELECT 1 FROM ", outbox_, " WHERE parked_at IS NULL "
+            "LIMIT ", kExactBacklog + 1, ") x) c, "
             "(SELECT count(*) AS n FROM ", outbox_, " WHERE parked_at IS NOT NULL) p, "
             "(SELECT min(o.created_at) AS oldest FROM generate_series(0, $1 - 1) AS h(shard) "
             "CROSS JOIN LATERAL (SELECT created_at FROM ", outbox_,

@@ -11,8 +11,8 @@
 //
 // Cost (issue 13): every statement is prepared once per session. A lease tick that changes nothing
 // is one statement (one read of pg_locks); the registration row is written when the held shards
-// change and on Heartbeat(); Stats() reads the table statistics and one index entry per shard
-// instead of counting the outbox. An idle relay with the default intervals makes about 3.2
+// change and on Heartbeat(); Stats() counts at most 100,000 rows and reads one index entry per
+// shard instead of counting the whole outbox. An idle relay with the default intervals makes about 3.2
 // statements per second: 2 lease ticks, 1 fallback poll, and Stats() + Heartbeat() every 10 s.
 //
 // Not thread-safe: owned and used by the relay's single worker thread.
@@ -64,8 +64,9 @@ struct RebalanceResult {
 };
 
 struct BacklogStats {
-  // Unparked rows of the whole outbox, estimated from Postgres' table statistics (live tuples,
-  // about a second behind) minus the parked rows: counting them would read the whole outbox.
+  // Unparked rows of the whole outbox: counted up to 100,000 (the outbox is small while the relays
+  // keep up), estimated beyond from Postgres' table statistics (live tuples minus parked rows)
+  // rather than reading a large backlog every stats tick.
   int64_t backlog = 0;
   int64_t parked = 0;  // exact
   // Age of the oldest unparked row (the lowest seq of each shard); 0 when none.

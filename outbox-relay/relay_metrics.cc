@@ -22,8 +22,8 @@ void RegisterRelayMetrics(metrics::Registry& registry, const RelayStats& stats) 
           "Kafka producers recreated after a fatal error", s->producer_restarts);
   counter("quoteflow_outbox_wakeups_total", "idle waits ended by a writer's NOTIFY", s->wakeups);
   registry.AddGaugeCallback("quoteflow_outbox_backlog_rows",
-                            "unparked outbox rows waiting to be published, estimated from the "
-                            "table statistics (-1: not measured yet)",
+                            "unparked outbox rows waiting to be published, estimated above "
+                            "100000 (-1: not measured yet)",
                             [s] { return static_cast<double>(s->backlog.load()); });
   registry.AddGaugeCallback("quoteflow_outbox_parked_rows",
                             "parked outbox rows (-1: not measured yet)",

@@ -26,8 +26,8 @@ struct RelayStats {
   std::atomic<int> shards_held{0};
   std::atomic<int> live_relays{0};
   std::atomic<int> batch_size{0};
-  std::atomic<int64_t> backlog{-1};                 // unparked rows in the outbox, estimated from
-                                                    // the table statistics (-1: unknown)
+  std::atomic<int64_t> backlog{-1};                 // unparked rows in the outbox, estimated
+                                                    // above 100,000 (-1: unknown)
   std::atomic<int64_t> parked_rows{-1};             // parked rows in the outbox (-1: unknown)
   std::atomic<double> oldest_unpublished_age_s{0};  // age of the oldest unparked row
 };
