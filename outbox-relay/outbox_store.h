@@ -12,8 +12,9 @@
 // Cost (issue 13): every statement is prepared once per session. A lease tick that changes nothing
 // is one statement (one read of pg_locks); the registration row is written when the held shards
 // change and on Heartbeat(); Stats() counts at most 100,000 rows and reads one index entry per
-// shard instead of counting the whole outbox. An idle relay with the default intervals makes about 3.2
-// statements per second: 2 lease ticks, 1 fallback poll, and Stats() + Heartbeat() every 10 s.
+// shard instead of counting the whole outbox. An idle relay with the default intervals makes
+// about 3.2 statements per second: 2 lease ticks, 1 fallback poll, and Stats() + Heartbeat() every
+// 10 s.
 //
 // Not thread-safe: owned and used by the relay's single worker thread.
 #ifndef QUOTEFLOW_OUTBOX_RELAY_OUTBOX_STORE_H_

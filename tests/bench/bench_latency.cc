@@ -6,8 +6,9 @@
 // with the writers' doorbell (quote-api's default: a coalesced NOTIFY after commit) and, for
 // reference, with 0002's NOTIFY trigger put back and no doorbell (the wake-up before issue 13), in
 // alternating phases (--latency-rounds), then without any wake-up (--outbox-notify-interval=0:
-// the relay finds rows by its --poll-interval), all at the same rate. The Kafka floor is the same produce -> consume path for a plain producer with the
-// relay's settings at the same rate, in the same run.
+// the relay finds rows by its --poll-interval), all at the same rate. The Kafka floor is the same
+// produce -> consume path for a plain producer with the relay's settings at the same rate, in the
+// same run.
 #include <librdkafka/rdkafka.h>
 
 #include <atomic>
