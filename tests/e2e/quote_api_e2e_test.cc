@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <pqxx/pqxx>
@@ -265,7 +266,9 @@ TEST_F(QuoteApiE2eTest, ManyConcurrentCallersWaitInsteadOfBeingRefused) {
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM quote.outbox")[0].as<int>(), kCallers);
 }
 
-// Past the stated bound, and only then, calls are refused with RESOURCE_EXHAUSTED.
+// Past the stated bound, and only then, calls are refused with RESOURCE_EXHAUSTED: every call
+// that is not refused stays in progress until the lock goes, so the calls served are the calls
+// that were in progress at once.
 TEST_F(QuoteApiE2eTest, CallsPastTheOverloadBoundAreRefused) {
   StopApi();
   StartApi({"--max-concurrent-calls=32", "--db-pool-size=4"});
@@ -273,8 +276,11 @@ TEST_F(QuoteApiE2eTest, CallsPastTheOverloadBoundAreRefused) {
   std::map<grpc::StatusCode, int> codes =
       ApproveAllAtOnce(address_, "bound-", 96, absl::Milliseconds(1500));
   EXPECT_GT(codes[grpc::StatusCode::RESOURCE_EXHAUSTED], 0);
-  EXPECT_GE(codes[grpc::StatusCode::OK], 32);
+  EXPECT_LE(codes[grpc::StatusCode::OK], 32);
+  EXPECT_GE(codes[grpc::StatusCode::OK], 24);
   EXPECT_EQ(codes[grpc::StatusCode::OK] + codes[grpc::StatusCode::RESOURCE_EXHAUSTED], 96);
+  std::printf("[figures] --max-concurrent-calls=32, 96 callers at once: %d served, %d refused\n",
+              codes[grpc::StatusCode::OK], codes[grpc::StatusCode::RESOURCE_EXHAUSTED]);
 }
 
 }  // namespace
