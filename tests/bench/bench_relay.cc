@@ -166,12 +166,17 @@ class Watermarks {
     return w;
   }
 
+  // Retries a partition's query for 10 s (a partition may be moving its leader).
   absl::StatusOr<int64_t> Sum(const std::string& topic) {
     int64_t sum = 0;
     for (int p = 0; p < kPartitions; ++p) {
       int64_t lo = 0, hi = 0;
-      rd_kafka_resp_err_t err =
-          rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), p, &lo, &hi, 10000);
+      rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+      for (const absl::Time until = absl::Now() + absl::Seconds(10);;) {
+        err = rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), p, &lo, &hi, 10000);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR || absl::Now() > until) break;
+        absl::SleepFor(absl::Milliseconds(100));
+      }
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return absl::InternalError(
             absl::StrCat("watermarks of ", topic, ": ", rd_kafka_err2str(err)));
