@@ -7,6 +7,9 @@
 #include "platform/postgres/pg_pool.h"
 
 namespace quoteflow {
+namespace {
+constexpr char kNotifyStatement[] = "quoteflow_outbox_doorbell";
+}  // namespace
 
 std::string OutboxChannel(absl::string_view schema) { return absl::StrCat(schema, "_outbox"); }
 
@@ -75,8 +78,11 @@ void PgOutboxDoorbell::Send() {
         OpenPgConnection(options_.database_url, options_.connect_timeout);
     if (conn.ok()) {
       try {
+        // Every statement of this session is a NOTIFY in its own transaction: none waits for its
+        // commit's WAL flush, and the statement is parsed and planned once.
         pqxx::nontransaction tx(**conn);
-        tx.exec("SET statement_timeout = 2000");
+        tx.exec("SET synchronous_commit = off; SET statement_timeout = 2000");
+        (*conn)->prepare(kNotifyStatement, "SELECT pg_notify($1, '')");
         conn_ = *std::move(conn);
       } catch (const std::exception& e) {
         conn = StatusFromPqxx(e, "setting up the outbox doorbell's connection");
@@ -90,7 +96,14 @@ void PgOutboxDoorbell::Send() {
       return;
     }
   }
-  if (absl::Status s = NotifyOutboxRelays(*conn_, options_.schema); !s.ok()) {
+  absl::Status s;
+  try {
+    pqxx::nontransaction tx(*conn_);
+    tx.exec_prepared(kNotifyStatement, OutboxChannel(options_.schema));
+  } catch (const std::exception& e) {
+    s = StatusFromPqxx(e, absl::StrCat("notifying the ", options_.schema, " outbox relays"));
+  }
+  if (!s.ok()) {
     ++stats_.dropped;
     conn_.reset();
     reconnect_at_ = absl::Now() + options_.retry_after;
