@@ -247,22 +247,16 @@ absl::StatusOr<QuoteCommandResult> PgQuoteRepository::Update(absl::string_view r
           }
           QuoteCommandResult done{quote, {}};
           bool written = false;
-          if (events->size() == 1 && !before_commit_) {
+          if (events->size() == 1) {
             // The common path: one statement, committed on its own.
             pqxx::nontransaction tx(conn);
             written = WriteWithEvent(tx, rid, quote, old_version, events->front(), outbox_);
             if (written) done.event_ids.push_back(events->front().event_id);
           } else {
             pqxx::work tx(conn);
-            if (events->size() == 1) {
-              written = WriteWithEvent(tx, rid, quote, old_version, events->front(), outbox_);
-              if (written) done.event_ids.push_back(events->front().event_id);
-            } else {
-              written = WriteStatementByStatement(tx, rid, quote, old_version, *events, outbox_,
-                                                  &done.event_ids);
-            }
+            written = WriteStatementByStatement(tx, rid, quote, old_version, *events, outbox_,
+                                                &done.event_ids);
             if (!written) continue;  // the work rolls back (nothing was written anyway)
-            if (before_commit_) RETURN_IF_ERROR(before_commit_());
             tx.commit();
           }
           if (!written) continue;  // the quote moved on since the read: read it again

@@ -5,8 +5,6 @@
 #ifndef QUOTEFLOW_PLATFORM_POSTGRES_PG_QUOTE_REPOSITORY_H_
 #define QUOTEFLOW_PLATFORM_POSTGRES_PG_QUOTE_REPOSITORY_H_
 
-#include <functional>
-
 #include "absl/time/time.h"
 #include "domain/quote_repository.h"
 #include "platform/postgres/outbox_doorbell.h"
@@ -19,8 +17,7 @@ class PgQuoteRepository : public QuoteRepository {
  public:
   // `acquire_timeout` bounds the wait for a free connection. `doorbell` (may be null: relays then
   // find the rows by their poll) is rung after every commit that wrote outbox rows; it must
-  // outlive the repository. `before_commit`, when set, runs inside the transaction of Update just
-  // before COMMIT (tests use it to inject failures).
+  // outlive the repository.
   PgQuoteRepository(PgPool& pool, OutboxTarget outbox,
                     absl::Duration acquire_timeout = absl::Seconds(5),
                     OutboxDoorbell* doorbell = nullptr);
@@ -30,16 +27,11 @@ class PgQuoteRepository : public QuoteRepository {
                                             absl::string_view quote_id, Decide decide) override;
   absl::StatusOr<Quote> Get(absl::string_view quote_id) override;
 
-  void set_before_commit_hook(std::function<absl::Status()> hook) {
-    before_commit_ = std::move(hook);
-  }
-
  private:
   PgPool& pool_;
   OutboxTarget outbox_;
   absl::Duration acquire_timeout_;
   OutboxDoorbell* const doorbell_;
-  std::function<absl::Status()> before_commit_;
 };
 
 }  // namespace quoteflow

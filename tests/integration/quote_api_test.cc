@@ -132,20 +132,71 @@ TEST_F(QuoteApiTest, TheOutboxRowContinuesTheCallersTrace) {
   EXPECT_NE(trace.substr(36, 16), "00f067aa0ba902b7");
 }
 
-TEST_F(QuoteApiTest, FailureBeforeCommitLeavesNeitherQuoteChangeNorOutboxRow) {
+// Atomicity of the statement production runs: the failure is injected by the database itself
+// (a trigger on the tables the approval writes), so the repository takes its one code path.
+struct InjectedFailure {
+  const char* name;
+  const char* trigger;  // created on the test's database, dropped after the failed call
+  grpc::StatusCode code;
+};
+
+class QuoteApiFailureTest : public QuoteApiTest,
+                            public ::testing::WithParamInterface<InjectedFailure> {
+ protected:
+  void Exec(const std::string& sql) {
+    pqxx::connection c(Env().database_url());
+    pqxx::nontransaction tx(c);
+    tx.exec(sql);
+  }
+};
+
+TEST_P(QuoteApiFailureTest, LeavesNeitherQuoteChangeNorOutboxRowNorRequestRecord) {
   v1::Quote quote = Create();
-  repository_.set_before_commit_hook([] { return absl::InternalError("injected before commit"); });
+  Exec(GetParam().trigger);
   v1::ApproveQuoteResponse resp;
   grpc::Status s = Approve(quote.quote_id(), "req-fail", &resp);
-  repository_.set_before_commit_hook(nullptr);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
+  Exec("DROP FUNCTION public.inject_failure() CASCADE");
+  EXPECT_EQ(s.error_code(), GetParam().code) << s.error_message();
   EXPECT_EQ(Count("SELECT count(*) FROM quote.outbox"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM quote.requests WHERE operation = 'approve'"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes WHERE status = 'DRAFT' AND version = 1"), 1);
   // The same request id then succeeds: nothing of the failed attempt was kept.
-  EXPECT_TRUE(Approve(quote.quote_id(), "req-fail", &resp).ok());
+  ASSERT_TRUE(Approve(quote.quote_id(), "req-fail", &resp).ok());
+  EXPECT_EQ(resp.quote().status(), v1::QUOTE_STATUS_APPROVED);
   EXPECT_EQ(Count("SELECT count(*) FROM quote.outbox"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.requests WHERE operation = 'approve'"), 1);
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    InTheStatement, QuoteApiFailureTest,
+    ::testing::Values(
+        // The outbox INSERT fails after the quote's UPDATE ran in the same statement.
+        InjectedFailure{"OutboxInsertFails",
+                        "CREATE FUNCTION public.inject_failure() RETURNS trigger LANGUAGE plpgsql "
+                        "AS $$BEGIN RAISE EXCEPTION 'injected outbox failure'; END$$; "
+                        "CREATE TRIGGER inject_failure BEFORE INSERT ON quote.outbox "
+                        "FOR EACH ROW EXECUTE FUNCTION public.inject_failure()",
+                        grpc::StatusCode::INTERNAL},
+        // Everything was written; the commit itself fails (a deferred constraint trigger runs
+        // at COMMIT).
+        InjectedFailure{"CommitFails",
+                        "CREATE FUNCTION public.inject_failure() RETURNS trigger LANGUAGE plpgsql "
+                        "AS $$BEGIN RAISE EXCEPTION 'injected commit failure'; END$$; "
+                        "CREATE CONSTRAINT TRIGGER inject_failure AFTER INSERT ON quote.requests "
+                        "DEFERRABLE INITIALLY DEFERRED "
+                        "FOR EACH ROW EXECUTE FUNCTION public.inject_failure()",
+                        grpc::StatusCode::INTERNAL},
+        // The server process dies during COMMIT: the client cannot know the outcome and says
+        // so (UNAVAILABLE, retry with the same request_id); the retry finds nothing committed.
+        InjectedFailure{"ConnectionDiesAtCommit",
+                        "CREATE FUNCTION public.inject_failure() RETURNS trigger LANGUAGE plpgsql "
+                        "AS $$BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); "
+                        "PERFORM pg_sleep(5); RETURN NULL; END$$; "
+                        "CREATE CONSTRAINT TRIGGER inject_failure AFTER INSERT ON quote.requests "
+                        "DEFERRABLE INITIALLY DEFERRED "
+                        "FOR EACH ROW EXECUTE FUNCTION public.inject_failure()",
+                        grpc::StatusCode::UNAVAILABLE}),
+    [](const ::testing::TestParamInfo<InjectedFailure>& info) { return info.param.name; });
 
 TEST_F(QuoteApiTest, EightConcurrentCopiesOfOneRequestGiveOneIdenticalResult) {
   v1::Quote quote = Create();
