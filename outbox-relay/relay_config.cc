@@ -19,6 +19,9 @@ void DeclareRelayFlags(Config& config) {
   config.Declare("topic-map", kDefaultTopicMap,
                  "topic per aggregate_type or event_type (event_type entries win), for rows without "
                  "an explicit topic");
+  config.Declare("topic-prefix", "",
+                 "put before every topic the relay publishes to, explicit ones (orchestration "
+                 "commands and replies) included, e.g. 'staging.'");
   config.Declare("shards", "64", "shard count of the outbox table (fixed by the migration)");
   config.Declare("max-batch", "5000",
                  "largest batch; batches start at 16 rows and double while they come back full");
@@ -81,7 +84,7 @@ absl::StatusOr<RelayOptions> RelayOptionsFromConfig(const Config& config) {
     if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
     o.relay_id = absl::StrCat(host[0] ? host : "relay", "-", getpid());
   }
-  ASSIGN_OR_RETURN(o.topic_map, TopicMap::Parse(config.Get("topic-map")));
+  ASSIGN_OR_RETURN(o.topic_map, TopicMap::Parse(config.Get("topic-map"), config.Get("topic-prefix")));
   ASSIGN_OR_RETURN(int64_t shards, config.GetInt("shards", 1, 4096));
   o.shards = static_cast<int>(shards);
   ASSIGN_OR_RETURN(int64_t max_batch, config.GetInt("max-batch", 1, 10000));

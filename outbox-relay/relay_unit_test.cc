@@ -28,6 +28,18 @@ TEST(TopicMapTest, ExplicitTopicThenEventTypeThenAggregateType) {
   EXPECT_EQ(m->ToString(), "QuoteRejected=quote-rejections,quote=quotes");
 }
 
+TEST(TopicMapTest, PrefixGoesBeforeEveryTopicExplicitOnesIncluded) {
+  absl::StatusOr<TopicMap> m = TopicMap::Parse(kDefaultTopicMap, "run-7.");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->Resolve("", "QuoteApproved", "quote"), "run-7.quotes");
+  EXPECT_EQ(m->Resolve("saga-replies", "PolicyCreated", "policy"), "run-7.saga-replies");
+  EXPECT_EQ(m->Resolve("", "X", "saga"), std::nullopt);
+  EXPECT_EQ(TopicMap::Parse(kDefaultTopicMap, "bad prefix").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(TopicMap::Parse(kDefaultTopicMap, std::string(245, 'p')).status().code(),
+            absl::StatusCode::kInvalidArgument);  // "quotes" no longer fits in 249 characters
+}
+
 TEST(TopicMapTest, RejectsBadSpecs) {
   for (const char* spec : {"", "quote", "=quotes", "quote=", "quote=bad topic", "a=x,a=y"}) {
     EXPECT_EQ(TopicMap::Parse(spec).status().code(), absl::StatusCode::kInvalidArgument) << spec;

@@ -19,8 +19,13 @@ bool IsValidTopicName(const std::string& topic) {
   return true;
 }
 
-absl::StatusOr<TopicMap> TopicMap::Parse(const std::string& spec) {
+absl::StatusOr<TopicMap> TopicMap::Parse(const std::string& spec, const std::string& prefix) {
   TopicMap map;
+  map.prefix_ = prefix;
+  if (!prefix.empty() && !IsValidTopicName(prefix)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--topic-prefix '", prefix, "' is not a valid start of a Kafka topic name"));
+  }
   for (absl::string_view raw : absl::StrSplit(spec, ',', absl::SkipWhitespace())) {
     absl::string_view entry = absl::StripAsciiWhitespace(raw);
     size_t eq = entry.find('=');
@@ -29,7 +34,7 @@ absl::StatusOr<TopicMap> TopicMap::Parse(const std::string& spec) {
           absl::StrCat("--topic-map entry '", entry, "' must look like aggregate_or_event_type=topic"));
     }
     std::string key(absl::StripAsciiWhitespace(entry.substr(0, eq)));
-    std::string topic(absl::StripAsciiWhitespace(entry.substr(eq + 1)));
+    std::string topic = absl::StrCat(prefix, absl::StripAsciiWhitespace(entry.substr(eq + 1)));
     if (key.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("--topic-map entry '", entry, "' has no key"));
     }
@@ -48,7 +53,7 @@ absl::StatusOr<TopicMap> TopicMap::Parse(const std::string& spec) {
 std::optional<std::string> TopicMap::Resolve(const std::string& explicit_topic,
                                              const std::string& event_type,
                                              const std::string& aggregate_type) const {
-  if (!explicit_topic.empty()) return explicit_topic;
+  if (!explicit_topic.empty()) return absl::StrCat(prefix_, explicit_topic);
   if (auto it = entries_.find(event_type); it != entries_.end()) return it->second;
   if (auto it = entries_.find(aggregate_type); it != entries_.end()) return it->second;
   return std::nullopt;

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <pqxx/pqxx>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
+#include "domain/saga_orchestration.h"
 #include "platform/events/event_codec.h"
 #include "platform/kafka/kafka_config.h"
 #include "platform/messaging/kafka_admin_util.h"
@@ -23,7 +25,7 @@ void Example(InvariantLine& line, const std::string& what) {
   if (line.examples.size() < kExamples) line.examples.push_back(what);
 }
 
-absl::Status ReadDatabase(const std::string& url, LedgerFacts& f) {
+absl::Status ReadDatabase(const std::string& url, bool orchestration, LedgerFacts& f) {
   try {
     pqxx::connection c(url);
     pqxx::work tx(c);  // one snapshot (the run has stopped; nothing writes any more)
@@ -36,7 +38,9 @@ absl::Status ReadDatabase(const std::string& url, LedgerFacts& f) {
                                       " WHERE operation = 'approve'")) {
       f.approve_event_by_quote[r[0].as<std::string>()] = r[1].as<std::string>();
     }
-    for (const char* schema : {"quote", "policy", "customer"}) {
+    std::vector<std::string> schemas = {"quote", "policy", "customer"};
+    if (orchestration) schemas.push_back("saga");
+    for (const std::string& schema : schemas) {
       for (const pqxx::row& r :
            tx.exec(absl::StrCat("SELECT event_id, event_type, aggregate_id, aggregate_version,"
                                 " parked_at IS NOT NULL, coalesce(last_error, '') FROM ",
@@ -69,6 +73,14 @@ absl::Status ReadDatabase(const std::string& url, LedgerFacts& f) {
          tx.exec("SELECT policy_id, customer_id, quote_id, status FROM customer.policy_counts")) {
       f.counts.push_back(CountRow{r[0].as<std::string>(), r[1].as<std::string>(),
                                   r[2].as<std::string>(), r[3].as<std::string>()});
+    }
+    if (orchestration) {
+      for (const pqxx::row& r : tx.exec("SELECT quote_id, state FROM saga.sagas")) {
+        f.saga_states[r[0].as<std::string>()] = r[1].as<std::string>();
+      }
+      for (const pqxx::row& r : tx.exec("SELECT detail FROM saga.history WHERE outcome = 'sent'")) {
+        f.sent_commands.insert(r[0].as<std::string>());
+      }
     }
     tx.commit();
   } catch (const pqxx::broken_connection& e) {
@@ -154,9 +166,16 @@ std::string LedgerReport::Summary() const {
 
 absl::StatusOr<LedgerFacts> CollectLedgerFacts(const LedgerOptions& options) {
   LedgerFacts f;
-  if (absl::Status s = ReadDatabase(options.database_url, f); !s.ok()) return s;
-  for (const std::string& topic :
-       {options.topics.quotes, options.topics.policies, options.topics.customers}) {
+  if (absl::Status s = ReadDatabase(options.database_url, options.orchestration, f); !s.ok()) {
+    return s;
+  }
+  const Topics& t = options.topics;
+  std::vector<std::string> topics = {t.quotes, t.policies, t.customers};
+  if (options.orchestration) {
+    topics.insert(topics.end(),
+                  {t.policy_commands, t.customer_commands, t.quote_commands, t.saga_replies});
+  }
+  for (const std::string& topic : topics) {
     absl::StatusOr<std::vector<WireRecord>> recs = ReadTopic(options.bootstrap_servers, topic);
     if (!recs.ok()) return recs.status();
     f.wire.insert(f.wire.end(), recs->begin(), recs->end());
@@ -260,18 +279,26 @@ LedgerReport JudgeLedger(const LedgerOptions& options, const std::vector<Approva
       auto r = f.approve_event_by_quote.find(q);
       if (r != f.approve_event_by_quote.end()) expected.insert(r->second);
     }
-    for (const auto& [pid, p] : f.policies) {
-      expected.insert(pid + "/created");
-      if (p.status == "CANCELLED") {
-        expected.insert(pid + "/cancelled");
-        expected.insert(p.quote_id + "/rejected");
+    if (options.orchestration) {
+      // Every command sent, and the reply of every command a participant applied.
+      for (const std::string& c : f.sent_commands) expected.insert(c);
+      for (const InboxRow& i : f.inbox) {
+        if (f.sent_commands.count(i.event_id)) expected.insert(ReplyEventId(i.event_id));
       }
-    }
-    for (const std::string& q : f.declined) expected.insert(q + "/rejected");
-    for (const CountRow& c : f.counts) {
-      const std::string base = c.customer_id + "/" + c.policy_id;
-      if (c.status == "COUNTED") expected.insert(base + "/counted");
-      if (c.status == "REJECTED") expected.insert(base + "/count-rejected");
+    } else {
+      for (const auto& [pid, p] : f.policies) {
+        expected.insert(pid + "/created");
+        if (p.status == "CANCELLED") {
+          expected.insert(pid + "/cancelled");
+          expected.insert(p.quote_id + "/rejected");
+        }
+      }
+      for (const std::string& q : f.declined) expected.insert(q + "/rejected");
+      for (const CountRow& c : f.counts) {
+        const std::string base = c.customer_id + "/" + c.policy_id;
+        if (c.status == "COUNTED") expected.insert(base + "/counted");
+        if (c.status == "REJECTED") expected.insert(base + "/count-rejected");
+      }
     }
     int64_t found = 0, missing = 0, still_pending = 0;
     for (const std::string& id : expected) {
@@ -299,8 +326,11 @@ LedgerReport JudgeLedger(const LedgerOptions& options, const std::vector<Approva
   // ---- I3 order ----
   {
     InvariantLine l{.name = "I3 order"};
-    std::map<std::pair<std::string, std::string>, std::vector<const WireRecord*>> by_key;
-    for (const WireRecord& w : f.wire) by_key[{w.topic, w.key}].push_back(&w);
+    // Per topic and key, the versions of each aggregate (a key can carry several aggregates: the
+    // replies of one saga are keyed by its quote id).
+    std::map<std::tuple<std::string, std::string, std::string>, std::vector<const WireRecord*>>
+        by_key;
+    for (const WireRecord& w : f.wire) by_key[{w.topic, w.key, w.aggregate_id}].push_back(&w);
     int64_t keys = 0, reordered = 0, split = 0;
     for (auto& [key, recs] : by_key) {
       std::sort(recs.begin(), recs.end(), [](const WireRecord* a, const WireRecord* b) {
@@ -319,7 +349,7 @@ LedgerReport JudgeLedger(const LedgerOptions& options, const std::vector<Approva
       if (seen.size() > 1) ++keys;
       if (bad) {
         ++reordered;
-        Example(l, key.first + "/" + key.second);
+        Example(l, std::get<0>(key) + "/" + std::get<1>(key));
       }
     }
     // Applied order: per consumer and aggregate, a higher version never applied before a lower.
@@ -352,10 +382,32 @@ LedgerReport JudgeLedger(const LedgerOptions& options, const std::vector<Approva
   // ---- I4 exactly-once effect ----
   {
     InvariantLine l{.name = "I4 exactly-once"};
+    // Which consumer must have applied a record: by its type in choreography, by its topic (the
+    // participant of a command topic, the orchestrator for replies and approvals) in orchestration.
     const std::map<std::string, std::set<std::string>> wants = {
         {"policy-worker", {"QuoteApproved", "CustomerPolicyCountRejected"}},
         {"customer-worker", {"PolicyCreated", "PolicyCancelled"}},
         {"quote-worker", {"QuoteRejected", "CustomerPolicyCountUpdated"}}};
+    const std::map<std::string, std::string> consumer_of_topic = {
+        {options.topics.policy_commands, "policy-worker"},
+        {options.topics.customer_commands, "customer-worker"},
+        {options.topics.quote_commands, "quote-worker"},
+        {options.topics.saga_replies, "saga-orchestrator"}};
+    const auto consumers_of = [&](const WireRecord& w) {
+      std::vector<std::string> out;
+      if (options.orchestration) {
+        auto c = consumer_of_topic.find(w.topic);
+        if (c != consumer_of_topic.end()) out.push_back(c->second);
+        if (w.topic == options.topics.quotes && w.type == "QuoteApproved") {
+          out.push_back("saga-orchestrator");
+        }
+        return out;
+      }
+      for (const auto& [consumer, types] : wants) {
+        if (types.count(w.type)) out.push_back(consumer);
+      }
+      return out;
+    };
     std::set<std::pair<std::string, std::string>> inbox;
     int64_t phantom = 0;
     for (const InboxRow& i : f.inbox) {
@@ -368,8 +420,7 @@ LedgerReport JudgeLedger(const LedgerOptions& options, const std::vector<Approva
     int64_t should = 0, applied = 0, not_applied = 0;
     for (const auto& [id, w] : wire_first) {
       if (foreign(id)) continue;
-      for (const auto& [consumer, types] : wants) {
-        if (!types.count(w->type)) continue;
+      for (const std::string& consumer : consumers_of(*w)) {
         ++should;
         if (inbox.count({consumer, id})) {
           ++applied;
@@ -454,6 +505,17 @@ LedgerReport JudgeLedger(const LedgerOptions& options, const std::vector<Approva
       } else {
         ++open;
         Example(l, "open:" + q + ":" + row.status);
+      }
+      if (options.orchestration) {
+        auto saga = f.saga_states.find(q);
+        const std::string state = saga == f.saga_states.end() ? "none" : saga->second;
+        const std::string want = row.status == "ISSUED"     ? "COMPLETED"
+                                 : row.status == "REJECTED" ? "COMPENSATED"
+                                                            : "";
+        if (state != want) {
+          ++open;
+          Example(l, "saga:" + q + ":" + state);
+        }
       }
     }
     int64_t mismatch = 0;

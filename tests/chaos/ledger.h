@@ -54,6 +54,11 @@ struct Topics {
   std::string quotes = "quotes";
   std::string policies = "policies";
   std::string customers = "customers";
+  // Orchestration only (consumers/orchestrator/saga_topics.h, with the run's prefix).
+  std::string policy_commands = "policy-commands";
+  std::string customer_commands = "customer-commands";
+  std::string quote_commands = "quote-commands";
+  std::string saga_replies = "saga-replies";
 };
 
 // Reads every stored record of `topic` from its first offset to the high watermark.
@@ -98,6 +103,10 @@ struct LedgerFacts {
   std::map<std::string, CustomerRow> customers;
   std::vector<CountRow> counts;
   std::vector<WireRecord> wire;
+  // Orchestration: each saga's state by quote id, and the id of every command its history says
+  // was sent (saga.history, outcome "sent").
+  std::map<std::string, std::string> saga_states;
+  std::set<std::string> sent_commands;
 };
 
 
@@ -135,6 +144,10 @@ struct LedgerOptions {
   std::set<std::string> foreign_event_ids;
   // Compare the final state with this reference (I5), when set.
   const Reference* reference = nullptr;
+  // The saga ran by orchestration: I2 expects every sent command and the reply of every applied
+  // one on the wire, I4 every command applied by its participant and every reply by the
+  // orchestrator, I5 every saga COMPLETED or COMPENSATED.
+  bool orchestration = false;
 };
 
 // Gathers the facts. Errors: UNAVAILABLE / INTERNAL when Postgres or Kafka cannot be read (the run

@@ -3,6 +3,7 @@
 #include "tests/chaos/ledger.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
@@ -175,6 +176,91 @@ TEST_F(LedgerTest, I5FiresOnASagaLeftOpen) {
   LedgerReport r = Judge();
   EXPECT_FALSE(Line(r, "I5").ok) << r.ToString();
   EXPECT_TRUE(absl::StrContains(Line(r, "I5").counts, "open=1")) << r.ToString();
+}
+
+// One saga by orchestration as a healthy run leaves it: q1 issued through its three steps, each a
+// command to a participant and its reply to the orchestrator (all replies keyed by the quote id).
+class OrchestrationLedgerTest : public LedgerTest {
+ protected:
+  void SetUp() override {
+    LedgerTest::SetUp();
+    options_.orchestration = true;
+    approvals_.resize(1);
+    f_.quotes.erase("q2");
+    f_.approve_event_by_quote.erase("q2");
+    f_.declined.clear();
+    f_.wire = {Wire("quotes", 0, "q1", "q1-approved", "QuoteApproved", "q1", 2)};
+    f_.inbox = {{"saga-orchestrator", "q1-approved", 1}};
+    int64_t offset = 0, seq = 2;
+    for (const auto& [step, topic, participant, target, reply_type, aggregate, version] :
+         std::vector<std::tuple<std::string, std::string, std::string, std::string, std::string,
+                                std::string, int64_t>>{
+             {"create-policy", "policy-commands", "policy-worker", "pol-q1", "PolicyCreated",
+              "pol-q1", 1},
+             {"count-policy", "customer-commands", "customer-worker", "c1",
+              "CustomerPolicyCountUpdated", "c1", 7},
+             {"issue-quote", "quote-commands", "quote-worker", "q1", "QuoteIssued", "q1", 3}}) {
+      const std::string command = "q1/saga/" + step + "/1";
+      f_.sent_commands.insert(command);
+      f_.wire.push_back(Wire(topic, 0, target, command, "Command", "q1", 0));
+      WireRecord reply = Wire("saga-replies", offset++, "q1", command + "/reply", reply_type,
+                              "q1", version);
+      reply.aggregate_id = aggregate;
+      f_.wire.push_back(reply);
+      f_.inbox.push_back({participant, command, seq++});
+      f_.inbox.push_back({"saga-orchestrator", command + "/reply", seq++});
+    }
+    f_.saga_states = {{"q1", "COMPLETED"}};
+  }
+
+  void RemoveCommand(const std::string& command) {
+    f_.sent_commands.erase(command);
+    RemoveWire(command);
+    RemoveWire(command + "/reply");
+    RemoveInbox(command);
+    RemoveInbox(command + "/reply");
+  }
+};
+
+TEST_F(OrchestrationLedgerTest, AHealthyRunHoldsEveryInvariant) {
+  LedgerReport r = Judge();
+  EXPECT_TRUE(r.ok()) << r.ToString();
+  EXPECT_TRUE(absl::StrContains(Line(r, "I2").counts, "expected=7 found=7")) << r.ToString();
+  EXPECT_TRUE(absl::StrContains(Line(r, "I4").counts, "expected=7 applied=7")) << r.ToString();
+}
+
+// I2: the history says a command was sent; it never reached the wire.
+TEST_F(OrchestrationLedgerTest, I2FiresOnASentCommandNeverPublished) {
+  RemoveWire("q1/saga/issue-quote/1");
+  RemoveInbox("q1/saga/issue-quote/1");
+  LedgerReport r = Judge();
+  ExpectOnlyFails(r, "I2");
+  EXPECT_TRUE(absl::StrContains(Line(r, "I2").counts, "missing=1")) << r.ToString();
+}
+
+// I2: a participant applied a command; its reply never reached the wire.
+TEST_F(OrchestrationLedgerTest, I2FiresOnAReplyNeverPublished) {
+  RemoveWire("q1/saga/count-policy/1/reply");
+  RemoveInbox("q1/saga/count-policy/1/reply");
+  LedgerReport r = Judge();
+  ExpectOnlyFails(r, "I2");
+}
+
+// I4: a reply on the wire that the orchestrator never applied.
+TEST_F(OrchestrationLedgerTest, I4FiresOnAReplyTheOrchestratorNeverApplied) {
+  RemoveInbox("q1/saga/create-policy/1/reply");
+  LedgerReport r = Judge();
+  ExpectOnlyFails(r, "I4");
+  EXPECT_TRUE(absl::StrContains(Line(r, "I4").counts, "missing=1")) << r.ToString();
+}
+
+// I5: the quote is ISSUED but its saga never recorded the end (or the reverse: a saga stuck).
+TEST_F(OrchestrationLedgerTest, I5FiresOnASagaThatDidNotEnd) {
+  f_.saga_states["q1"] = "ISSUE_REQUESTED";
+  LedgerReport r = Judge();
+  ExpectOnlyFails(r, "I5");
+  EXPECT_TRUE(absl::StrContains(Line(r, "I5").examples.front(), "saga:q1:ISSUE_REQUESTED"))
+      << r.ToString();
 }
 
 }  // namespace

@@ -61,17 +61,12 @@ absl::Status SagaSystem::Start() {
   if (!orchestration && options_.saga_mode != "choreography") {
     return absl::InvalidArgumentError(absl::StrCat("saga_mode '", options_.saga_mode, "'"));
   }
-  if (orchestration && !options_.topic_prefix.empty()) {
-    return absl::InvalidArgumentError("orchestration mode has no topic prefix");
-  }
   env_ = {{"DATABASE_URL", url}, {"KAFKA_BOOTSTRAP_SERVERS", bootstrap}};
   env_.insert(env_.end(), options_.extra_env.begin(), options_.extra_env.end());
   quote_port_ = process::FreeTcpPort();
   customer_port_ = process::FreeTcpPort();
   policy_port_ = process::FreeTcpPort();
   const std::string& p = options_.topic_prefix;
-  const std::string topic_map = absl::StrCat("--topic-map=quote=", p, "quotes,policy=", p,
-                                             "policies,customer=", p, "customers");
   auto group = [&](const std::string& worker) -> std::vector<std::string> {
     if (options_.group_prefix.empty()) return {};
     return {absl::StrCat("--consumer-group=", options_.group_prefix, worker)};
@@ -84,9 +79,10 @@ absl::Status SagaSystem::Start() {
       {absl::StrCat("--grpc-address=127.0.0.1:", quote_port_)}, quote_port_);
   std::vector<std::string> schemas = {"quote", "policy", "customer"};
   if (orchestration) schemas.push_back("saga");
-  // Orchestration: the workers consume their command topics (their defaults in that mode).
-  auto topics = [&](const std::string& choreography) -> std::vector<std::string> {
-    if (orchestration) return {"--saga-mode=orchestration"};
+  // Orchestration: the workers consume their command topics.
+  auto topics = [&](const std::string& choreography,
+                    const std::string& commands) -> std::vector<std::string> {
+    if (orchestration) return {"--saga-mode=orchestration", absl::StrCat("--topics=", p, commands)};
     return {absl::StrCat("--topics=", choreography)};
   };
   for (const std::string& schema : schemas) {
@@ -95,29 +91,34 @@ absl::Status SagaSystem::Start() {
           r == 0 ? absl::StrCat("relay-", schema) : absl::StrCat("relay-", schema, "-", r);
       Add(name, QUOTEFLOW_RELAY_BIN,
           {absl::StrCat("--outbox-schema=", schema), "--poll-interval=200ms",
-           absl::StrCat("--relay-id=", options_.log_prefix, "-", name), topic_map},
+           absl::StrCat("--relay-id=", options_.log_prefix, "-", name),
+           absl::StrCat("--topic-prefix=", p)},
           0);
     }
   }
   Add("policy-worker", QUOTEFLOW_POLICY_WORKER_BIN,
       with({absl::StrCat("--grpc-address=127.0.0.1:", policy_port_),
             absl::StrCat("--underwriting-limit=", options_.underwriting_limit)},
-           with(topics(absl::StrCat(p, "quotes,", p, "customers")), group("policy-worker"))),
+           with(topics(absl::StrCat(p, "quotes,", p, "customers"), "policy-commands"),
+                group("policy-worker"))),
       policy_port_);
   Add("customer-worker", QUOTEFLOW_CUSTOMER_WORKER_BIN,
       with({absl::StrCat("--grpc-address=127.0.0.1:", customer_port_),
             absl::StrCat("--default-max-policies=", options_.default_max_policies)},
-           with(topics(absl::StrCat(p, "policies")), group("customer-worker"))),
+           with(topics(absl::StrCat(p, "policies"), "customer-commands"), group("customer-worker"))),
       customer_port_);
   Add("quote-worker", QUOTEFLOW_QUOTE_WORKER_BIN,
-      with(topics(absl::StrCat(p, "quotes,", p, "customers")), group("quote-worker")), 0);
+      with(topics(absl::StrCat(p, "quotes,", p, "customers"), "quote-commands"),
+           group("quote-worker")),
+      0);
   saga_ports_.clear();
   for (int i = 0; orchestration && i < std::max(1, options_.orchestrators); ++i) {
     const int port = process::FreeTcpPort();
     saga_ports_.push_back(port);
     Add(i == 0 ? std::string("saga-orchestrator") : absl::StrCat("saga-orchestrator-", i),
         QUOTEFLOW_SAGA_ORCHESTRATOR_BIN,
-        with({absl::StrCat("--grpc-address=127.0.0.1:", port), "--saga-mode=orchestration"},
+        with({absl::StrCat("--grpc-address=127.0.0.1:", port), "--saga-mode=orchestration",
+              absl::StrCat("--topics=", p, "quotes,", p, "saga-replies")},
              group("saga-orchestrator")),
         port);
   }

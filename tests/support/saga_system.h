@@ -62,8 +62,9 @@ struct SagaSystemOptions {
   // "orchestration": the saga by orchestration instead (README "Orchestration mode"): the workers
   // run with --saga-mode=orchestration on their command topics, plus relay-saga
   // (--outbox-schema=saga) and `orchestrators` saga-orchestrator processes (one consumer group),
-  // named saga-orchestrator (first) and saga-orchestrator-<n>. Topic prefixes are not supported
-  // then (commands and replies go to the fixed topics of consumers/orchestrator/saga_topics.h).
+  // named saga-orchestrator (first) and saga-orchestrator-<n>. Commands and replies go to the
+  // topics of consumers/orchestrator/saga_topics.h with topic_prefix before them; on the run's
+  // shared Kafka the default prefix is "" in this mode (the fixture created those topics).
   std::string saga_mode = "choreography";
   int orchestrators = 1;
 };
