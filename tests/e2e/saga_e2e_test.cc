@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "platform/messaging/dlq_admin.h"
+#include "platform/postgres/outbox_doorbell.h"
 #include "platform/postgres/outbox_writer.h"
 #include "quoteflow/v1/customer.grpc.pb.h"
 #include "quoteflow/v1/policy.grpc.pb.h"
@@ -36,7 +37,10 @@ constexpr char kTopics[] =
 class SagaE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    system_ = new SagaSystem();
+    // The relays poll once a minute: every hop of every saga here is woken by the doorbell its
+    // writer (quote-api, policy-, customer-, quote-worker) rings after committing, so a writer
+    // that stops ringing shows as sagas that do not settle within their deadlines.
+    system_ = new SagaSystem({.relay_poll_interval = "60s"});
     absl::Status s = system_->Start();
     if (!s.ok()) start_error_ = new std::string(s.ToString() + "\n" + system_->Logs());
   }
@@ -215,6 +219,18 @@ TEST_F(SagaE2eTest, HappyPathAndBothCompensations) {
   EXPECT_EQ(GetCustomer("e2e-roomy").policy_count(), 1);
   EXPECT_EQ(GetCustomer("e2e-full").policy_count(), 1);
   ExpectInvariants();
+}
+
+// Each of a saga's three hops through a relay (QuoteApproved, PolicyCreated,
+// CustomerPolicyCountUpdated) is published at once, not at the relays' next poll a minute away.
+TEST_F(SagaE2eTest, EveryHopIsWokenByItsWritersDoorbell) {
+  CreateCustomer("doorbell", 10);
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = CreateAndApprove("doorbell", 1000 + i);
+    ASSERT_FALSE(id.empty());
+    WaitSettled({id}, absl::Seconds(15));
+    EXPECT_EQ(GetQuote(id).status(), v1::QUOTE_STATUS_ISSUED) << i;
+  }
 }
 
 TEST_F(SagaE2eTest, ManyQuotesApprovedConcurrentlyAllSettle) {
@@ -441,6 +457,11 @@ TEST_F(SagaE2eTest, EveryEventRepublishedChangesNothing) {
                                       .policy_id = pol, .customer_id = "", .reason = "poison"}});
     }
     tx.commit();
+    // Like every writer, ring the relays' doorbell after the commit (they poll once a minute).
+    pqxx::nontransaction notify(c);
+    for (const char* schema : {"quote", "policy"}) {
+      notify.exec("NOTIFY " + notify.quote_name(OutboxChannel(schema)));
+    }
   }
   for (const std::string& q : ids) {
     absl::StatusOr<messaging::DlqRecord> a = WaitForDlqRecord(system_->topic("quotes.dlq"), q);

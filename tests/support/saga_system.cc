@@ -90,7 +90,8 @@ absl::Status SagaSystem::Start() {
       const std::string name =
           r == 0 ? absl::StrCat("relay-", schema) : absl::StrCat("relay-", schema, "-", r);
       Add(name, QUOTEFLOW_RELAY_BIN,
-          {absl::StrCat("--outbox-schema=", schema), "--poll-interval=200ms",
+          {absl::StrCat("--outbox-schema=", schema),
+           absl::StrCat("--poll-interval=", options_.relay_poll_interval),
            absl::StrCat("--relay-id=", options_.log_prefix, "-", name),
            absl::StrCat("--topic-prefix=", p)},
           0);

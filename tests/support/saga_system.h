@@ -52,6 +52,10 @@ struct SagaSystemOptions {
   std::string group_prefix;
   // Relay replicas per outbox schema, named relay-<schema> (first) and relay-<schema>-<n>.
   int relays_per_schema = 1;
+  // The relays' fallback poll (--poll-interval). Short by default so that tests about other
+  // things do not wait on a missed wake-up; long where a test proves the writers' doorbell is
+  // what wakes the relays.
+  std::string relay_poll_interval = "200ms";
   int underwriting_limit = 1000000;
   int default_max_policies = 3;
   // Extra command-line arguments by process name ("quote-api", "relay-quote", "policy-worker",
