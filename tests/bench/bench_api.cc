@@ -151,6 +151,7 @@ absl::Status RunApiBenchmark(const BenchContext& ctx) {
                   api->Report().c_str());
     }
     if (c >= 64) errors_64_up += api->failed;
+    if (c == 16 && api->failed == 0) ctx.results->api_tps_at_16_clients = api->approve_per_s;
     const double tps_ratio = api->approve_per_s / pgb->tps;
     const double p99_ratio =
         api->approve_latency.PercentileMs(0.99) / std::max(1e-9, pgb->latency.PercentileMs(0.99));

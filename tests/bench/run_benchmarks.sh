@@ -11,7 +11,7 @@ log="$build_dir/bench-$(date +%Y%m%d-%H%M%S).log"
 sizes=()
 if [[ "$size" == "full" ]]; then
   sizes=(--rows=500000 --scale-rows=100000 --api-duration=8s --latency-duration=15s
-         --saga-rate=100 --saga-duration=15s --saga-backlog=3000)
+         --saga-duration=15s --saga-backlog=3000)
 fi
 echo "quoteflow benchmarks ($size), $(nproc) CPUs, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 status=0
