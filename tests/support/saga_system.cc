@@ -51,9 +51,7 @@ absl::Status SagaSystem::Start() {
   if (options_.bootstrap_servers.empty()) {
     // The run's shared Kafka: this process's own topics and consumer groups.
     options_.bootstrap_servers = Env().bootstrap_servers();
-    if (options_.topic_prefix.empty() && !orchestration) {
-      options_.topic_prefix = Env().topic_prefix();
-    }
+    if (options_.topic_prefix.empty()) options_.topic_prefix = Env().topic_prefix();
     if (options_.group_prefix.empty()) options_.group_prefix = Env().group_prefix();
   }
   const std::string& bootstrap = options_.bootstrap_servers;

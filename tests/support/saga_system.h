@@ -67,8 +67,7 @@ struct SagaSystemOptions {
   // run with --saga-mode=orchestration on their command topics, plus relay-saga
   // (--outbox-schema=saga) and `orchestrators` saga-orchestrator processes (one consumer group),
   // named saga-orchestrator (first) and saga-orchestrator-<n>. Commands and replies go to the
-  // topics of consumers/orchestrator/saga_topics.h with topic_prefix before them; on the run's
-  // shared Kafka the default prefix is "" in this mode (the fixture created those topics).
+  // topics of consumers/orchestrator/saga_topics.h with topic_prefix before them.
   std::string saga_mode = "choreography";
   int orchestrators = 1;
 };
