@@ -161,6 +161,8 @@ absl::Status RunApiBenchmark(const BenchContext& ctx) {
                 pgb->latency.PercentileMs(0.5), pgb->latency.PercentileMs(0.99), tps_ratio,
                 p99_ratio);
     std::fflush(stdout);
+    Point("api_tps", c, api->approve_per_s);
+    Point("pgbench_tps", pgbench_clients, pgb->tps);
     // The ratios judge the client counts pgbench ran at too (16 and 64): with more api clients
     // than pgbench's, latency grows with the queue (Little's law) and says nothing about the api.
     // Errors are judged everywhere.

@@ -19,4 +19,6 @@ status=0
 echo
 echo "== summary (full output in $log)"
 grep -E '^(RATIO|BENCH-ERROR)' "$log" || true
+# The plots of docs/performance.md, from this run's CDF and POINT lines.
+/usr/bin/python3 "$(dirname "$0")/plot_bench.py" "$log" "$build_dir/bench-plots" || status=1
 exit "$status"
