@@ -9,6 +9,10 @@
 // per chaos scenario) share one broker without seeing each other's records; the dead-letter topics
 // are then "<prefix>quotes.dlq", ... and must exist (the caller creates them on the broker).
 //
+// For partition tests, processes can run on hosts of their own (network namespaces,
+// SagaSystemOptions::net and host_of), and StartCopy() adds another instance of a process (a second
+// worker of the same consumer group) while the system runs.
+//
 // Each process's stderr (its JSON log) is appended to <gtest TempDir>/<log_prefix>-<name>.log;
 // Logs() returns their tails for failure messages.
 //
