@@ -28,15 +28,57 @@ PgPool::Lease::~Lease() {
   if (pool_ != nullptr) pool_->Release(std::move(conn_));
 }
 
+namespace {
+
+// `url` with `key=value` added as a URI query parameter, unless it already names `key`.
+std::string WithParameter(std::string url, absl::string_view key, int64_t value) {
+  if (absl::StrContains(url, absl::StrCat(key, "="))) return url;
+  absl::StrAppend(&url, absl::StrContains(url, "?") ? "&" : "?", key, "=", value);
+  return url;
+}
+
+}  // namespace
+
+std::string PgPool::ConnectionUrl() const {
+  std::string url = options_.database_url;
+  if (options_.tcp_user_timeout > absl::ZeroDuration()) {
+    url = WithParameter(url, "tcp_user_timeout",
+                        absl::ToInt64Milliseconds(options_.tcp_user_timeout));
+  }
+  if (options_.keepalive_idle > absl::ZeroDuration()) {
+    url = WithParameter(url, "keepalives", 1);
+    url = WithParameter(url, "keepalives_idle",
+                        std::max<int64_t>(1, absl::ToInt64Seconds(options_.keepalive_idle)));
+    url = WithParameter(url, "keepalives_interval",
+                        std::max<int64_t>(1, absl::ToInt64Seconds(options_.keepalive_interval)));
+    url = WithParameter(url, "keepalives_count", 3);
+  }
+  return url;
+}
+
 absl::StatusOr<std::unique_ptr<pqxx::connection>> PgPool::Open() {
-  auto conn = OpenPgConnection(options_.database_url, options_.connect_timeout);
+  auto conn = OpenPgConnection(ConnectionUrl(), options_.connect_timeout);
   if (!conn.ok()) return conn.status();
   try {
     pqxx::nontransaction tx(**conn);
-    tx.exec(absl::StrCat(
+    std::string settings = absl::StrCat(
         "SET statement_timeout = ", absl::ToInt64Milliseconds(options_.statement_timeout),
         "; SET idle_in_transaction_session_timeout = ",
-        absl::ToInt64Milliseconds(options_.idle_in_transaction_timeout)));
+        absl::ToInt64Milliseconds(options_.idle_in_transaction_timeout));
+    // The server's end of the link: a session whose client vanished silently ends (and gives its
+    // locks and its connection slot back) instead of waiting for the system's 2 h keepalive.
+    if (options_.tcp_user_timeout > absl::ZeroDuration()) {
+      absl::StrAppend(&settings, "; SET tcp_user_timeout = ",
+                      absl::ToInt64Milliseconds(options_.tcp_user_timeout));
+    }
+    if (options_.keepalive_idle > absl::ZeroDuration()) {
+      absl::StrAppend(&settings, "; SET tcp_keepalives_idle = ",
+                      std::max<int64_t>(1, absl::ToInt64Seconds(options_.keepalive_idle)),
+                      "; SET tcp_keepalives_interval = ",
+                      std::max<int64_t>(1, absl::ToInt64Seconds(options_.keepalive_interval)),
+                      "; SET tcp_keepalives_count = 3");
+    }
+    tx.exec(settings);
     tx.commit();
     if (options_.on_connect) options_.on_connect(**conn);
   } catch (const std::exception& e) {

@@ -23,6 +23,17 @@ struct PgPoolOptions {
   absl::Duration statement_timeout = absl::Seconds(5);
   absl::Duration idle_in_transaction_timeout = absl::Seconds(10);
   absl::Duration connect_timeout = absl::Seconds(3);
+  // Liveness of each connection's TCP link, on both ends (libpq's tcp_user_timeout and keepalives,
+  // unless the URL sets them, and the server's tcp_* settings of the session). Data unacknowledged
+  // for tcp_user_timeout, or keepalive probes unanswered (after keepalive_idle of silence, every
+  // keepalive_interval, 3 times), break the connection: the call fails UNAVAILABLE and the
+  // connection is replaced. Without this, a silent partition (packets dropped, no RST) leaves a
+  // statement in the socket, and TCP delivers it once the network heals, long after the caller was
+  // told its call failed: the change is made anyway (chaos NetPartition.ApiToPostgres). Zero:
+  // the operating system's defaults (minutes to hours).
+  absl::Duration tcp_user_timeout = absl::Seconds(10);
+  absl::Duration keepalive_idle = absl::Seconds(5);
+  absl::Duration keepalive_interval = absl::Seconds(2);
   // Runs once on each new connection.
   std::function<void(pqxx::connection&)> on_connect;
 };
@@ -64,6 +75,8 @@ class PgPool {
 
  private:
   void Release(std::unique_ptr<pqxx::connection> conn);
+  // options_.database_url plus the TCP liveness parameters it does not set itself.
+  std::string ConnectionUrl() const;
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Open();
 
   PgPoolOptions options_;
