@@ -37,23 +37,40 @@ std::string WithParameter(std::string url, absl::string_view key, int64_t value)
   return url;
 }
 
+int64_t WholeSeconds(absl::Duration d) { return std::max<int64_t>(1, absl::ToInt64Seconds(d)); }
+
 }  // namespace
 
-std::string PgPool::ConnectionUrl() const {
-  std::string url = options_.database_url;
-  if (options_.tcp_user_timeout > absl::ZeroDuration()) {
+std::string WithClientLiveness(std::string url, const PgLinkLiveness& liveness) {
+  if (liveness.tcp_user_timeout > absl::ZeroDuration()) {
     url = WithParameter(url, "tcp_user_timeout",
-                        absl::ToInt64Milliseconds(options_.tcp_user_timeout));
+                        absl::ToInt64Milliseconds(liveness.tcp_user_timeout));
   }
-  if (options_.keepalive_idle > absl::ZeroDuration()) {
+  if (liveness.keepalive_idle > absl::ZeroDuration()) {
     url = WithParameter(url, "keepalives", 1);
-    url = WithParameter(url, "keepalives_idle",
-                        std::max<int64_t>(1, absl::ToInt64Seconds(options_.keepalive_idle)));
-    url = WithParameter(url, "keepalives_interval",
-                        std::max<int64_t>(1, absl::ToInt64Seconds(options_.keepalive_interval)));
+    url = WithParameter(url, "keepalives_idle", WholeSeconds(liveness.keepalive_idle));
+    url = WithParameter(url, "keepalives_interval", WholeSeconds(liveness.keepalive_interval));
     url = WithParameter(url, "keepalives_count", 3);
   }
   return url;
+}
+
+std::string ServerLivenessSql(const PgLinkLiveness& liveness) {
+  std::string sql;
+  if (liveness.tcp_user_timeout > absl::ZeroDuration()) {
+    absl::StrAppend(&sql, "SET tcp_user_timeout = ",
+                    absl::ToInt64Milliseconds(liveness.tcp_user_timeout), "; ");
+  }
+  if (liveness.keepalive_idle > absl::ZeroDuration()) {
+    absl::StrAppend(&sql, "SET tcp_keepalives_idle = ", WholeSeconds(liveness.keepalive_idle),
+                    "; SET tcp_keepalives_interval = ", WholeSeconds(liveness.keepalive_interval),
+                    "; SET tcp_keepalives_count = 3; ");
+  }
+  return sql;
+}
+
+std::string PgPool::ConnectionUrl() const {
+  return WithClientLiveness(options_.database_url, options_.liveness);
 }
 
 absl::StatusOr<std::unique_ptr<pqxx::connection>> PgPool::Open() {
@@ -61,24 +78,11 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> PgPool::Open() {
   if (!conn.ok()) return conn.status();
   try {
     pqxx::nontransaction tx(**conn);
-    std::string settings = absl::StrCat(
-        "SET statement_timeout = ", absl::ToInt64Milliseconds(options_.statement_timeout),
-        "; SET idle_in_transaction_session_timeout = ",
-        absl::ToInt64Milliseconds(options_.idle_in_transaction_timeout));
-    // The server's end of the link: a session whose client vanished silently ends (and gives its
-    // locks and its connection slot back) instead of waiting for the system's 2 h keepalive.
-    if (options_.tcp_user_timeout > absl::ZeroDuration()) {
-      absl::StrAppend(&settings, "; SET tcp_user_timeout = ",
-                      absl::ToInt64Milliseconds(options_.tcp_user_timeout));
-    }
-    if (options_.keepalive_idle > absl::ZeroDuration()) {
-      absl::StrAppend(&settings, "; SET tcp_keepalives_idle = ",
-                      std::max<int64_t>(1, absl::ToInt64Seconds(options_.keepalive_idle)),
-                      "; SET tcp_keepalives_interval = ",
-                      std::max<int64_t>(1, absl::ToInt64Seconds(options_.keepalive_interval)),
-                      "; SET tcp_keepalives_count = 3");
-    }
-    tx.exec(settings);
+    tx.exec(absl::StrCat("SET statement_timeout = ",
+                         absl::ToInt64Milliseconds(options_.statement_timeout),
+                         "; SET idle_in_transaction_session_timeout = ",
+                         absl::ToInt64Milliseconds(options_.idle_in_transaction_timeout), "; ",
+                         ServerLivenessSql(options_.liveness)));
     tx.commit();
     if (options_.on_connect) options_.on_connect(**conn);
   } catch (const std::exception& e) {
