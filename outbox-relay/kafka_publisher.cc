@@ -1,5 +1,6 @@
 #include "outbox-relay/kafka_publisher.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -8,29 +9,25 @@
 namespace quoteflow::relay {
 namespace {
 
-// One produced message waiting for its delivery report.
-struct Pending {
-  Delivery* delivery = nullptr;
-  int* outstanding = nullptr;
-};
-
-void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void*) {
-  auto* p = static_cast<Pending*>(msg->_private);
-  if (p == nullptr) return;
+void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
+  auto* t = static_cast<TrackedMessage*>(msg->_private);
+  if (t == nullptr) return;
   if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    p->delivery->outcome = DeliveryOutcome::kDelivered;
-    p->delivery->error.clear();
+    t->delivery.outcome = DeliveryOutcome::kDelivered;
+    t->delivery.error.clear();
   } else {
-    p->delivery->outcome = IsPermanentProduceError(msg->err) ? DeliveryOutcome::kPermanent
-                                                              : DeliveryOutcome::kTransient;
+    t->delivery.outcome = IsPermanentProduceError(msg->err) ? DeliveryOutcome::kPermanent
+                                                             : DeliveryOutcome::kTransient;
     const char* persisted = "";
     if (rd_kafka_message_status(msg) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED) {
       persisted = " (possibly persisted)";
     }
-    p->delivery->error = absl::StrCat(rd_kafka_err2name(msg->err), ": ", rd_kafka_err2str(msg->err),
-                                      persisted);
+    t->delivery.error = absl::StrCat(rd_kafka_err2name(msg->err), ": ", rd_kafka_err2str(msg->err),
+                                     persisted);
   }
-  --*p->outstanding;
+  t->done = true;
+  t->completed->push_back(t->id);
+  --*static_cast<int*>(opaque);
 }
 
 }  // namespace
@@ -68,6 +65,7 @@ absl::Status KafkaBatchPublisher::Build() {
   absl::StatusOr<rd_kafka_conf_t*> conf = factory_();
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_dr_msg_cb(*conf, &OnDelivery);
+  rd_kafka_conf_set_opaque(*conf, &outstanding_);
   char errstr[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, *conf, errstr, sizeof(errstr));
   if (rk == nullptr) {
@@ -100,65 +98,58 @@ void KafkaBatchPublisher::Flush(absl::Duration timeout) {
   rd_kafka_flush(rk_, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
 }
 
-std::vector<Delivery> KafkaBatchPublisher::Publish(const std::vector<OutgoingMessage>& messages,
-                                                   const std::atomic<bool>& stop,
-                                                   absl::Duration shutdown_grace) {
-  std::vector<Delivery> deliveries(messages.size());
-  std::vector<Pending> pending(messages.size());
-  int outstanding = 0;
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const OutgoingMessage& m = messages[i];
-    const OutboxRow& r = *m.row;
-    pending[i] = {&deliveries[i], &outstanding};
-    rd_kafka_resp_err_t err;
-    while (true) {
-      ++outstanding;  // the report may come from rd_kafka_poll before producev returns
-      err = rd_kafka_producev(
-          rk_, RD_KAFKA_V_TOPIC(m.topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_KEY(r.aggregate_id.data(), r.aggregate_id.size()),
-          RD_KAFKA_V_VALUE(const_cast<char*>(r.payload.data()), r.payload.size()),
-          RD_KAFKA_V_HEADER("ce_specversion", "1.0", 3),
-          RD_KAFKA_V_HEADER("ce_id", r.event_id.data(), r.event_id.size()),
-          RD_KAFKA_V_HEADER("ce_type", r.event_type.data(), r.event_type.size()),
-          RD_KAFKA_V_HEADER("ce_source", r.source.data(), r.source.size()),
-          RD_KAFKA_V_HEADER("ce_time", r.occurred_at.data(), r.occurred_at.size()),
-          RD_KAFKA_V_HEADER("content-type", "application/json", 16),
-          RD_KAFKA_V_HEADER("traceparent", r.traceparent.data(), r.traceparent.size()),
-          RD_KAFKA_V_OPAQUE(&pending[i]), RD_KAFKA_V_END);
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-      --outstanding;
-      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !stop.load()) {
-        rd_kafka_poll(rk_, 10);
-        continue;
-      }
-      break;
+void KafkaBatchPublisher::Produce(const OutgoingMessage& m, TrackedMessage* t,
+                                  const std::atomic<bool>& stop) {
+  const OutboxRow& r = *m.row;
+  t->done = false;
+  t->completed = &completed_;
+  rd_kafka_resp_err_t err;
+  while (true) {
+    ++outstanding_;  // the report may be served by rd_kafka_poll before producev returns
+    err = rd_kafka_producev(
+        rk_, RD_KAFKA_V_TOPIC(m.topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(r.aggregate_id.data(), r.aggregate_id.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(r.payload.data()), r.payload.size()),
+        RD_KAFKA_V_HEADER("ce_specversion", "1.0", 3),
+        RD_KAFKA_V_HEADER("ce_id", r.event_id.data(), r.event_id.size()),
+        RD_KAFKA_V_HEADER("ce_type", r.event_type.data(), r.event_type.size()),
+        RD_KAFKA_V_HEADER("ce_source", r.source.data(), r.source.size()),
+        RD_KAFKA_V_HEADER("ce_time", r.occurred_at.data(), r.occurred_at.size()),
+        RD_KAFKA_V_HEADER("content-type", "application/json", 16),
+        RD_KAFKA_V_HEADER("traceparent", r.traceparent.data(), r.traceparent.size()),
+        RD_KAFKA_V_OPAQUE(t), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    --outstanding_;
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !stop.load()) {
+      rd_kafka_poll(rk_, 10);
+      continue;
     }
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      deliveries[i].outcome =
-          IsPermanentProduceError(err) ? DeliveryOutcome::kPermanent : DeliveryOutcome::kTransient;
-      deliveries[i].error = absl::StrCat(rd_kafka_err2name(err), ": ", rd_kafka_err2str(err));
-    }
+    break;
   }
-  absl::Time stop_deadline = absl::InfiniteFuture();
-  absl::Time next_log = absl::Now() + absl::Seconds(10);
-  bool purged = false;
-  while (outstanding > 0) {
-    // flush() rather than poll(): it also serves the delivery reports, and it makes librdkafka send
-    // what is queued at once instead of waiting out linger.ms (the batch is already complete).
-    rd_kafka_flush(rk_, 50);
-    absl::Time now = absl::Now();
-    if (stop.load() && stop_deadline == absl::InfiniteFuture()) stop_deadline = now + shutdown_grace;
-    if (!purged && now >= stop_deadline) {
-      log::Warn("shutdown: purging undelivered messages", {{"outstanding", outstanding}});
-      rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-      purged = true;
-    }
-    if (now >= next_log) {
-      log::Warn("still waiting for delivery reports", {{"outstanding", outstanding}});
-      next_log = now + absl::Seconds(10);
-    }
-  }
-  return deliveries;
+  t->delivery.outcome =
+      IsPermanentProduceError(err) ? DeliveryOutcome::kPermanent : DeliveryOutcome::kTransient;
+  t->delivery.error = absl::StrCat(rd_kafka_err2name(err), ": ", rd_kafka_err2str(err));
+  t->done = true;
+  completed_.push_back(t->id);
+}
+
+std::vector<int64_t> KafkaBatchPublisher::Poll(absl::Duration max) {
+  const absl::Time deadline = absl::Now() + max;
+  do {
+    // flush() rather than poll(): it also serves the delivery reports, and it makes librdkafka
+    // send what is queued at once instead of waiting out linger.ms.
+    const absl::Duration left = deadline - absl::Now();
+    rd_kafka_flush(rk_, static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(left), 0, 50)));
+    if (!completed_.empty() && outstanding_ == 0) break;
+  } while (outstanding_ > 0 && absl::Now() < deadline);
+  if (outstanding_ == 0) rd_kafka_poll(rk_, 0);
+  std::vector<int64_t> out;
+  out.swap(completed_);
+  return out;
+}
+
+void KafkaBatchPublisher::Purge() {
+  rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 }
 
 }  // namespace quoteflow::relay

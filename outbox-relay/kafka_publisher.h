@@ -1,6 +1,7 @@
-// KafkaBatchPublisher: the relay's Kafka side. Produces one batch of outbox rows with every message in
-// flight at once (librdkafka's idempotent producer keeps them in order per partition), and waits for
-// the delivery report of each: only a successful report counts as published. Errors are classified
+// KafkaBatchPublisher: the relay's Kafka side. Produces outbox rows, many in flight at once
+// (librdkafka's idempotent producer keeps them in order per partition), and hands back each
+// delivery report as it arrives (Poll): only a successful report counts as published, and the
+// relay deletes a row as soon as its report says so, without waiting for the rest of its batch. Errors are classified
 // as permanent (the broker will never accept this message: too large, unknown or invalid topic,
 // invalid record) or transient (everything else: brokers down, timeouts, possibly persisted, purged
 // at shutdown); the relay parks the first kind after some attempts and retries the second forever.
@@ -39,6 +40,15 @@ struct Delivery {
 // True for produce errors that retrying cannot fix (the row is parked after --max-attempts).
 bool IsPermanentProduceError(rd_kafka_resp_err_t err);
 
+// One produced message. Produce() sets `done` and `delivery` from its delivery report (or at once
+// when librdkafka refuses it locally); it must stay at the same address until then.
+struct TrackedMessage {
+  int64_t id = 0;  // the row's seq: Poll() returns it once done
+  Delivery delivery;
+  bool done = false;
+  std::vector<int64_t>* completed = nullptr;  // set by Produce()
+};
+
 class KafkaBatchPublisher {
  public:
   // Returns a new producer configuration (ownership passes to the caller); called again to build a
@@ -50,12 +60,21 @@ class KafkaBatchPublisher {
   static absl::StatusOr<std::unique_ptr<KafkaBatchPublisher>> Create(ConfFactory factory);
   ~KafkaBatchPublisher();
 
-  // Produces every message and returns one Delivery per message, in order, once each has its
-  // delivery report. Blocks as long as librdkafka needs (bounded by message.timeout.ms unless that
-  // is 0). When `stop` becomes true it waits at most `shutdown_grace` more, then purges what is left
-  // (reported as kTransient: not published, will be sent again by whoever publishes next).
-  std::vector<Delivery> Publish(const std::vector<OutgoingMessage>& messages,
-                                const std::atomic<bool>& stop, absl::Duration shutdown_grace);
+  // Queues one message (waiting for room while the local queue is full, unless `stop`). Its
+  // report arrives through Poll(), bounded by message.timeout.ms.
+  void Produce(const OutgoingMessage& message, TrackedMessage* tracked,
+               const std::atomic<bool>& stop);
+
+  // Sends what is queued and serves delivery reports for up to `max` (returns earlier once nothing
+  // is outstanding). Returns the ids of the messages completed since the last call.
+  std::vector<int64_t> Poll(absl::Duration max);
+
+  // Messages produced whose report has not been served yet.
+  int outstanding() const { return outstanding_; }
+
+  // Abandons every queued and in-flight message: their reports come (kTransient, "purged") with
+  // the next Poll(). They may still have reached the broker (at-least-once: sent again later).
+  void Purge();
 
   // True after an idempotent-producer fatal error; the producer is then unusable and must be
   // recreated (Recreate()). `reason` receives librdkafka's message.
@@ -73,6 +92,8 @@ class KafkaBatchPublisher {
 
   ConfFactory factory_;
   rd_kafka_t* rk_ = nullptr;
+  int outstanding_ = 0;
+  std::vector<int64_t> completed_;
 };
 
 }  // namespace quoteflow::relay

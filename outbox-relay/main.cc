@@ -71,18 +71,42 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
 
   const kafka::KafkaSettings& settings = *kafka_settings;
+  // A bounded message timeout (librdkafka's default is 300 s): a message that cannot be delivered
+  // puts its row in backoff instead of keeping it in flight for minutes. --kafka-properties wins.
+  std::string message_timeout_ms;
+  {
+    const auto props = *settings.EffectiveProperties(kafka::KafkaRole::kProducer);
+    bool set = false;
+    for (const auto& [key, value] : props) {
+      set = set || key == "message.timeout.ms" || key == "delivery.timeout.ms";
+    }
+    if (!set) {
+      message_timeout_ms = std::to_string(absl::ToInt64Milliseconds(options->message_timeout));
+    }
+  }
+  const absl::Duration liveness_timeout = options->liveness_timeout;
   relay::Relay relay(
       *std::move(options),
-      [&settings]() -> absl::StatusOr<rd_kafka_conf_t*> {
+      [&settings, message_timeout_ms]() -> absl::StatusOr<rd_kafka_conf_t*> {
         absl::StatusOr<kafka::ConfPtr> conf = settings.Build(kafka::KafkaRole::kProducer);
         if (!conf.ok()) return conf.status();
+        if (!message_timeout_ms.empty()) {
+          char errstr[256];
+          if (rd_kafka_conf_set(conf->get(), "message.timeout.ms", message_timeout_ms.c_str(),
+                                errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+            return absl::InvalidArgumentError(absl::StrCat("--message-timeout: ", errstr));
+          }
+        }
         return conf->release();
       },
       *std::move(fail_points));
   metrics::Registry registry;
   relay::RegisterRelayMetrics(registry, relay.stats());
   auto metrics_server = metrics::StartFromConfig(
-      config, registry, [&relay] { return relay::RelayReadiness(relay.stats()); });
+      config, registry, [&relay] { return relay::RelayReadiness(relay.stats()); },
+      [&relay, liveness_timeout] {
+        return relay::RelayLiveness(relay.stats(), liveness_timeout);
+      });
   if (!metrics_server.ok()) {
     log::Error("cannot serve metrics", {{"error", metrics_server.status().ToString()}});
     return 1;

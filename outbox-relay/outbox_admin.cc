@@ -87,7 +87,8 @@ absl::Status RetryParked(const std::string& database_url, const std::string& sch
     pqxx::work tx(*conn);
     pqxx::result r = tx.exec_params(
         absl::StrCat("UPDATE ", outbox,
-                     " SET parked_at = NULL, attempts = 0 WHERE seq = $1 AND parked_at IS NOT NULL "
+                     " SET parked_at = NULL, attempts = 0, retries = 0, next_attempt_at = NULL WHERE seq = $1 AND "
+                     "parked_at IS NOT NULL "
                      "RETURNING seq"),
         seq);
     if (r.empty()) return NotParked(tx, outbox, seq);

@@ -28,6 +28,7 @@ constexpr char kAdvisoryLocksOf[] =
 constexpr char kCountLocks[] = "quoteflow_relay_count_locks";
 constexpr char kFetchAll[] = "quoteflow_relay_fetch_all";
 constexpr char kFetchSome[] = "quoteflow_relay_fetch_some";
+constexpr char kFetchRetries[] = "quoteflow_relay_fetch_retries";
 constexpr char kDelete[] = "quoteflow_relay_delete";
 constexpr char kRegister[] = "quoteflow_relay_register";
 constexpr char kStats[] = "quoteflow_relay_stats";
@@ -43,23 +44,57 @@ constexpr char kRowColumns[] =
     "AS occurred_at, "
     "o.shard, o.attempts";
 
-// A row waits while an earlier row of its aggregate is parked (outbox_parked index).
-std::string NotBehindParked(const std::string& outbox) {
-  return absl::StrCat("NOT EXISTS (SELECT 1 FROM ", outbox,
-                      " p WHERE p.parked_at IS NOT NULL AND p.aggregate_id = o.aggregate_id AND "
-                      "p.seq < o.seq)");
+// A row may be read when it is not in flight (`skip`, bigint[]), its aggregate does not already
+// have all the rows it may have in flight (`busy`, text[]), and no earlier row of its aggregate is
+// parked (outbox_parked index) or failed and not yet delivered (next_attempt_at set: in backoff,
+// or due and read by the retry statement first; outbox_backoff index).
+std::string Readable(const std::string& outbox, const std::string& skip, const std::string& busy) {
+  return absl::StrCat(
+      "o.seq <> ALL(", skip, "::bigint[]) AND o.aggregate_id <> ALL(", busy,
+      "::text[]) AND NOT EXISTS (SELECT 1 FROM ", outbox,
+      " p WHERE p.parked_at IS NOT NULL AND p.aggregate_id = o.aggregate_id AND p.seq < o.seq) "
+      "AND NOT EXISTS (SELECT 1 FROM ", outbox,
+      " b WHERE b.next_attempt_at IS NOT NULL AND b.aggregate_id = o.aggregate_id AND "
+      "b.seq < o.seq)");
 }
+
+// next_attempt_at for the `failures`-th failure: `min_ms` doubled per earlier failure, at most
+// `max_ms` (both parameter references).
+std::string BackoffSql(const std::string& failures, const std::string& min_ms,
+                       const std::string& max_ms) {
+  return absl::StrCat("clock_timestamp() + least(", max_ms, "::int8, ", min_ms,
+                      "::int8 * (2::int8 ^ least(greatest(", failures,
+                      " - 1, 0), 30))::int8) * interval '1 millisecond'");
+}
+
+int Millis(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
 
 std::string IntArray(const std::vector<int>& v) { return absl::StrCat("{", absl::StrJoin(v, ","), "}"); }
 std::string IntArray(const std::vector<int64_t>& v) {
   return absl::StrCat("{", absl::StrJoin(v, ","), "}");
 }
 
+// A text[] literal: every element double-quoted, with '"' and '\\' escaped.
+std::string TextArray(const std::vector<std::string>& v) {
+  std::string out = "{";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (char c : v[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
 }  // namespace
 
 std::string FetchAllShardsSql(const std::string& outbox) {
-  return absl::StrCat("SELECT ", kRowColumns, " FROM ", outbox, " o WHERE o.parked_at IS NULL AND ",
-                      NotBehindParked(outbox), " ORDER BY o.seq LIMIT $1");
+  return absl::StrCat("SELECT ", kRowColumns, " FROM ", outbox,
+                      " o WHERE o.parked_at IS NULL AND o.next_attempt_at IS NULL AND ",
+                      Readable(outbox, "$2", "$3"), " ORDER BY o.seq LIMIT $1");
 }
 
 std::string FetchSomeShardsSql(const std::string& outbox) {
@@ -71,8 +106,15 @@ std::string FetchSomeShardsSql(const std::string& outbox) {
   return absl::StrCat("SELECT b.* FROM (SELECT ", kRowColumns,
                       " FROM unnest($1::int[]) AS h(shard) CROSS JOIN LATERAL (SELECT * FROM ",
                       outbox, " o WHERE o.shard = h.shard AND o.parked_at IS NULL AND ",
-                      NotBehindParked(outbox),
+                      "o.next_attempt_at IS NULL AND ", Readable(outbox, "$3", "$4"),
                       " ORDER BY o.seq LIMIT $2) o LIMIT $2) b ORDER BY b.seq");
+}
+
+std::string FetchRetriesSql(const std::string& outbox) {
+  return absl::StrCat("SELECT ", kRowColumns, " FROM ", outbox,
+                      " o WHERE o.next_attempt_at <= now() AND o.parked_at IS NULL AND "
+                      "o.shard = ANY($2::int[]) AND ",
+                      Readable(outbox, "$3", "$4"), " ORDER BY o.seq LIMIT $1");
 }
 
 class PgOutboxStore::Listener : public pqxx::notification_receiver {
@@ -171,6 +213,7 @@ absl::Status PgOutboxStore::Connect() {
                                 kAdvisoryLocks));
     conn_->prepare(kFetchAll, FetchAllShardsSql(outbox_));
     conn_->prepare(kFetchSome, FetchSomeShardsSql(outbox_));
+    conn_->prepare(kFetchRetries, FetchRetriesSql(outbox_));
     conn_->prepare(kDelete,
                    absl::StrCat("DELETE FROM ", outbox_, " WHERE seq = ANY($1::bigint[])"));
     // The registration row, and the removal of rows whose relay's presence lock is gone, in one
@@ -197,13 +240,16 @@ absl::Status PgOutboxStore::Connect() {
         absl::StrCat(
             "SELECT CASE WHEN c.n <= ", kExactBacklog, " THEN c.n ELSE greatest(c.n, "
             "pg_stat_get_live_tuples('", outbox_, "'::regclass) - p.n) END, p.n, "
-            "coalesce(extract(epoch FROM clock_timestamp() - f.oldest), 0)::float8 FROM "
+            "coalesce(extract(epoch FROM clock_timestamp() - f.oldest), 0)::float8, m.held FROM "
             "(SELECT count(*) AS n FROM (SELECT 1 FROM ", outbox_, " WHERE parked_at IS NULL "
             "LIMIT ", kExactBacklog + 1, ") x) c, "
             "(SELECT count(*) AS n FROM ", outbox_, " WHERE parked_at IS NOT NULL) p, "
             "(SELECT min(o.created_at) AS oldest FROM generate_series(0, $1 - 1) AS h(shard) "
             "CROSS JOIN LATERAL (SELECT created_at FROM ", outbox_,
-            " WHERE shard = h.shard AND parked_at IS NULL ORDER BY seq LIMIT 1) o) f"));
+            " WHERE shard = h.shard AND parked_at IS NULL ORDER BY seq LIMIT 1) o) f, "
+            "(SELECT EXISTS (SELECT 1 FROM unnest($2::int[]) AS h(shard) CROSS JOIN LATERAL "
+            "(SELECT 1 FROM ", outbox_, " WHERE shard = h.shard AND parked_at IS NULL LIMIT 1) x) "
+            "AS held) m"));
     listener_ = std::make_unique<Listener>(*conn_, channel_);
   } catch (const std::exception& e) {
     return Broken(e, "preparing the relay session");
@@ -281,37 +327,59 @@ absl::Status PgOutboxStore::Heartbeat(int64_t published_total, int64_t parked_to
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<OutboxRow>> PgOutboxStore::FetchBatch(int limit, int* scanned) {
+absl::StatusOr<std::vector<OutboxRow>> PgOutboxStore::FetchBatch(
+    int limit, int* scanned, const std::vector<int64_t>& in_flight,
+    const std::map<std::string, int>& in_flight_per_key) {
   if (scanned != nullptr) *scanned = 0;
   if (conn_ == nullptr) return absl::UnavailableError("not connected");
   std::vector<OutboxRow> rows;
   if (held_.empty() || limit <= 0) return rows;
+  // Aggregates that may not have another row in flight: the query skips all their rows (else a
+  // batch could come back full of rows that the cap below drops, while other aggregates wait).
+  std::vector<std::string> busy;
+  for (const auto& [aggregate_id, n] : in_flight_per_key) {
+    if (n >= options_.max_per_key) busy.push_back(aggregate_id);
+  }
   try {
     pqxx::nontransaction tx(*conn_);
-    pqxx::result r;
+    const std::string skip = IntArray(in_flight);
+    const std::string busy_keys = TextArray(busy);
+    // Rows due for a retry take at most half the batch: failing rows hold the lowest seqs, and
+    // would otherwise fill every batch while the other aggregates wait.
+    pqxx::result retries =
+        tx.exec_prepared(kFetchRetries, std::max(1, limit / 2), IntArray(held_), skip, busy_keys);
+    const int fresh_limit = limit - static_cast<int>(retries.size());
+    pqxx::result fresh;
     const bool all = static_cast<int>(held_.size()) == options_.shards;
     std::vector<int> order;  // held shards, starting at fetch_start_
-    if (all) {
-      r = tx.exec_prepared(kFetchAll, limit);
-    } else {
+    if (fresh_limit > 0 && all) {
+      fresh = tx.exec_prepared(kFetchAll, fresh_limit, skip, busy_keys);
+    } else if (fresh_limit > 0) {
       const size_t n = held_.size();
       order.reserve(n);
       for (size_t i = 0; i < n; ++i) order.push_back(held_[(fetch_start_ + i) % n]);
-      r = tx.exec_prepared(kFetchSome, IntArray(order), limit);
+      fresh = tx.exec_prepared(kFetchSome, IntArray(order), fresh_limit, skip, busy_keys);
+      if (static_cast<int>(fresh.size()) >= fresh_limit) {
+        // A full batch: the next one starts after the last shard read, so that a shard with a
+        // large backlog does not hold the others back.
+        std::map<int, size_t> position;
+        for (size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
+        size_t last = 0;
+        for (const auto& row : fresh) last = std::max(last, position[row[11].as<int>()]);
+        fetch_start_ = (fetch_start_ + last + 1) % order.size();
+      }
     }
-    if (scanned != nullptr) *scanned = static_cast<int>(r.size());
-    if (!all && static_cast<int>(r.size()) >= limit) {
-      // A full batch: the next one starts after the last shard read, so that a shard with a large
-      // backlog does not hold the others back.
-      std::map<int, size_t> position;
-      for (size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
-      size_t last = 0;
-      for (const auto& row : r) last = std::max(last, position[row[11].as<int>()]);
-      fetch_start_ = (fetch_start_ + last + 1) % order.size();
-    }
-    std::map<std::string, int> per_key;
-    rows.reserve(r.size());
-    for (const auto& row : r) {
+    if (scanned != nullptr) *scanned = static_cast<int>(retries.size() + fresh.size());
+    std::vector<pqxx::row> read;
+    read.reserve(retries.size() + fresh.size());
+    for (const auto& row : retries) read.push_back(row);
+    for (const auto& row : fresh) read.push_back(row);
+    std::sort(read.begin(), read.end(), [](const pqxx::row& x, const pqxx::row& y) {
+      return x[0].as<int64_t>() < y[0].as<int64_t>();
+    });
+    std::map<std::string, int> per_key = in_flight_per_key;
+    rows.reserve(read.size());
+    for (const auto& row : read) {
       std::string aggregate_id = row[4].as<std::string>();
       if (++per_key[aggregate_id] > options_.max_per_key) continue;
       OutboxRow o;
@@ -358,9 +426,11 @@ absl::StatusOr<int> PgOutboxStore::RecordPermanentFailures(
       pqxx::result r = tx.exec_params(
           absl::StrCat("UPDATE ", outbox_,
                        " SET attempts = attempts + 1, last_error = $2, parked_at = CASE WHEN "
-                       "attempts + 1 >= $3 THEN now() END WHERE seq = $1 RETURNING parked_at IS NOT "
-                       "NULL, attempts"),
-          f.seq, f.error.substr(0, 2000), max_attempts);
+                       "attempts + 1 >= $3 THEN now() END, next_attempt_at = CASE WHEN "
+                       "attempts + 1 < $3 THEN ", BackoffSql("attempts + 1", "$4", "$5"),
+                       " END WHERE seq = $1 RETURNING parked_at IS NOT NULL, attempts"),
+          f.seq, f.error.substr(0, 2000), max_attempts, Millis(options_.row_backoff),
+          Millis(options_.max_row_backoff));
       if (!r.empty() && r[0][0].as<bool>()) ++parked;
     }
     tx.commit();
@@ -368,6 +438,29 @@ absl::StatusOr<int> PgOutboxStore::RecordPermanentFailures(
     return Broken(e, "recording failed deliveries");
   }
   return parked;
+}
+
+absl::Status PgOutboxStore::RecordTransientFailures(const std::vector<PermanentFailure>& failures) {
+  if (failures.empty()) return absl::OkStatus();
+  if (conn_ == nullptr) return absl::UnavailableError("not connected");
+  // One statement per distinct error (usually one: a partition or the whole cluster is down).
+  std::map<std::string, std::vector<int64_t>> by_error;
+  for (const PermanentFailure& f : failures) by_error[f.error.substr(0, 2000)].push_back(f.seq);
+  try {
+    pqxx::work tx(*conn_);
+    for (const auto& [error, seqs] : by_error) {
+      tx.exec_params(absl::StrCat("UPDATE ", outbox_,
+                                  " SET retries = retries + 1, last_error = $2, next_attempt_at = ",
+                                  BackoffSql("retries + 1", "$3", "$4"),
+                                  " WHERE seq = ANY($1::bigint[])"),
+                     IntArray(seqs), error, Millis(options_.row_backoff),
+                     Millis(options_.max_row_backoff));
+    }
+    tx.commit();
+  } catch (const std::exception& e) {
+    return Broken(e, "recording failed deliveries");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> PgOutboxStore::WaitForNotification(absl::Duration max,
@@ -394,10 +487,11 @@ absl::StatusOr<BacklogStats> PgOutboxStore::Stats() {
   BacklogStats s;
   try {
     pqxx::nontransaction tx(*conn_);
-    pqxx::row r = tx.exec_prepared1(kStats, options_.shards);
+    pqxx::row r = tx.exec_prepared1(kStats, options_.shards, IntArray(held_));
     s.backlog = r[0].as<int64_t>();
     s.parked = r[1].as<int64_t>();
     s.oldest_age_seconds = r[2].as<double>();
+    s.held_backlog = r[3].as<bool>();
   } catch (const std::exception& e) {
     return Broken(e, "reading outbox stats");
   }

@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -73,6 +74,8 @@ struct BacklogStats {
   int64_t parked = 0;  // exact
   // Age of the oldest unparked row (the lowest seq of each shard); 0 when none.
   double oldest_age_seconds = 0;
+  // Whether the shards this relay holds have unparked rows (waiting, in flight or in backoff).
+  bool held_backlog = false;
 };
 
 class PgOutboxStore {
@@ -82,13 +85,17 @@ class PgOutboxStore {
     std::string schema;  // holds the outbox table
     std::string relay_id;
     int shards = 64;
-    // At most this many rows of one aggregate in one batch (see RelayOptions::max_in_flight_per_key).
+    // At most this many rows of one aggregate in flight (see RelayOptions::max_in_flight_per_key).
     int max_per_key = 1;
     // Both ends of the lease session: when this relay's host is cut off, the server ends the
     // session (and so frees its leases for the other replicas) within keepalive_idle + 3 *
     // keepalive_interval, instead of Linux's 2 h 11 min; this relay's own statements fail after
     // tcp_user_timeout and it reconnects.
     PgLinkLiveness liveness;
+    // Backoff of a row after a failed delivery: row_backoff * 2^(failures - 1), at most
+    // max_row_backoff.
+    absl::Duration row_backoff = absl::Milliseconds(500);
+    absl::Duration max_row_backoff = absl::Seconds(30);
   };
 
   explicit PgOutboxStore(Options options);
@@ -118,15 +125,20 @@ class PgOutboxStore {
   absl::Status Heartbeat(int64_t published_total, int64_t parked_total);
 
   // Up to `limit` unparked rows of the held shards, in seq order within each shard (so per
-  // aggregate), skipping rows behind a parked row of the same aggregate, and at most max_per_key
-  // rows per aggregate. Holding every shard, it reads the outbox in seq order; holding some, it
-  // reads each held shard's range of the outbox_shard_seq index in turn (starting after the shard
-  // where the last full batch ended, so that every held shard gets its turn), and stops at `limit`
-  // rows: the work is bounded by the rows returned plus one index probe per held shard, whatever
-  // the other shards hold. `*scanned` (optional) receives how many rows were read before the
-  // per-aggregate cap (== limit: there is more). UNAVAILABLE when the connection broke (store
-  // disconnected).
-  absl::StatusOr<std::vector<OutboxRow>> FetchBatch(int limit, int* scanned = nullptr);
+  // aggregate): first the rows due for a retry (a failed delivery whose backoff has passed), at
+  // most half of `limit`, then rows never tried. Skipped: rows in backoff, rows behind a parked
+  // or failed row of the same aggregate, and the rows in `in_flight` (seqs produced and not yet
+  // reported); at most max_per_key rows per aggregate, counting `in_flight_per_key` (rows of that
+  // aggregate already in flight). Holding every shard, it reads the outbox in seq order; holding
+  // some, it reads each held shard's range of the outbox_shard_seq index in turn (starting after
+  // the shard where the last full batch ended, so that every held shard gets its turn), and
+  // stops at `limit` rows: the work is bounded by the rows returned plus one index probe per held
+  // shard, whatever the other shards hold. `*scanned` (optional) receives how many rows were read
+  // before the per-aggregate cap (== limit: there is more). UNAVAILABLE when the connection broke
+  // (store disconnected).
+  absl::StatusOr<std::vector<OutboxRow>> FetchBatch(
+      int limit, int* scanned = nullptr, const std::vector<int64_t>& in_flight = {},
+      const std::map<std::string, int>& in_flight_per_key = {});
 
   // Deletes published rows. UNAVAILABLE when the connection broke (the rows stay and are published
   // again, by this relay after reconnecting or by whoever takes the shards).
@@ -136,6 +148,11 @@ class PgOutboxStore {
   // max_attempts. Returns how many rows were parked now. UNAVAILABLE as above.
   absl::StatusOr<int> RecordPermanentFailures(const std::vector<PermanentFailure>& failures,
                                               int max_attempts);
+
+  // Records a transient delivery failure of each row (retries + 1, last_error) and puts it in
+  // backoff (next_attempt_at): until then neither it nor a later row of its aggregate is read.
+  // UNAVAILABLE as above.
+  absl::Status RecordTransientFailures(const std::vector<PermanentFailure>& failures);
 
   // Waits until a NOTIFY on "<schema>_outbox" arrived (true), `max` passed or *stop became true (false).
   // UNAVAILABLE when the connection broke.
@@ -169,11 +186,14 @@ class PgOutboxStore {
 
 // FetchBatch's statements (exposed for tests and benchmarks), for the outbox table `outbox`
 // ("schema".outbox). Both return the columns of OutboxRow in its order.
-// All shards: $1 = limit. Reads the primary key in seq order.
+// All shards: $1 = limit, $2 = seqs to skip (bigint[]), $3 = aggregates to skip (text[]). Reads
+// the primary key in seq order.
 std::string FetchAllShardsSql(const std::string& outbox);
-// Some shards: $1 = the shards (int[]), in the order to read them; $2 = limit. Rows come back in
-// seq order.
+// Some shards: $1 = the shards (int[]), in the order to read them; $2 = limit; $3 = seqs to skip
+// (bigint[]); $4 = aggregates to skip (text[]). Rows come back in seq order.
 std::string FetchSomeShardsSql(const std::string& outbox);
+// Rows due for a retry: $1 = limit, $2 = the held shards (int[]), $3 and $4 as above.
+std::string FetchRetriesSql(const std::string& outbox);
 
 // FAILED_PRECONDITION when `schema`.outbox does not exist; UNAVAILABLE / INTERNAL from the database.
 absl::Status CheckOutboxTable(pqxx::connection_base& conn, const std::string& schema);

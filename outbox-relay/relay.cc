@@ -21,11 +21,27 @@ Relay::Relay(RelayOptions options, KafkaBatchPublisher::ConfFactory producer_con
                                     .schema = options_.schema,
                                     .relay_id = options_.relay_id,
                                     .shards = options_.shards,
-                                    .max_per_key = options_.max_in_flight_per_key}),
+                                    .max_per_key = options_.max_in_flight_per_key,
+                                    .liveness = options_.pg_liveness,
+                                    .row_backoff = options_.row_backoff,
+                                    .max_row_backoff = options_.max_row_backoff}),
       producer_conf_(std::move(producer_conf)),
       batch_size_(std::min(options_.min_batch, options_.max_batch)),
-      next_stats_(absl::Now() + options_.stats_interval) {
+      next_stats_(absl::Now() + options_.stats_interval),
+      holdoff_(options_.kafka_failure_holdoff) {
   stats_.batch_size = batch_size_;
+  stats_.last_progress_unix_ms = absl::ToUnixMillis(absl::Now());
+}
+
+void Relay::UpdateWork() {
+  const bool work = stats_.shards_held.load() > 0 &&
+                    (held_backlog_ || last_fetch_rows_ > 0 || !in_flight_.empty() ||
+                     !failed_rows_.empty());
+  // The progress clock starts when work appears: an idle relay is not stalled.
+  if (work && !stats_.has_work.load()) stats_.last_progress_unix_ms = absl::ToUnixMillis(absl::Now());
+  stats_.has_work = work;
+  stats_.in_flight = static_cast<int>(in_flight_.size());
+  stats_.rows_in_backoff = static_cast<int>(failed_rows_.size());
 }
 
 void Relay::SleepFor(absl::Duration d, const std::atomic<bool>& stop) {
@@ -49,6 +65,12 @@ bool Relay::MaybeRebalance(bool force) {
   }
   stats_.shards_held = static_cast<int>(store_.held_shards().size());
   stats_.live_relays = r->live_relays;
+  if (!r->released.empty()) {
+    const std::set<int> held(store_.held_shards().begin(), store_.held_shards().end());
+    for (auto it = failed_rows_.begin(); it != failed_rows_.end();) {
+      it = held.count(it->second) ? std::next(it) : failed_rows_.erase(it);
+    }
+  }
   if (!r->acquired.empty() || !r->released.empty()) {
     log::Info("shard leases changed",
               {{"acquired", absl::StrJoin(r->acquired, ",")},
@@ -70,6 +92,8 @@ void Relay::MaybeLogStats() {
     stats_.backlog = s->backlog;
     stats_.parked_rows = s->parked;
     stats_.oldest_unpublished_age_s = s->oldest_age_seconds;
+    held_backlog_ = s->held_backlog;
+    UpdateWork();
     // The registration row's counters and heartbeat_at, at the same pace.
     if (absl::Status h = store_.Heartbeat(stats_.published.load(), stats_.parked.load()); !h.ok()) {
       log::Warn("writing the relay's registration failed", {{"error", h.ToString()}});
@@ -89,102 +113,247 @@ void Relay::MaybeLogStats() {
                             {"transient_failures", static_cast<long long>(stats_.transient_failures.load())},
                             {"permanent_failures", static_cast<long long>(stats_.permanent_failures.load())},
                             {"shards_held", stats_.shards_held.load()},
+                            {"in_flight", stats_.in_flight.load()},
+                            {"rows_in_backoff", stats_.rows_in_backoff.load()},
                             {"live_relays", stats_.live_relays.load()},
                             {"batch_size", stats_.batch_size.load()}});
 }
 
-absl::StatusOr<bool> Relay::PublishOneBatch(const std::atomic<bool>& stop, bool* retry_later) {
+absl::StatusOr<bool> Relay::PublishOneBatch(const std::atomic<bool>& stop) {
+  const int room = options_.max_batch - static_cast<int>(in_flight_.size());
+  const int limit = std::min(batch_size_, room);
+  if (limit <= 0) return true;  // full: wait for reports
+  std::vector<int64_t> skip;
+  std::map<std::string, int> per_key;
+  skip.reserve(in_flight_.size());
+  for (const auto& [seq, f] : in_flight_) {
+    skip.push_back(seq);
+    ++per_key[f->row.aggregate_id];
+  }
   int scanned = 0;
-  ASSIGN_OR_RETURN(std::vector<OutboxRow> rows, store_.FetchBatch(batch_size_, &scanned));
+  ASSIGN_OR_RETURN(std::vector<OutboxRow> rows, store_.FetchBatch(limit, &scanned, skip, per_key));
+  last_fetch_rows_ = static_cast<int>(rows.size());
   if (rows.empty()) {
-    batch_size_ = std::min(options_.min_batch, options_.max_batch);
-    stats_.batch_size = batch_size_;
+    if (in_flight_.empty()) {
+      batch_size_ = std::min(options_.min_batch, options_.max_batch);
+      stats_.batch_size = batch_size_;
+    }
+    UpdateWork();
     return false;
   }
-  const bool full = scanned >= batch_size_;
+  const bool full = scanned >= limit;
 
-  std::vector<Delivery> deliveries(rows.size());
-  std::vector<OutgoingMessage> messages;
-  std::vector<size_t> row_of_message;
-  messages.reserve(rows.size());
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const OutboxRow& r = rows[i];
-    std::optional<std::string> topic = options_.topic_map.Resolve(r.topic, r.event_type, r.aggregate_type);
+  std::vector<int64_t> batch;
+  std::vector<int64_t> refused_locally;
+  batch.reserve(rows.size());
+  for (OutboxRow& r : rows) {
+    auto f = std::make_unique<InFlight>();
+    f->row = std::move(r);
+    f->tracked.id = f->row.seq;
+    InFlight* p = f.get();
+    const int64_t seq = p->row.seq;
+    in_flight_[seq] = std::move(f);
+    key_queue_[p->row.aggregate_id].push_back(seq);
+    batch.push_back(seq);
+    std::optional<std::string> topic =
+        options_.topic_map.Resolve(p->row.topic, p->row.event_type, p->row.aggregate_type);
+    std::string error;
     if (!topic.has_value()) {
-      deliveries[i] = {DeliveryOutcome::kPermanent,
-                       absl::StrCat("no topic for event_type '", r.event_type, "' / aggregate_type '",
-                                    r.aggregate_type, "' in --topic-map")};
+      error = absl::StrCat("no topic for event_type '", p->row.event_type, "' / aggregate_type '",
+                           p->row.aggregate_type, "' in --topic-map");
+    } else if (!IsValidTopicName(*topic)) {
+      error = absl::StrCat("'", *topic, "' is not a valid Kafka topic name");
+    }
+    if (!error.empty()) {
+      p->tracked.delivery = {DeliveryOutcome::kPermanent, error};
+      p->tracked.done = true;
+      refused_locally.push_back(seq);
       continue;
     }
-    if (!IsValidTopicName(*topic)) {
-      deliveries[i] = {DeliveryOutcome::kPermanent,
-                       absl::StrCat("'", *topic, "' is not a valid Kafka topic name")};
-      continue;
-    }
-    messages.push_back({*std::move(topic), &r});
-    row_of_message.push_back(i);
+    p->topic = *std::move(topic);
+    publisher_->Produce({p->topic, &p->row}, &p->tracked, stop);
   }
-  std::vector<Delivery> produced = publisher_->Publish(messages, stop, options_.shutdown_timeout);
-  for (size_t m = 0; m < produced.size(); ++m) deliveries[row_of_message[m]] = std::move(produced[m]);
   ++stats_.batches;
-
-  fail_points_.Hit(kFailPointAfterProduceBeforeDelete);
-
-  // Rows are in seq order; a failed row holds back the later rows of its aggregate.
-  std::set<std::string> failed_aggregates;
-  std::vector<int64_t> delivered;
-  std::vector<PermanentFailure> refused;
-  int transient = 0;
-  std::string first_transient_error;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const Delivery& d = deliveries[i];
-    if (d.outcome == DeliveryOutcome::kDelivered) {
-      if (failed_aggregates.count(rows[i].aggregate_id)) {
-        ++stats_.held_back;
-        continue;
-      }
-      delivered.push_back(rows[i].seq);
-      continue;
+  UpdateWork();
+  const int64_t failures_before = stats_.transient_failures.load();
+  RETURN_IF_ERROR(Settle(refused_locally));
+  // Wait for this batch's reports, at most batch_wait, and no longer once they stopped coming
+  // for kReportLull (since the produce or the last report): a healthy broker answers a batch
+  // within milliseconds, so the rest is waiting on a partition that cannot take its messages.
+  // Such rows stay in flight (skipped by the next batches, with the later rows of their
+  // aggregates; the main loop settles them as their reports come) and must not hold back the
+  // other aggregates.
+  constexpr absl::Duration kReportLull = absl::Milliseconds(50);
+  const absl::Time deadline = absl::Now() + options_.batch_wait;
+  size_t outstanding = batch.size();
+  absl::Time last_report = absl::Now();
+  while (!stop.load()) {
+    size_t now_outstanding = 0;
+    for (int64_t seq : batch) {
+      auto it = in_flight_.find(seq);
+      if (it != in_flight_.end() && !it->second->tracked.done) ++now_outstanding;
     }
-    failed_aggregates.insert(rows[i].aggregate_id);
-    if (d.outcome == DeliveryOutcome::kPermanent) {
-      refused.push_back({rows[i].seq, d.error});
-    } else {
-      if (transient++ == 0) first_transient_error = d.error;
-    }
+    const absl::Time now = absl::Now();
+    if (now_outstanding < outstanding) last_report = now;
+    outstanding = now_outstanding;
+    if (outstanding == 0 || now - last_report >= kReportLull || now >= deadline) break;
+    RETURN_IF_ERROR(PollDeliveries(std::min(deadline - now, absl::Milliseconds(10))));
   }
-  RETURN_IF_ERROR(store_.DeletePublished(delivered));
-  stats_.published += static_cast<int64_t>(delivered.size());
-  if (transient > 0) {
-    stats_.transient_failures += transient;
-    *retry_later = true;
-    log::Warn("deliveries failed, will retry",
-              {{"failed", transient}, {"delivered", static_cast<int>(delivered.size())},
-               {"error", first_transient_error}});
-  }
-  if (!refused.empty()) {
-    ASSIGN_OR_RETURN(int parked, store_.RecordPermanentFailures(refused, options_.max_attempts));
-    stats_.permanent_failures += static_cast<int64_t>(refused.size());
-    stats_.parked += parked;
-    if (parked < static_cast<int>(refused.size())) *retry_later = true;
-    log::Warn(parked > 0 ? "rows refused by the broker, parked" : "rows refused by the broker",
-              {{"refused", static_cast<int>(refused.size())}, {"parked", parked},
-               {"first_seq", static_cast<long long>(refused.front().seq)},
-               {"error", refused.front().error}});
-  }
-  if (full && transient == 0) {
+  if (full && stats_.transient_failures.load() == failures_before) {
     batch_size_ = std::min(batch_size_ * 2, options_.max_batch);
   } else if (scanned * 4 < batch_size_) {
     batch_size_ = std::max(batch_size_ / 2, std::min(options_.min_batch, options_.max_batch));
   }
   stats_.batch_size = batch_size_;
+  return true;
+}
 
+absl::Status Relay::PollDeliveries(absl::Duration max) {
+  std::vector<int64_t> completed = publisher_->Poll(max);
+  absl::Status s = Settle(completed);
   if (std::string reason; publisher_->Fatal(&reason)) {
     log::Error("Kafka producer fatal error; recreating it", {{"error", reason}});
     ++stats_.producer_restarts;
-    if (absl::Status s = publisher_->Recreate(); !s.ok()) return s;
+    absl::Status r = publisher_->Recreate();
+    // Reports of the purged messages (served by Recreate), then whatever never got one.
+    std::vector<int64_t> rest = publisher_->Poll(absl::ZeroDuration());
+    for (auto& [seq, f] : in_flight_) {
+      if (!f->tracked.done) {
+        f->tracked.done = true;
+        f->tracked.delivery = {DeliveryOutcome::kTransient, "producer recreated: " + reason};
+        rest.push_back(seq);
+      }
+    }
+    absl::Status settled = Settle(rest);
+    if (!r.ok()) return r;
+    if (s.ok()) s = settled;
   }
-  return true;
+  return s;
+}
+
+absl::Status Relay::Settle(const std::vector<int64_t>& completed) {
+  if (completed.empty()) return absl::OkStatus();
+  std::set<std::string> keys;
+  for (int64_t seq : completed) {
+    auto it = in_flight_.find(seq);
+    if (it != in_flight_.end()) keys.insert(it->second->row.aggregate_id);
+  }
+  std::vector<int64_t> delivered;
+  std::vector<PermanentFailure> refused;
+  std::vector<PermanentFailure> failed;
+  const absl::Time now = absl::Now();
+  for (const std::string& key : keys) {
+    auto q = key_queue_.find(key);
+    if (q == key_queue_.end()) continue;
+    // In seq order: a row is settled once it and every earlier row of its aggregate have reports.
+    while (!q->second.empty()) {
+      auto it = in_flight_.find(q->second.front());
+      if (it == in_flight_.end()) {
+        q->second.pop_front();
+        continue;
+      }
+      if (!it->second->tracked.done) break;
+      std::unique_ptr<InFlight> f = std::move(it->second);
+      in_flight_.erase(it);
+      q->second.pop_front();
+      const bool blocked = blocked_keys_.count(key) > 0;
+      const Delivery& d = f->tracked.delivery;
+      if (d.outcome == DeliveryOutcome::kDelivered) {
+        kafka_ok_at_ = now;
+        failed_rows_.erase(f->row.seq);
+        if (blocked) {
+          ++stats_.held_back;  // an earlier row of its aggregate failed: sent again after it
+        } else {
+          delivered.push_back(f->row.seq);
+        }
+        continue;
+      }
+      if (blocked) continue;  // behind a failed row of its aggregate: read again after it
+      blocked_keys_.insert(key);
+      if (d.outcome == DeliveryOutcome::kPermanent) {
+        refused.push_back({f->row.seq, d.error});
+      } else {
+        failed.push_back({f->row.seq, d.error});
+        failed_rows_[f->row.seq] = f->row.shard;
+      }
+    }
+    if (q->second.empty()) {
+      key_queue_.erase(q);
+      blocked_keys_.erase(key);
+    }
+  }
+  if (!delivered.empty()) fail_points_.Hit(kFailPointAfterProduceBeforeDelete);
+  absl::Status status;
+  if (!delivered.empty()) {
+    // Delivered rows whose delete fails (Postgres gone) stay and are sent again later.
+    status = store_.DeletePublished(delivered);
+    if (status.ok()) {
+      stats_.published += static_cast<int64_t>(delivered.size());
+      stats_.last_progress_unix_ms = absl::ToUnixMillis(now);
+    }
+  }
+  if (!failed.empty()) {
+    stats_.transient_failures += static_cast<int64_t>(failed.size());
+    unlogged_failures_ += static_cast<int>(failed.size());
+    if (now - last_failure_log_ >= absl::Seconds(1)) {
+      log::Warn("deliveries failed, rows in backoff",
+                {{"failed", unlogged_failures_},
+                 {"delivered", static_cast<int>(delivered.size())},
+                 {"first_seq", static_cast<long long>(failed.front().seq)},
+                 {"rows_in_backoff", static_cast<int>(failed_rows_.size())},
+                 {"error", failed.front().error}});
+      last_failure_log_ = now;
+      unlogged_failures_ = 0;
+    }
+    if (status.ok()) status = store_.RecordTransientFailures(failed);
+  }
+  if (!refused.empty() && status.ok()) {
+    absl::StatusOr<int> parked = store_.RecordPermanentFailures(refused, options_.max_attempts);
+    if (parked.ok()) {
+      stats_.permanent_failures += static_cast<int64_t>(refused.size());
+      stats_.parked += *parked;
+      if (*parked > 0) stats_.last_progress_unix_ms = absl::ToUnixMillis(now);
+      log::Warn(*parked > 0 ? "rows refused by the broker, parked" : "rows refused by the broker",
+                {{"refused", static_cast<int>(refused.size())}, {"parked", *parked},
+                 {"first_seq", static_cast<long long>(refused.front().seq)},
+                 {"error", refused.front().error}});
+    } else {
+      status = parked.status();
+    }
+  }
+  UpdateWork();
+  return status;
+}
+
+void Relay::MaybeReleaseForKafka() {
+  if (options_.kafka_failure_release <= absl::ZeroDuration() || !store_.connected()) return;
+  if (in_flight_.empty() && failed_rows_.empty()) return;
+  const absl::Time now = absl::Now();
+  const absl::Duration failing = now - kafka_ok_at_;
+  if (failing < options_.kafka_failure_release) return;
+  const int held = static_cast<int>(store_.held_shards().size());
+  if (held == 0) return;
+  // Closing the lease session drops the shard leases and the presence lock at once, so the other
+  // replicas count one relay fewer and take every shard at their next lease tick.
+  log::Warn("releasing shard leases: no successful Kafka delivery",
+            {{"relay_id", options_.relay_id},
+             {"kafka_failing_s", absl::ToDoubleSeconds(failing)},
+             {"kafka_failure_release_s", absl::ToDoubleSeconds(options_.kafka_failure_release)},
+             {"shards_released", held},
+             {"in_flight", static_cast<int>(in_flight_.size())},
+             {"rows_in_backoff", static_cast<int>(failed_rows_.size())},
+             {"holdoff_s", absl::ToDoubleSeconds(holdoff_)}});
+  if (absl::Status s = store_.ReleaseAndDisconnect(); !s.ok()) {
+    log::Warn("releasing leases failed (they go with the connection)", {{"error", s.ToString()}});
+  }
+  ++stats_.kafka_releases;
+  stats_.shards_held = 0;
+  held_backlog_ = false;
+  last_fetch_rows_ = 0;
+  failed_rows_.clear();
+  holdoff_until_ = now + holdoff_;
+  holdoff_ = std::min(holdoff_ * 2, options_.kafka_failure_holdoff * 8);
+  UpdateWork();
 }
 
 absl::Status Relay::Run(const std::atomic<bool>& stop) {
@@ -202,6 +371,16 @@ absl::Status Relay::Run(const std::atomic<bool>& stop) {
   while (!stop.load()) {
     if (!store_.connected()) {
       stats_.shards_held = 0;
+      held_backlog_ = false;
+      last_fetch_rows_ = 0;
+      failed_rows_.clear();
+      UpdateWork();
+      // Reports of what is still in flight keep coming (their deletes fail: sent again later).
+      if (!in_flight_.empty()) (void)PollDeliveries(absl::ZeroDuration());
+      if (absl::Now() < holdoff_until_) {
+        SleepFor(std::min(holdoff_until_ - absl::Now(), absl::Milliseconds(100)), stop);
+        continue;
+      }
       absl::Status s = store_.Connect();
       if (!s.ok()) {
         if (absl::IsFailedPrecondition(s)) return s;
@@ -219,18 +398,15 @@ absl::Status Relay::Run(const std::atomic<bool>& stop) {
     if (MaybeRebalance(false)) read_now = true;
     if (!store_.connected()) continue;
     MaybeLogStats();
-    if (read_now || absl::Now() >= next_poll) {
-      bool retry_later = false;
-      absl::StatusOr<bool> published = PublishOneBatch(stop, &retry_later);
+    if (in_flight_.empty() && failed_rows_.empty()) kafka_ok_at_ = absl::Now();
+    MaybeReleaseForKafka();
+    if (!store_.connected()) continue;
+    const bool room = static_cast<int>(in_flight_.size()) < options_.max_batch;
+    if (room && (read_now || absl::Now() >= next_poll)) {
+      absl::StatusOr<bool> published = PublishOneBatch(stop);
       if (!published.ok()) {
         log::Warn("batch failed", {{"error", published.status().ToString()}});
         if (!absl::IsUnavailable(published.status())) store_.Disconnect();
-        SleepFor(backoff, stop);
-        backoff = std::min(backoff * 2, options_.max_backoff);
-        read_now = true;
-        continue;
-      }
-      if (retry_later) {
         SleepFor(backoff, stop);
         backoff = std::min(backoff * 2, options_.max_backoff);
         read_now = true;
@@ -244,6 +420,22 @@ absl::Status Relay::Run(const std::atomic<bool>& stop) {
       read_now = false;
       next_poll = absl::Now() + options_.poll_interval;
     }
+    if (!in_flight_.empty()) {
+      // Rows still in flight: serve their reports, and read again when some were deleted (the
+      // rows behind them may be read now), on a NOTIFY or at the poll.
+      const int64_t published_before = stats_.published.load();
+      if (absl::Status s = PollDeliveries(absl::Milliseconds(50)); !s.ok()) {
+        log::Warn("settling deliveries failed", {{"error", s.ToString()}});
+        continue;
+      }
+      if (stats_.published.load() > published_before) read_now = true;
+      absl::StatusOr<bool> woken = store_.WaitForNotification(absl::ZeroDuration(), stop);
+      if (woken.ok() && *woken) {
+        ++stats_.wakeups;
+        read_now = true;
+      }
+      continue;
+    }
     // Idle: sleep on LISTEN until a NOTIFY, the fallback poll, the next lease tick or stats line.
     const absl::Duration wait = std::max(
         absl::ZeroDuration(), std::min({next_poll, next_rebalance_, next_stats_}) - absl::Now());
@@ -256,8 +448,19 @@ absl::Status Relay::Run(const std::atomic<bool>& stop) {
     }
   }
   log::Info("stopping: releasing shard leases",
-            {{"shards_held", static_cast<int>(store_.held_shards().size())}});
-  publisher_->Flush(absl::Seconds(1));
+            {{"shards_held", static_cast<int>(store_.held_shards().size())},
+             {"in_flight", static_cast<int>(in_flight_.size())}});
+  // The rows in flight get shutdown_timeout for their reports; the rest is purged (not deleted:
+  // sent again by whoever publishes next).
+  const absl::Time deadline = absl::Now() + options_.shutdown_timeout;
+  while (!in_flight_.empty() && absl::Now() < deadline) {
+    (void)PollDeliveries(std::min(deadline - absl::Now(), absl::Milliseconds(50)));
+  }
+  if (publisher_->outstanding() > 0) {
+    log::Warn("shutdown: purging undelivered messages", {{"outstanding", publisher_->outstanding()}});
+    publisher_->Purge();
+    (void)PollDeliveries(absl::Seconds(1));
+  }
   if (absl::Status s = store_.ReleaseAndDisconnect(); !s.ok()) {
     log::Warn("releasing leases failed (they go with the connection)", {{"error", s.ToString()}});
   }

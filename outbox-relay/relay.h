@@ -1,6 +1,14 @@
 // Relay: the outbox relay's main loop. Holds shard leases (PgOutboxStore), reads batches of the
-// held shards, publishes them (KafkaBatchPublisher), deletes what was delivered, records and parks
-// what the broker refuses, and sleeps on LISTEN when there is nothing to do: the writers' doorbell
+// held shards, publishes them (KafkaBatchPublisher), deletes each row as its delivery report says
+// delivered, puts a transiently failed row in backoff (it and the later rows of its aggregate wait,
+// other aggregates flow), records and parks what the broker refuses, and sleeps on LISTEN when
+// there is nothing to do. A batch waits at most batch_wait for its reports; messages still
+// outstanding then (a partition without a leader, a broken topic) stay in flight, bounded by
+// message.timeout.ms, while the next batches skip their rows and their aggregates' later rows.
+// After kafka_failure_release without any successful delivery while rows are pending, the relay
+// gives up its leases (closes the lease session) and stays away for kafka_failure_holdoff
+// (doubling while it keeps failing), so that a replica that reaches Kafka takes the shards. The
+// rest of the loop: the writers' doorbell
 // (platform/postgres/outbox_doorbell.h) wakes it after their commits, and a bounded fallback poll
 // (poll_interval) finds rows whose NOTIFY was lost. Lease ticks (lease_interval) only rebalance;
 // they read the outbox only when they brought new shards.
@@ -8,8 +16,8 @@
 // Guarantees (see DESIGN.md sections 2-3): a row is deleted only after a successful delivery report;
 // no read cursor, so a late-committing row is never skipped; a shard is published only while its
 // advisory lock is held on the same connection that deletes; at most max_in_flight_per_key rows of
-// one aggregate are in one batch, and a delivered row is kept (sent again later) when an earlier row
-// of its aggregate failed in the same batch.
+// one aggregate are in flight, and a delivered row is kept (sent again later) when an earlier row of
+// its aggregate failed.
 //
 // Thread-safety: Run() runs on one thread; `stop` may be set from any thread or a signal handler;
 // stats() may be read from any thread.
@@ -17,7 +25,10 @@
 #define QUOTEFLOW_OUTBOX_RELAY_RELAY_H_
 
 #include <atomic>
+#include <deque>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/status/status.h"
@@ -49,6 +60,21 @@ struct RelayOptions {
   absl::Duration stats_interval = absl::Seconds(10);
   absl::Duration shutdown_timeout = absl::Seconds(10);
   absl::Duration max_backoff = absl::Seconds(5);
+  // TCP keepalives / user timeout of the lease session, client and server side.
+  PgLinkLiveness pg_liveness;
+  // Per-row backoff after a failed delivery (doubling per failure, capped).
+  absl::Duration row_backoff = absl::Milliseconds(500);
+  absl::Duration max_row_backoff = absl::Seconds(30);
+  // How long a batch waits for its delivery reports before the next batch is read.
+  absl::Duration batch_wait = absl::Seconds(1);
+  // No successful delivery for this long while rows are pending: release every lease (0 = never).
+  absl::Duration kafka_failure_release = absl::Seconds(60);
+  // Then stay without leases this long before reconnecting (doubling up to 8x while it recurs).
+  absl::Duration kafka_failure_holdoff = absl::Seconds(30);
+  // librdkafka message.timeout.ms when the producer properties do not set it (main.cc applies it).
+  absl::Duration message_timeout = absl::Seconds(30);
+  // /healthz: unhealthy after this long with work and no progress (0 = never).
+  absl::Duration liveness_timeout = absl::Seconds(180);
 };
 
 class Relay {
@@ -65,8 +91,23 @@ class Relay {
   const RelayStats& stats() const { return stats_; }
 
  private:
-  // One batch: read, publish, delete/record. Returns false when there was nothing to publish.
-  absl::StatusOr<bool> PublishOneBatch(const std::atomic<bool>& stop, bool* transient_failure);
+  struct InFlight {
+    OutboxRow row;
+    std::string topic;
+    TrackedMessage tracked;
+  };
+
+  // One batch: read (skipping rows in flight), produce, and wait up to batch_wait for the reports.
+  // Returns false when there was nothing to read.
+  absl::StatusOr<bool> PublishOneBatch(const std::atomic<bool>& stop);
+  // Serves delivery reports for up to `max` and settles the completed rows.
+  absl::Status PollDeliveries(absl::Duration max);
+  // Settles completed rows, per aggregate in seq order: deletes the delivered ones (unless an
+  // earlier row of the aggregate failed), backs off the transient failures, records refusals.
+  absl::Status Settle(const std::vector<int64_t>& completed);
+  // Releases every lease when Kafka has been failing for kafka_failure_release.
+  void MaybeReleaseForKafka();
+  void UpdateWork();
   // Rebalances when the lease tick is due (or `force`); returns whether shards were acquired.
   bool MaybeRebalance(bool force);
   // When the stats tick is due: backlog figures, the registration heartbeat, the log line.
@@ -84,6 +125,22 @@ class Relay {
   absl::Time next_stats_;
   absl::Time last_stats_ = absl::Now();
   int64_t published_at_last_stats_ = 0;
+
+  // Rows produced and not settled, by seq; per aggregate, their seqs in order.
+  std::map<int64_t, std::unique_ptr<InFlight>> in_flight_;
+  std::map<std::string, std::deque<int64_t>> key_queue_;
+  // Aggregates with a failed row among those in flight: their later rows are not deleted.
+  std::set<std::string> blocked_keys_;
+  // Rows in backoff after a transient failure (seq -> shard), until delivered or shards move.
+  std::map<int64_t, int> failed_rows_;
+  // Last successful delivery, or when rows became pending after none were.
+  absl::Time kafka_ok_at_ = absl::Now();
+  absl::Time holdoff_until_ = absl::InfinitePast();
+  absl::Duration holdoff_;
+  bool held_backlog_ = false;   // the held shards had rows at the last stats tick
+  int last_fetch_rows_ = 0;
+  absl::Time last_failure_log_ = absl::InfinitePast();
+  int unlogged_failures_ = 0;
 };
 
 }  // namespace quoteflow::relay

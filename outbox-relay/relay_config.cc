@@ -40,6 +40,33 @@ void DeclareRelayFlags(Config& config) {
                  "'relay stats' line is logged");
   config.Declare("shutdown-timeout", "10s",
                  "on SIGTERM, how long to wait for the in-flight batch's delivery reports");
+  config.Declare("pg-keepalives-idle", "5s",
+                 "lease session: TCP keepalive idle time, client (libpq) and server side; a "
+                 "silently lost peer is noticed after this + 3 x --pg-keepalives-interval, and the "
+                 "leases go to another replica (0 = OS default, about 2 h 11 min)");
+  config.Declare("pg-keepalives-interval", "2s", "lease session: time between TCP keepalive probes");
+  config.Declare("pg-tcp-user-timeout", "10s",
+                 "lease session: how long sent data may stay unacknowledged before the "
+                 "connection is dropped, both sides (0 = OS default)");
+  config.Declare("message-timeout", "30s",
+                 "librdkafka message.timeout.ms unless --kafka-properties sets it: how long a "
+                 "message may stay undelivered before its row goes into backoff");
+  config.Declare("row-backoff", "500ms",
+                 "first backoff of a row (and the later rows of its aggregate) after a failed "
+                 "delivery; doubles per failure");
+  config.Declare("max-row-backoff", "30s", "longest backoff of a failed row");
+  config.Declare("batch-wait", "1s",
+                 "how long a batch waits for its delivery reports before the next batch is read "
+                 "(the rest stays in flight)");
+  config.Declare("kafka-failure-release", "60s",
+                 "release every shard lease after this long without a successful delivery while "
+                 "rows are pending, so that a replica reaching Kafka takes them (0 = never)");
+  config.Declare("kafka-failure-holdoff", "30s",
+                 "after such a release, stay without leases this long before reconnecting "
+                 "(doubles, up to 8x, while Kafka keeps failing)");
+  config.Declare("liveness-timeout", "180s",
+                 "/healthz answers 503 when the relay has work but deleted or parked nothing for "
+                 "this long (0 = always 200)");
 }
 
 absl::Status ValidateSchemaName(const std::string& schema) {
@@ -61,6 +88,15 @@ absl::StatusOr<absl::Duration> PositiveDuration(const Config& config, const std:
     return absl::InvalidArgumentError(absl::StrCat("--", name, " (", Config::EnvName(name), ")='",
                                                    config.Get(name), "' must be at least ",
                                                    absl::FormatDuration(min)));
+  }
+  return d;
+}
+
+absl::StatusOr<absl::Duration> NonNegativeDuration(const Config& config, const std::string& name) {
+  ASSIGN_OR_RETURN(absl::Duration d, config.GetDuration(name));
+  if (d < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, " (", Config::EnvName(name), ")='",
+                                                   config.Get(name), "' must not be negative"));
   }
   return d;
 }
@@ -97,6 +133,19 @@ absl::StatusOr<RelayOptions> RelayOptionsFromConfig(const Config& config) {
   ASSIGN_OR_RETURN(o.lease_interval, PositiveDuration(config, "lease-interval", absl::Milliseconds(50)));
   ASSIGN_OR_RETURN(o.stats_interval, PositiveDuration(config, "stats-interval", absl::Milliseconds(100)));
   ASSIGN_OR_RETURN(o.shutdown_timeout, config.GetDuration("shutdown-timeout"));
+  ASSIGN_OR_RETURN(o.pg_liveness.keepalive_idle, NonNegativeDuration(config, "pg-keepalives-idle"));
+  ASSIGN_OR_RETURN(o.pg_liveness.keepalive_interval,
+                   PositiveDuration(config, "pg-keepalives-interval", absl::Seconds(1)));
+  ASSIGN_OR_RETURN(o.pg_liveness.tcp_user_timeout,
+                   NonNegativeDuration(config, "pg-tcp-user-timeout"));
+  ASSIGN_OR_RETURN(o.message_timeout, PositiveDuration(config, "message-timeout", absl::Seconds(1)));
+  ASSIGN_OR_RETURN(o.row_backoff, PositiveDuration(config, "row-backoff", absl::Milliseconds(10)));
+  ASSIGN_OR_RETURN(o.max_row_backoff, PositiveDuration(config, "max-row-backoff", o.row_backoff));
+  ASSIGN_OR_RETURN(o.batch_wait, PositiveDuration(config, "batch-wait", absl::Milliseconds(10)));
+  ASSIGN_OR_RETURN(o.kafka_failure_release, NonNegativeDuration(config, "kafka-failure-release"));
+  ASSIGN_OR_RETURN(o.kafka_failure_holdoff,
+                   PositiveDuration(config, "kafka-failure-holdoff", absl::Milliseconds(100)));
+  ASSIGN_OR_RETURN(o.liveness_timeout, NonNegativeDuration(config, "liveness-timeout"));
   return o;
 }
 

@@ -17,7 +17,9 @@ namespace quoteflow::relay {
 
 // Declares database-url, outbox-schema, relay-id, topic-map, shards, max-batch,
 // max-in-flight-per-key, max-attempts, poll-interval, lease-interval, stats-interval,
-// shutdown-timeout.
+// shutdown-timeout, pg-keepalives-idle/-interval, pg-tcp-user-timeout, message-timeout,
+// row-backoff, max-row-backoff, batch-wait, kafka-failure-release, kafka-failure-holdoff,
+// liveness-timeout.
 void DeclareRelayFlags(Config& config);
 
 // Validates the parsed options. INVALID_ARGUMENT naming the option for a missing database URL or

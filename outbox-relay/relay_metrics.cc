@@ -1,5 +1,7 @@
 #include "outbox-relay/relay_metrics.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace quoteflow::relay {
 
 void RegisterRelayMetrics(metrics::Registry& registry, const RelayStats& stats) {
@@ -21,6 +23,22 @@ void RegisterRelayMetrics(metrics::Registry& registry, const RelayStats& stats) 
   counter("quoteflow_outbox_producer_restarts_total",
           "Kafka producers recreated after a fatal error", s->producer_restarts);
   counter("quoteflow_outbox_wakeups_total", "idle waits ended by a writer's NOTIFY", s->wakeups);
+  counter("quoteflow_outbox_kafka_failure_releases_total",
+          "shard leases given up after no successful Kafka delivery for --kafka-failure-release",
+          s->kafka_releases);
+  registry.AddGaugeCallback("quoteflow_outbox_in_flight_rows",
+                            "rows produced whose delivery report is not settled",
+                            [s] { return static_cast<double>(s->in_flight.load()); });
+  registry.AddGaugeCallback("quoteflow_outbox_rows_in_backoff",
+                            "rows this relay put in backoff after a failed delivery",
+                            [s] { return static_cast<double>(s->rows_in_backoff.load()); });
+  registry.AddGaugeCallback(
+      "quoteflow_outbox_seconds_since_progress",
+      "seconds since the relay last deleted or parked a row while it has work (0: no work)", [s] {
+        if (!s->has_work.load()) return 0.0;
+        return static_cast<double>(absl::ToUnixMillis(absl::Now()) -
+                                   s->last_progress_unix_ms.load()) / 1000.0;
+      });
   registry.AddGaugeCallback("quoteflow_outbox_backlog_rows",
                             "unparked outbox rows waiting to be published, estimated above "
                             "100000 (-1: not measured yet)",
@@ -42,6 +60,18 @@ void RegisterRelayMetrics(metrics::Registry& registry, const RelayStats& stats) 
 absl::Status RelayReadiness(const RelayStats& stats) {
   if (stats.shards_held.load() > 0) return absl::OkStatus();
   return absl::UnavailableError("holds no shard lease (starting, or Postgres unreachable)");
+}
+
+absl::Status RelayLiveness(const RelayStats& stats, absl::Duration timeout, absl::Time now) {
+  if (timeout <= absl::ZeroDuration() || !stats.has_work.load()) return absl::OkStatus();
+  const absl::Duration stalled =
+      now - absl::FromUnixMillis(stats.last_progress_unix_ms.load());
+  if (stalled < timeout) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(
+      "no progress for ", absl::FormatDuration(absl::Trunc(stalled, absl::Seconds(1))),
+      " with work pending (in_flight=", stats.in_flight.load(),
+      " rows_in_backoff=", stats.rows_in_backoff.load(), " shards_held=", stats.shards_held.load(),
+      "; --liveness-timeout=", absl::FormatDuration(timeout), ")"));
 }
 
 }  // namespace quoteflow::relay

@@ -15,6 +15,11 @@
 //   quoteflow_outbox_shards_held                shard leases this relay holds (0: not publishing)
 //   quoteflow_outbox_live_relays                relays sharing this outbox
 //   quoteflow_outbox_batch_size                 current batch size
+//   quoteflow_outbox_in_flight_rows             rows produced whose report is not settled
+//   quoteflow_outbox_rows_in_backoff            rows this relay put in backoff after a failure
+//   quoteflow_outbox_kafka_failure_releases_total  leases given up after a sustained Kafka failure
+//   quoteflow_outbox_seconds_since_progress     since the last row deleted or parked (or since
+//                                               work appeared); 0 while the relay has no work
 // backlog, parked_rows and the oldest age are measured every --stats-interval (default 10 s).
 //
 // Thread-safety: RelayStats fields are atomics; `stats` must outlive the registry's scrapes.
@@ -22,6 +27,8 @@
 #define QUOTEFLOW_OUTBOX_RELAY_RELAY_METRICS_H_
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "outbox-relay/relay_stats.h"
 #include "platform/observability/metrics.h"
 
@@ -32,6 +39,12 @@ void RegisterRelayMetrics(metrics::Registry& registry, const RelayStats& stats);
 // /readyz of a relay: OK while it holds at least one shard lease; UNAVAILABLE otherwise (not yet
 // connected, Postgres unreachable, or every shard held by other replicas).
 absl::Status RelayReadiness(const RelayStats& stats);
+
+// /healthz of a relay: UNAVAILABLE when it has work (held shards with unparked rows, rows in flight
+// or in backoff) and made no progress (no row deleted or parked) for `timeout`; OK otherwise, and
+// always when `timeout` is zero. `now` is for tests.
+absl::Status RelayLiveness(const RelayStats& stats, absl::Duration timeout,
+                           absl::Time now = absl::Now());
 
 }  // namespace quoteflow::relay
 

@@ -22,6 +22,7 @@ struct RelayStats {
   std::atomic<int64_t> reconnects{0};          // Postgres sessions opened
   std::atomic<int64_t> producer_restarts{0};   // producers recreated after a fatal error
   std::atomic<int64_t> wakeups{0};             // idle waits ended by a NOTIFY
+  std::atomic<int64_t> kafka_releases{0};      // leases given up after a sustained Kafka failure
   // Gauges.
   std::atomic<int> shards_held{0};
   std::atomic<int> live_relays{0};
@@ -30,6 +31,12 @@ struct RelayStats {
                                                     // above 100,000 (-1: unknown)
   std::atomic<int64_t> parked_rows{-1};             // parked rows in the outbox (-1: unknown)
   std::atomic<double> oldest_unpublished_age_s{0};  // age of the oldest unparked row
+  std::atomic<int> in_flight{0};                    // rows produced, report not settled
+  std::atomic<int> rows_in_backoff{0};              // rows this relay put in backoff, pending
+  // Liveness: whether the relay has work (held shards with rows, rows in flight or in backoff),
+  // and the last time it made progress (a row deleted or parked, or work appeared), Unix ms.
+  std::atomic<bool> has_work{false};
+  std::atomic<int64_t> last_progress_unix_ms{0};
 };
 
 }  // namespace quoteflow::relay

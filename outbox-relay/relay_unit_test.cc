@@ -1,10 +1,13 @@
 // Unit tests of the relay's pure parts: topic map, fail-point spec, option validation, error
-// classification. No Postgres or Kafka needed.
+// classification, the lease session's keepalive parameters, the liveness verdict. No Postgres or
+// Kafka needed.
 #include <gtest/gtest.h>
 
 #include "outbox-relay/fail_point.h"
 #include "outbox-relay/kafka_publisher.h"
+#include "outbox-relay/outbox_store.h"
 #include "outbox-relay/relay_config.h"
+#include "outbox-relay/relay_metrics.h"
 #include "outbox-relay/topic_map.h"
 
 namespace quoteflow::relay {
@@ -106,6 +109,41 @@ TEST(RelayConfigTest, RefusesInvalidConfiguration) {
     EXPECT_EQ(RelayOptionsFromConfig(c).status().code(), absl::StatusCode::kInvalidArgument)
         << args.back();
   }
+}
+
+TEST(RelayConfigTest, PartitionDefaults) {
+  Config c = MakeConfig({"--database-url=postgresql://x@h/db", "--outbox-schema=quote"});
+  absl::StatusOr<RelayOptions> o = RelayOptionsFromConfig(c);
+  ASSERT_TRUE(o.ok()) << o.status();
+  // A dead peer of the lease session is noticed within about 11 s on both sides.
+  EXPECT_EQ(o->pg_liveness.keepalive_idle, absl::Seconds(5));
+  EXPECT_EQ(o->pg_liveness.keepalive_interval, absl::Seconds(2));
+  EXPECT_EQ(o->pg_liveness.tcp_user_timeout, absl::Seconds(10));
+  EXPECT_EQ(o->message_timeout, absl::Seconds(30));
+  EXPECT_EQ(o->kafka_failure_release, absl::Seconds(60));
+  EXPECT_EQ(o->kafka_failure_holdoff, absl::Seconds(30));
+  EXPECT_EQ(o->liveness_timeout, absl::Seconds(180));
+  for (const char* bad : {"--pg-keepalives-idle=-1s", "--pg-keepalives-interval=0s",
+                          "--message-timeout=0s", "--row-backoff=0s", "--kafka-failure-release=x",
+                          "--liveness-timeout=-5s", "--max-row-backoff=1ms"}) {
+    Config b = MakeConfig({"--database-url=postgresql://x@h/db", "--outbox-schema=quote", bad});
+    EXPECT_EQ(RelayOptionsFromConfig(b).status().code(), absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+}
+
+TEST(LivenessTest, UnhealthyOnlyWithWorkAndNoProgress) {
+  RelayStats s;
+  const absl::Time now = absl::FromUnixSeconds(1000000);
+  s.last_progress_unix_ms = absl::ToUnixMillis(now - absl::Seconds(100));
+  s.has_work = false;
+  EXPECT_TRUE(RelayLiveness(s, absl::Seconds(60), now).ok()) << "no work: idle, not stalled";
+  s.has_work = true;
+  absl::Status stalled = RelayLiveness(s, absl::Seconds(60), now);
+  EXPECT_EQ(stalled.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(stalled.message().find("no progress for 1m40s"), std::string::npos) << stalled;
+  EXPECT_TRUE(RelayLiveness(s, absl::Seconds(120), now).ok());
+  EXPECT_TRUE(RelayLiveness(s, absl::ZeroDuration(), now).ok()) << "0 = off";
 }
 
 TEST(ProduceErrorTest, Classification) {

@@ -35,7 +35,8 @@ absl::StatusOr<std::pair<std::string, int>> ParseListenAddress(const std::string
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& address,
                                                                     const Registry& registry,
-                                                                    ReadinessProbe ready) {
+                                                                    ReadinessProbe ready,
+                                                                    LivenessProbe live) {
   absl::StatusOr<std::pair<std::string, int>> host_port = ParseListenAddress(address);
   if (!host_port.ok()) return host_port.status();
   std::unique_ptr<MetricsServer> server(new MetricsServer());
@@ -55,8 +56,10 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
   http.Get("/metrics", [&registry](const httplib::Request&, httplib::Response& res) {
     res.set_content(registry.Serialize(), kTextContentType);
   });
-  http.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("ok\n", "text/plain");
+  http.Get("/healthz", [live](const httplib::Request&, httplib::Response& res) {
+    absl::Status s = live ? live() : absl::OkStatus();
+    res.status = s.ok() ? 200 : 503;
+    res.set_content(s.ok() ? std::string("ok\n") : absl::StrCat(s.message(), "\n"), "text/plain");
   });
   http.Get("/readyz", [self, ready](const httplib::Request&, httplib::Response& res) {
     absl::Status s = absl::OkStatus();
@@ -116,11 +119,12 @@ absl::Status ValidateMetricsAddress(const Config& config) {
 }
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> StartFromConfig(
-    const Config& config, const Registry& registry, MetricsServer::ReadinessProbe ready) {
+    const Config& config, const Registry& registry, MetricsServer::ReadinessProbe ready,
+    MetricsServer::LivenessProbe live) {
   const std::string& address = config.Get("metrics-address");
   if (address.empty()) return std::unique_ptr<MetricsServer>();
   absl::StatusOr<std::unique_ptr<MetricsServer>> server =
-      MetricsServer::Start(address, registry, std::move(ready));
+      MetricsServer::Start(address, registry, std::move(ready), std::move(live));
   if (server.ok()) {
     log::Info("serving metrics", {{"address", address}, {"port", (*server)->port()}});
   }

@@ -1,6 +1,7 @@
 // The operations HTTP endpoint of every binary (cpp-httplib, Debian's libcpp-httplib):
 //   GET /metrics  the registry in Prometheus text format 0.0.4
-//   GET /healthz  liveness: 200 "ok" while the process serves HTTP at all
+//   GET /healthz  liveness: 200 "ok" while the process serves HTTP and the liveness probe (if any)
+//                 succeeds, 503 with the probe's message otherwise (a stalled worker: restart me)
 //   GET /readyz   readiness: 200 "ready" while the readiness probe succeeds, 503 with the probe's
 //                 message otherwise, and 503 "shutting down" once SetShuttingDown() was called
 // Anything else is 404. Four handler threads, one request per connection; scrapes are cheap (the
@@ -36,13 +37,16 @@ class MetricsServer {
  public:
   // Readiness: OK = ready; any other status = not ready, its message is the 503 body.
   using ReadinessProbe = std::function<absl::Status()>;
+  // Liveness: OK = alive; any other status = /healthz answers 503 with its message.
+  using LivenessProbe = std::function<absl::Status()>;
 
   // Binds `address` and serves until destroyed. `registry` must outlive the server; `ready` may be
   // null (always ready). Errors: INVALID_ARGUMENT for a malformed address (the message names
   // --metrics-address); UNAVAILABLE when the address cannot be bound (in use, not local).
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& address,
                                                               const Registry& registry,
-                                                              ReadinessProbe ready = nullptr);
+                                                              ReadinessProbe ready = nullptr,
+                                                              LivenessProbe live = nullptr);
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
@@ -75,7 +79,8 @@ absl::Status ValidateMetricsAddress(const Config& config);
 // Starts the endpoint when --metrics-address is set; returns nullptr when it is "". Errors as
 // Start(). Logs the address it serves on.
 absl::StatusOr<std::unique_ptr<MetricsServer>> StartFromConfig(
-    const Config& config, const Registry& registry, MetricsServer::ReadinessProbe ready = nullptr);
+    const Config& config, const Registry& registry, MetricsServer::ReadinessProbe ready = nullptr,
+    MetricsServer::LivenessProbe live = nullptr);
 
 }  // namespace quoteflow::metrics
 

@@ -478,12 +478,12 @@ TEST_F(RelayFlowTest, FetchOfSomeShardsReadsOnlyThemInSeqOrderAndStaysCheap) {
     pqxx::connection c(Env().database_url());
     pqxx::nontransaction tx(c);
     const std::string held_array = absl::StrCat("{", absl::StrJoin(held, ","), "}");
-    tx.exec(absl::StrCat("PREPARE fetch_some(int[], int) AS ",
+    tx.exec(absl::StrCat("PREPARE fetch_some(int[], int, bigint[], text[]) AS ",
                          FetchSomeShardsSql("\"quote\".outbox")));
     std::string plan;
     for (const auto& row : tx.exec(absl::StrCat("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE "
                                                 "fetch_some('",
-                                                held_array, "', 16)"))) {
+                                                held_array, "', 16, '{}', '{}')"))) {
       plan += row[0].as<std::string>();
     }
     const int64_t buffers = StatementBuffers(plan);
