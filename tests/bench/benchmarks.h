@@ -37,6 +37,9 @@ absl::Status RunRelayScaleBenchmark(const BenchContext& ctx);
 // (e) approve -> ISSUED through the whole saga by choreography and by orchestration, and worker
 // throughput with 1 and 2 instances (choreography).
 absl::Status RunSagaBenchmark(const BenchContext& ctx);
+// (f) outbox-relay vs Debezium (Kafka Connect standalone and the embedded engine) on the same
+// Postgres and broker: drain throughput and commit -> consumed latency.
+absl::Status RunDebeziumBenchmark(const BenchContext& ctx);
 
 }  // namespace quoteflow::bench
 
