@@ -204,7 +204,8 @@ absl::StatusOr<PeerFigures> MeasurePublisher(BenchSystem& sys, EventArrivals& ar
   PeerFigures f;
   const std::string drain_run = name + "drain";
   const absl::Time start = absl::Now();
-  if (absl::Status s = WriteRows(sys.database_url(), drain_run, sizes.rows, sizes.batch, 0, nullptr);
+  if (absl::Status s =
+          WriteRows(sys.database_url(), drain_run, sizes.rows, sizes.batch, 0, nullptr);
       !s.ok()) {
     return s;
   }
@@ -245,9 +246,9 @@ absl::Status WaitStreaming(BenchSystem& sys, EventArrivals& arrivals, const std:
   const absl::Time until = absl::Now() + timeout;
   for (int64_t i = 0; arrivals.Count(run) == 0; ++i) {
     if (absl::Now() > until) {
-      return absl::DeadlineExceededError(
-          absl::StrCat(name, " published nothing within ", absl::FormatDuration(timeout), "\n",
-                       sys.LogTail(name)));
+      return absl::DeadlineExceededError(absl::StrCat(name, " published nothing within ",
+                                                      absl::FormatDuration(timeout), "\n",
+                                                      sys.LogTail(name)));
     }
     if (absl::Status s = sys.Sql(InsertSql(run, i, 1)).status(); !s.ok()) return s;
     for (const absl::Time next = absl::Now() + absl::Seconds(1);
@@ -376,10 +377,11 @@ absl::Status RunDebeziumBenchmark(const BenchContext& ctx) {
   const std::string classpath = absl::StrCat(dir, "/peers.jar:", dir, "/libs/*");
   const Sizes sizes{*rows, *batch, *rate, *duration};
 
-  Heading(absl::StrFormat("debezium: outbox-relay vs Debezium 3.6.1 (Connect standalone, "
-                          "embedded) on the same Postgres and broker: drain %d rows, then "
-                          "commit -> consumed at %.0f rows/s",
-                          *rows, *rate));
+  Heading(
+      absl::StrFormat("debezium: outbox-relay vs Debezium 3.6.1 (Connect standalone, "
+                      "embedded) on the same Postgres and broker: drain %d rows, then "
+                      "commit -> consumed at %.0f rows/s",
+                      *rows, *rate));
   BenchSystem sys(ctx.binaries, ctx.work_dir);
   if (absl::Status s = sys.StartPostgres(
           ctx.durable,
@@ -387,8 +389,8 @@ absl::Status RunDebeziumBenchmark(const BenchContext& ctx) {
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = sys.StartBroker(absl::StrCat(kOurTopic, ":12,", kConnectTopic, ":12,",
-                                                    kEmbeddedTopic, ":12"));
+  if (absl::Status s = sys.StartBroker(
+          absl::StrCat(kOurTopic, ":12,", kConnectTopic, ":12,", kEmbeddedTopic, ":12"));
       !s.ok()) {
     return s;
   }
@@ -434,15 +436,14 @@ absl::Status RunDebeziumBenchmark(const BenchContext& ctx) {
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = WriteFile(connector, "name=dbz-outbox-connect\n" +
-                                                ConnectorProperties(sys, "dbz-connect",
-                                                                    "dbz_connect", *poll_ms));
+  if (absl::Status s = WriteFile(
+          connector, "name=dbz-outbox-connect\n" +
+                         ConnectorProperties(sys, "dbz-connect", "dbz_connect", *poll_ms));
       !s.ok()) {
     return s;
   }
   std::vector<std::string> args = jvm;
-  args.insert(args.end(),
-              {"org.apache.kafka.connect.cli.ConnectStandalone", worker, connector});
+  args.insert(args.end(), {"org.apache.kafka.connect.cli.ConnectStandalone", worker, connector});
   if (absl::Status s = sys.Spawn("connect", java, args); !s.ok()) return s;
   if (absl::Status s = WaitStreaming(sys, arrivals, "connect", absl::Seconds(180)); !s.ok()) {
     return s;
@@ -483,8 +484,8 @@ absl::Status RunDebeziumBenchmark(const BenchContext& ctx) {
   Figure("machine", MachineLoad());
 
   auto ratio = [](double a, double b) { return a / std::max(1e-9, b); };
-  Ratio("debezium_drain_ours_vs_connect",
-        ratio(ours->drain_rows_per_s, connect->drain_rows_per_s), ">=1.0");
+  Ratio("debezium_drain_ours_vs_connect", ratio(ours->drain_rows_per_s, connect->drain_rows_per_s),
+        ">=1.0");
   Ratio("debezium_drain_ours_vs_embedded",
         ratio(ours->drain_rows_per_s, embedded->drain_rows_per_s), ">=1.0");
   Ratio("debezium_latency_p99_ours_vs_connect",

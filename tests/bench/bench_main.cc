@@ -31,10 +31,11 @@ constexpr Entry kBenchmarks[] = {
 };
 
 int Usage(const std::string& error) {
-  std::fprintf(stderr,
-               "quoteflow-bench: %s\nusage: quoteflow-bench all|api|relay|latency|relay-scale|saga|debezium"
-               " [--size=tiny|full] [--durable=true] [--keep] [benchmark flags]\n",
-               error.c_str());
+  std::fprintf(
+      stderr,
+      "quoteflow-bench: %s\nusage: quoteflow-bench all|api|relay|latency|relay-scale|saga|debezium"
+      " [--size=tiny|full] [--durable=true] [--keep] [benchmark flags]\n",
+      error.c_str());
   return 2;
 }
 
