@@ -123,7 +123,8 @@ absl::Status PgOutboxStore::Broken(const std::exception& e, const std::string& w
 absl::Status PgOutboxStore::Connect() {
   Disconnect();
   try {
-    conn_ = std::make_unique<pqxx::connection>(options_.database_url);
+    conn_ = std::make_unique<pqxx::connection>(
+        WithClientLiveness(options_.database_url, options_.liveness));
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     // A silently re-opened session would have lost our advisory locks: never reactivate.
@@ -161,6 +162,7 @@ absl::Status PgOutboxStore::Connect() {
     presence_key_ = keys[1].as<int>();
     tx.exec_params("SELECT set_config('application_name', $1, false)",
                    ("outbox-relay " + options_.relay_id).substr(0, 63));
+    if (std::string sql = ServerLivenessSql(options_.liveness); !sql.empty()) tx.exec(sql);
     tx.exec_params("SELECT pg_advisory_lock($1, pg_backend_pid())", presence_key_);
     tx.commit();
     conn_->prepare(kCountLocks,

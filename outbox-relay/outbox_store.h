@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "platform/postgres/pg_pool.h"
 
 
 namespace quoteflow::relay {
@@ -83,6 +84,11 @@ class PgOutboxStore {
     int shards = 64;
     // At most this many rows of one aggregate in one batch (see RelayOptions::max_in_flight_per_key).
     int max_per_key = 1;
+    // Both ends of the lease session: when this relay's host is cut off, the server ends the
+    // session (and so frees its leases for the other replicas) within keepalive_idle + 3 *
+    // keepalive_interval, instead of Linux's 2 h 11 min; this relay's own statements fail after
+    // tcp_user_timeout and it reconnects.
+    PgLinkLiveness liveness;
   };
 
   explicit PgOutboxStore(Options options);

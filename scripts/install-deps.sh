@@ -21,7 +21,8 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev
   postgresql postgresql-client postgresql-contrib
   kcat util-linux procps curl
-  python3-grpcio python3-protobuf
+  iproute2 nftables
+  python3-grpcio python3-protobuf python3-matplotlib
   libcpp-httplib-dev yamllint openssl
   clang libclang-rt-14-dev
   docker-compose prometheus

@@ -184,6 +184,12 @@ absl::StatusOr<std::vector<KafkaProperty>> KafkaSettings::EffectiveProperties(
   } else {
     SetProperty(props, "fetch.wait.max.ms", "5");
     SetProperty(props, "auto.offset.reset", "earliest");
+    // After a silent partition (packets dropped, no RST), a connection attempt made during it
+    // waits out SYN retransmissions (1, 3, 7, 15 s apart) for up to 30 s by default, so workers
+    // came back up to 24 s after a 30 s cut healed (chaos NetPartition.WorkerToKafka). Attempts of
+    // 10 s, retried within 2 s, reconnect within seconds of the heal.
+    SetProperty(props, "socket.connection.setup.timeout.ms", "10000");
+    SetProperty(props, "reconnect.backoff.max.ms", "2000");
   }
   for (const auto& [k, v] : properties_) SetProperty(props, k, v);
   if (!bootstrap_servers_.empty()) SetProperty(props, "bootstrap.servers", bootstrap_servers_);

@@ -220,6 +220,7 @@ absl::StatusOr<std::unique_ptr<LocalKafka>> LocalKafka::Start(const Options& opt
   }
   kafka->heap_mb_ = options.heap_mb;
   kafka->new_session_ = options.new_session;
+  kafka->host_ = options.host.empty() ? std::string("127.0.0.1") : options.host;
   kafka->start_timeout_ = options.start_timeout;
   std::error_code ec;
   if (options.dir.empty()) {
@@ -273,8 +274,8 @@ absl::StatusOr<std::unique_ptr<LocalKafka>> LocalKafka::Start(const Options& opt
 
   std::vector<std::string> plain, sasl;
   for (const Node& node : kafka->nodes_) {
-    plain.push_back(absl::StrCat("127.0.0.1:", node.port));
-    sasl.push_back(absl::StrCat("127.0.0.1:", node.sasl_port));
+    plain.push_back(absl::StrCat(kafka->host_, ":", node.port));
+    sasl.push_back(absl::StrCat(kafka->host_, ":", node.sasl_port));
     RETURN_IF_ERROR(kafka->WriteNodeConfig(node, options));
   }
   kafka->bootstrap_servers_ = absl::StrJoin(plain, ",");
@@ -326,13 +327,13 @@ absl::Status LocalKafka::WriteNodeConfig(const Node& node, const Options& option
       {"num.network.threads", "2"},
       {"num.io.threads", "4"},
   };
-  std::string listeners = absl::StrCat("PLAINTEXT://127.0.0.1:", node.port,
+  std::string listeners = absl::StrCat("PLAINTEXT://", host_, ":", node.port,
                                        ",CONTROLLER://127.0.0.1:", node.controller_port);
-  std::string advertised = absl::StrCat("PLAINTEXT://127.0.0.1:", node.port);
+  std::string advertised = absl::StrCat("PLAINTEXT://", host_, ":", node.port);
   std::string protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT";
   if (options.sasl_ssl != nullptr) {
-    absl::StrAppend(&listeners, ",SASL_SSL://127.0.0.1:", node.sasl_port);
-    absl::StrAppend(&advertised, ",SASL_SSL://127.0.0.1:", node.sasl_port);
+    absl::StrAppend(&listeners, ",SASL_SSL://", host_, ":", node.sasl_port);
+    absl::StrAppend(&advertised, ",SASL_SSL://", host_, ":", node.sasl_port);
     absl::StrAppend(&protocols, ",SASL_SSL:SASL_SSL");
     // Kafka's PEM key store wants the private key and the certificate chain in one file.
     const std::string keystore = node.dir + "/sasl-ssl-keystore.pem";
@@ -423,7 +424,7 @@ absl::Status LocalKafka::Spawn(Node& node) {
 }
 
 absl::Status LocalKafka::WaitListening(Node& node, absl::Time deadline) {
-  while (!process::AcceptsTcpConnections(node.port)) {
+  while (!process::AcceptsTcpConnections(host_, node.port)) {
     if (!node.jvm->Running()) {
       return absl::UnavailableError(absl::StrCat(
           "Kafka node ", node.id, " exited during start-up; ", NodeLogTail(node.id),
@@ -451,7 +452,7 @@ LocalKafka::Node& LocalKafka::GetNode(int id) { return nodes_.at(id - 1); }
 const LocalKafka::Node& LocalKafka::GetNode(int id) const { return nodes_.at(id - 1); }
 
 std::string LocalKafka::NodeAddress(int node) const {
-  return absl::StrCat("127.0.0.1:", GetNode(node).port);
+  return absl::StrCat(host_, ":", GetNode(node).port);
 }
 
 pid_t LocalKafka::NodePid(int node) const {

@@ -1,4 +1,5 @@
-// LocalKafka: a real Apache Kafka 4.1 cluster in KRaft mode on 127.0.0.1, every node a combined
+// LocalKafka: a real Apache Kafka 4.1 cluster in KRaft mode on 127.0.0.1 (or another local address,
+// Options::host), every node a combined
 // broker + controller JVM started as a child process, for `make run`, the test fixture
 // (tools/kafka: one cluster per ctest run) and the chaos suite's broker faults. The jars come from
 // Maven Central through scripts/install-deps.sh (tools/kafka/pom.xml); Java 17 runs them.
@@ -65,6 +66,10 @@ class LocalKafka {
     // Non-empty: created if missing, kept, and reused (not formatted again) when it holds a cluster.
     std::string dir;
     int nodes = 1;
+    // The IPv4 address of this host that the client listeners (PLAINTEXT, SASL_SSL) bind and
+    // advertise: another local address (a bridge's, say) makes the cluster reachable from network
+    // namespaces (the partition tests). The controllers stay on 127.0.0.1.
+    std::string host = "127.0.0.1";
     // JVM heap per node (-Xmx).
     int heap_mb = 512;
     // Extra server.properties entries; they win over the defaults.
@@ -92,9 +97,9 @@ class LocalKafka {
   LocalKafka& operator=(const LocalKafka&) = delete;
   ~LocalKafka();
 
-  // "127.0.0.1:port,..." of every node's PLAINTEXT listener.
+  // "<host>:port,..." of every node's PLAINTEXT listener (Options::host, 127.0.0.1 by default).
   const std::string& bootstrap_servers() const { return bootstrap_servers_; }
-  // "127.0.0.1:port,..." of the SASL_SSL listeners; "" without one.
+  // "<host>:port,..." of the SASL_SSL listeners; "" without one.
   const std::string& sasl_ssl_bootstrap_servers() const { return sasl_bootstrap_servers_; }
   int node_count() const { return static_cast<int>(nodes_.size()); }
   const std::string& dir() const { return dir_; }
@@ -146,6 +151,7 @@ class LocalKafka {
   std::string java_;
   std::string libs_dir_;
   std::string dir_;
+  std::string host_ = "127.0.0.1";
   bool temporary_ = false;
   bool new_session_ = false;
   int heap_mb_ = 512;

@@ -396,6 +396,7 @@ absl::Status LocalPostgres::Init() {
 }
 
 absl::Status LocalPostgres::StartServer() {
+  RETURN_IF_ERROR(TrustNetworks());
   // A port picked by bind(:0) can be taken by someone else before the server binds it: retry with a
   // new one, but only when the caller did not ask for a fixed port and this is the first start (a
   // restart keeps the URL tests already hold).
@@ -422,13 +423,34 @@ absl::Status LocalPostgres::StartServer() {
   return CreateDatabase();
 }
 
+absl::Status LocalPostgres::TrustNetworks() {
+  if (options_.trusted_networks.empty()) return absl::OkStatus();
+  const std::string hba = data_dir_ + "/pg_hba.conf";
+  std::string text;
+  {
+    std::ifstream in(hba);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  std::ofstream out(hba, std::ios::app);
+  for (const std::string& network : options_.trusted_networks) {
+    const std::string line = absl::StrCat("host all all ", network, " trust");
+    if (text.find(line) != std::string::npos) continue;
+    out << line << "\n";
+  }
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("cannot append to ", hba));
+  return absl::OkStatus();
+}
+
 absl::Status LocalPostgres::SpawnAndWait(std::string* bind_error) {
   std::vector<std::string> args = {bin_dir_ + "/postgres", "-D", data_dir_};
   auto set = [&args](const std::string& key, const std::string& value) {
     args.push_back("-c");
     args.push_back(key + "=" + value);
   };
-  set("listen_addresses", "127.0.0.1");
+  set("listen_addresses", options_.listen_addresses);
   set("port", std::to_string(port_));
   set("unix_socket_directories", data_dir_);
   set("max_connections", std::to_string(options_.max_connections));

@@ -56,6 +56,12 @@ class LocalPostgres {
     // Bounds how long a transaction may sit idle (it holds back the outbox relay's horizon).
     std::string idle_in_transaction_session_timeout = "60s";
     int max_connections = 300;
+    // The server's listen_addresses. Add another local address (a bridge's, say) to reach the
+    // server from network namespaces (the partition tests); database_url() keeps 127.0.0.1.
+    std::string listen_addresses = "127.0.0.1";
+    // IPv4 networks ("10.1.2.0/24") whose clients are trusted like 127.0.0.1's: a
+    // `host all all <network> trust` line each in pg_hba.conf (added at start when missing).
+    std::vector<std::string> trusted_networks;
     // Extra server settings, passed as `-c key=value`; they win over the settings above.
     std::vector<std::pair<std::string, std::string>> settings;
     // How long to wait for the server to accept connections after a start.
@@ -112,6 +118,8 @@ class LocalPostgres {
 
   absl::Status Init();
   absl::Status StartServer();
+  // Appends Options::trusted_networks to pg_hba.conf (INTERNAL when it cannot be written).
+  absl::Status TrustNetworks();
   absl::Status SpawnAndWait(std::string* bind_error_hint);
   absl::Status CreateDatabase();
 

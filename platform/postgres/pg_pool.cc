@@ -28,15 +28,61 @@ PgPool::Lease::~Lease() {
   if (pool_ != nullptr) pool_->Release(std::move(conn_));
 }
 
+namespace {
+
+// `url` with `key=value` added as a URI query parameter, unless it already names `key`.
+std::string WithParameter(std::string url, absl::string_view key, int64_t value) {
+  if (absl::StrContains(url, absl::StrCat(key, "="))) return url;
+  absl::StrAppend(&url, absl::StrContains(url, "?") ? "&" : "?", key, "=", value);
+  return url;
+}
+
+int64_t WholeSeconds(absl::Duration d) { return std::max<int64_t>(1, absl::ToInt64Seconds(d)); }
+
+}  // namespace
+
+std::string WithClientLiveness(std::string url, const PgLinkLiveness& liveness) {
+  if (liveness.tcp_user_timeout > absl::ZeroDuration()) {
+    url = WithParameter(url, "tcp_user_timeout",
+                        absl::ToInt64Milliseconds(liveness.tcp_user_timeout));
+  }
+  if (liveness.keepalive_idle > absl::ZeroDuration()) {
+    url = WithParameter(url, "keepalives", 1);
+    url = WithParameter(url, "keepalives_idle", WholeSeconds(liveness.keepalive_idle));
+    url = WithParameter(url, "keepalives_interval", WholeSeconds(liveness.keepalive_interval));
+    url = WithParameter(url, "keepalives_count", 3);
+  }
+  return url;
+}
+
+std::string ServerLivenessSql(const PgLinkLiveness& liveness) {
+  std::string sql;
+  if (liveness.tcp_user_timeout > absl::ZeroDuration()) {
+    absl::StrAppend(&sql, "SET tcp_user_timeout = ",
+                    absl::ToInt64Milliseconds(liveness.tcp_user_timeout), "; ");
+  }
+  if (liveness.keepalive_idle > absl::ZeroDuration()) {
+    absl::StrAppend(&sql, "SET tcp_keepalives_idle = ", WholeSeconds(liveness.keepalive_idle),
+                    "; SET tcp_keepalives_interval = ", WholeSeconds(liveness.keepalive_interval),
+                    "; SET tcp_keepalives_count = 3; ");
+  }
+  return sql;
+}
+
+std::string PgPool::ConnectionUrl() const {
+  return WithClientLiveness(options_.database_url, options_.liveness);
+}
+
 absl::StatusOr<std::unique_ptr<pqxx::connection>> PgPool::Open() {
-  auto conn = OpenPgConnection(options_.database_url, options_.connect_timeout);
+  auto conn = OpenPgConnection(ConnectionUrl(), options_.connect_timeout);
   if (!conn.ok()) return conn.status();
   try {
     pqxx::nontransaction tx(**conn);
-    tx.exec(absl::StrCat(
-        "SET statement_timeout = ", absl::ToInt64Milliseconds(options_.statement_timeout),
-        "; SET idle_in_transaction_session_timeout = ",
-        absl::ToInt64Milliseconds(options_.idle_in_transaction_timeout)));
+    tx.exec(absl::StrCat("SET statement_timeout = ",
+                         absl::ToInt64Milliseconds(options_.statement_timeout),
+                         "; SET idle_in_transaction_session_timeout = ",
+                         absl::ToInt64Milliseconds(options_.idle_in_transaction_timeout), "; ",
+                         ServerLivenessSql(options_.liveness)));
     tx.commit();
     if (options_.on_connect) options_.on_connect(**conn);
   } catch (const std::exception& e) {

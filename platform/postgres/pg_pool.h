@@ -17,12 +17,36 @@
 
 namespace quoteflow {
 
+// Liveness of a connection's TCP link, on both ends (libpq's tcp_user_timeout and keepalives,
+// unless the URL sets them, and the server's tcp_* settings of the session). Data unacknowledged
+// for tcp_user_timeout, or keepalive probes unanswered (after keepalive_idle of silence, every
+// keepalive_interval, 3 times), break the connection on either end. Without this, a silent
+// partition (packets dropped, no RST) leaves a statement in the socket, and TCP delivers it once
+// the network heals, long after the caller was told its call failed: the change is made anyway
+// (chaos NetPartition.ApiToPostgres); and the server keeps a vanished client's session, with its
+// advisory locks, for the system's 2 h keepalive (NetPartition.RelayToPostgres). Zero: the
+// operating system's defaults (minutes to hours).
+struct PgLinkLiveness {
+  absl::Duration tcp_user_timeout = absl::Seconds(10);
+  absl::Duration keepalive_idle = absl::Seconds(5);
+  absl::Duration keepalive_interval = absl::Seconds(2);
+};
+
+// `url` with the client end of `liveness` as libpq URI parameters (those the URL names are kept).
+std::string WithClientLiveness(std::string url, const PgLinkLiveness& liveness);
+
+// The SET statements that give the server's end of a session the bounds of `liveness` ("" for
+// none); run once per connection.
+std::string ServerLivenessSql(const PgLinkLiveness& liveness);
+
 struct PgPoolOptions {
   std::string database_url;
   int size = 16;
   absl::Duration statement_timeout = absl::Seconds(5);
   absl::Duration idle_in_transaction_timeout = absl::Seconds(10);
   absl::Duration connect_timeout = absl::Seconds(3);
+  // A broken link fails the call UNAVAILABLE and the connection is replaced.
+  PgLinkLiveness liveness;
   // Runs once on each new connection.
   std::function<void(pqxx::connection&)> on_connect;
 };
@@ -64,6 +88,8 @@ class PgPool {
 
  private:
   void Release(std::unique_ptr<pqxx::connection> conn);
+  // options_.database_url plus the TCP liveness parameters it does not set itself.
+  std::string ConnectionUrl() const;
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Open();
 
   PgPoolOptions options_;

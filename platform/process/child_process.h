@@ -113,6 +113,8 @@ int FreeTcpPort();
 
 // Whether something accepts TCP connections on 127.0.0.1:`port` right now.
 bool AcceptsTcpConnections(int port);
+// The same on another IPv4 address of this host (false for an unparsable address).
+bool AcceptsTcpConnections(const std::string& ipv4, int port);
 
 }  // namespace quoteflow::process
 

@@ -151,6 +151,7 @@ absl::Status RunApiBenchmark(const BenchContext& ctx) {
                   api->Report().c_str());
     }
     if (c >= 64) errors_64_up += api->failed;
+    if (c == 16 && api->failed == 0) ctx.results->api_tps_at_16_clients = api->approve_per_s;
     const double tps_ratio = api->approve_per_s / pgb->tps;
     const double p99_ratio =
         api->approve_latency.PercentileMs(0.99) / std::max(1e-9, pgb->latency.PercentileMs(0.99));
@@ -160,6 +161,8 @@ absl::Status RunApiBenchmark(const BenchContext& ctx) {
                 pgb->latency.PercentileMs(0.5), pgb->latency.PercentileMs(0.99), tps_ratio,
                 p99_ratio);
     std::fflush(stdout);
+    Point("api_tps", c, api->approve_per_s);
+    Point("pgbench_tps", pgbench_clients, pgb->tps);
     // The ratios judge the client counts pgbench ran at too (16 and 64): with more api clients
     // than pgbench's, latency grows with the queue (Little's law) and says nothing about the api.
     // Errors are judged everywhere.

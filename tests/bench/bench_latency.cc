@@ -275,6 +275,11 @@ absl::Status RunLatencyBenchmark(const BenchContext& ctx) {
   LatencyHistogram floor = arrivals.TakeFloor();
   Figure("Kafka floor: plain producer -> consumed", Line(floor));
   Figure("machine", MachineLoad());
+  Cdf("outbox-relay(doorbell)", doorbell);
+  Cdf("outbox-relay(trigger)", trigger);
+  Cdf("kafka-floor", floor);
+  Ratio("latency_p99_vs_kafka_floor",
+        doorbell.PercentileMs(0.99) / std::max(1e-9, floor.PercentileMs(0.99)), "<=2.0");
   Ratio("latency_p99_notify_ms", doorbell.PercentileMs(0.99), "<=10");
   Ratio("latency_p99_doorbell_vs_trigger",
         doorbell.PercentileMs(0.99) / std::max(1e-9, trigger.PercentileMs(0.99)), "<=1.0");

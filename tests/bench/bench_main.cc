@@ -53,8 +53,10 @@ int main(int argc, char** argv) {
   if (!durable.ok()) return Usage(std::string(durable.status().message()));
   if (!keep.ok()) return Usage(std::string(keep.status().message()));
 
+  BenchResults results;
   BenchContext ctx;
   ctx.flags = &*flags;
+  ctx.results = &results;
   ctx.tiny = size == "tiny";
   ctx.durable = *durable;
   ctx.binaries.quote_api = flags->Get("quote-api", QUOTEFLOW_QUOTE_API_BIN);

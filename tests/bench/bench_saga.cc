@@ -1,15 +1,17 @@
 // (e) The whole saga, both modes, with all real processes: quote-api, one outbox-relay per schema,
 // policy-, customer- and quote-worker, and in orchestration mode saga-orchestrator and the `saga`
-// schema's relay. Latency: quotes created and approved at a steady rate; approve -> ISSUED is the
+// schema's relay. Each mode runs on its own fresh Postgres and broker (choreography first, then
+// orchestration).
+// Throughput: approvals flat out (16 streams, as the api benchmark's 16 clients); the time until
+// every quote is final gives the sagas/s. In choreography with 1, then 2 instances of every worker
+// (one consumer group per worker kind); in orchestration with one instance of each process.
+// Latency: quotes created and approved at a steady rate, by default half of choreography's
+// flat-out rate (--saga-rate sets it), the same rate in both modes. Approve -> ISSUED is the
 // quote's final updated_at (set by quote-worker when it commits ISSUED) minus the approval's
-// recorded time, both written by the services' clocks on this machine; a few sagas run first and
-// are left out, so that consumer group joins at start-up are not counted. Each mode runs on its
-// own fresh Postgres and broker (choreography first, then orchestration) at the same rate and
-// duration.
-// Throughput: approvals flat out; the time until every quote is final gives the sagas/s. In
-// choreography with 1, then 2 instances of every worker (one consumer group per worker kind); in
-// orchestration with one instance of each process. In orchestration mode the benchmark also prints
-// when each saga step was recorded (saga.history), which shows where the time goes.
+// recorded time, both written by the services' clocks on this machine. Sagas run before each
+// measurement and are left out, so that consumer group joins at start-up are not counted. In
+// orchestration mode the benchmark also prints when each saga step was recorded (saga.history),
+// which shows where the time goes.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -175,8 +177,8 @@ absl::StatusOr<absl::Time> WaitAllFinal(BenchSystem& sys, absl::Duration timeout
 // assigned (a consumer group's first join takes seconds, which is start-up, not saga latency).
 constexpr int kWarmUpSagas = 20;
 
-// Approves kWarmUpSagas quotes, waits until they are final and records their ids in
-// public.bench_warmup, which the measurement leaves out.
+// Approves kWarmUpSagas quotes, waits until they are final and records the ids of every quote so
+// far in public.bench_warmup, which the next measurement leaves out.
 absl::Status WarmUp(BenchSystem& sys, const std::string& address) {
   LoadOptions warm;
   warm.target = address;
@@ -190,7 +192,11 @@ absl::Status WarmUp(BenchSystem& sys, const std::string& address) {
   if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(2)); !s.ok()) {
     return s.status();
   }
-  return sys.Sql("CREATE TABLE public.bench_warmup AS SELECT quote_id FROM quote.quotes").status();
+  return sys
+      .Sql(
+          "DROP TABLE IF EXISTS public.bench_warmup;"
+          " CREATE TABLE public.bench_warmup AS SELECT quote_id FROM quote.quotes")
+      .status();
 }
 
 // After WarmUp(), creates and approves quotes through `address` at `rate` for `duration`, waits
@@ -231,10 +237,11 @@ absl::StatusOr<LatencyHistogram> MeasureApproveToIssued(BenchSystem& sys,
   return saga;
 }
 
-// `backlog` approvals flat out; sagas/s = approvals / time until every quote is final. Prints it
-// as figure `label`.
+// After WarmUp(), `backlog` approvals flat out; sagas/s = approvals / time until every quote is
+// final. Prints it as figure `label`.
 absl::StatusOr<double> MeasureSagaThroughput(BenchSystem& sys, const std::string& address,
                                              int64_t backlog, const std::string& label) {
+  if (absl::Status s = WarmUp(sys, address); !s.ok()) return s;
   LoadOptions fill;
   fill.target = address;
   fill.streams = 16;
@@ -273,58 +280,66 @@ absl::Status PrintOrchestrationSteps(BenchSystem& sys) {
   return absl::OkStatus();
 }
 
-// Choreography: approve -> ISSUED at `rate` for `duration` into `latency`, then the consumer
-// scaling with `backlog` approvals flat out, sagas/s into `rates` (1 and 2 instances). Its own
+// The figures of one mode.
+struct SagaFigures {
+  double flat_out = 0;       // sagas/s, one instance of every process
+  double flat_out_2 = 0;     // sagas/s, two instances of every worker (choreography only)
+  double latency_rate = 0;   // approvals/s of the latency phase
+  LatencyHistogram latency;  // approve -> ISSUED at latency_rate
+};
+
+// The latency phase's rate: --saga-rate, else half of `flat_out`.
+absl::StatusOr<double> LatencyRate(const BenchContext& ctx, double flat_out) {
+  absl::StatusOr<double> rate = ctx.flags->GetDouble("saga-rate", 0);
+  if (!rate.ok()) return rate.status();
+  return *rate > 0 ? *rate : std::max(1.0, flat_out / 2);
+}
+
+// Choreography: `backlog` sagas flat out, approve -> ISSUED at the latency rate for `duration`,
+// then the consumer scaling (a second instance of every worker, the same backlog again). Its own
 // Postgres, broker and processes stop when it returns.
-absl::Status RunChoreography(const BenchContext& ctx, double rate, absl::Duration duration,
-                             int64_t backlog, LatencyHistogram* latency, double rates[2]) {
+absl::Status RunChoreography(const BenchContext& ctx, absl::Duration duration, int64_t backlog,
+                             SagaFigures* out) {
   BenchSystem sys(ctx.binaries, ctx.work_dir);
   std::vector<std::string> workers;
   std::string customers;
   absl::StatusOr<std::string> address =
       StartSagaSystem(sys, ctx, SagaMode::kChoreography, &workers, &customers);
   if (!address.ok()) return address.status();
+  absl::StatusOr<double> flat =
+      MeasureSagaThroughput(sys, *address, backlog, "1 instance(s) per worker");
+  if (!flat.ok()) return flat.status();
+  out->flat_out = *flat;
 
-  // Latency at a steady rate.
-  absl::StatusOr<LatencyHistogram> saga = MeasureApproveToIssued(sys, *address, rate, duration, "");
+  absl::StatusOr<double> rate = LatencyRate(ctx, out->flat_out);
+  if (!rate.ok()) return rate.status();
+  out->latency_rate = *rate;
+  absl::StatusOr<LatencyHistogram> saga =
+      MeasureApproveToIssued(sys, *address, *rate, duration, "");
   if (!saga.ok()) return saga.status();
-  *latency = *std::move(saga);
+  out->latency = *std::move(saga);
 
-  // Consumer scaling: K approvals flat out while the workers run; sagas/s = K / (time until
-  // every quote is final). Then a second instance of every worker joins the same consumer
-  // groups (a running group rebalances; stopping and restarting members makes the broker's
-  // group coordinator stall for tens of seconds) and the same load runs again.
-  for (int instances : {1, 2}) {
-    if (instances == 2) {
-      if (absl::Status s = StartWorkers(sys, SagaMode::kChoreography, 1, "b", &workers, &customers);
-          !s.ok()) {
-        return s;
-      }
-      // Let the groups rebalance onto both instances: a few sagas must complete first.
-      LoadOptions warm;
-      warm.target = *address;
-      warm.streams = 4;
-      warm.count = 40;
-      if (absl::StatusOr<LoadResult> w = LoadGenerator(warm).Run(); !w.ok()) return w.status();
-      // Generous: a group coordinator has been seen to stall for ~130 s here (on the mock broker).
-      if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(5)); !s.ok()) {
-        return s.status();
-      }
-    }
-    absl::StatusOr<double> r = MeasureSagaThroughput(
-        sys, *address, backlog, absl::StrCat(instances, " instance(s) per worker"));
-    if (!r.ok()) return r.status();
-    rates[instances - 1] = *r;
+  // A second instance of every worker joins the same consumer groups (a running group
+  // rebalances; stopping and restarting members makes the broker's group coordinator stall for
+  // tens of seconds); the warm-up of the measurement lets the groups settle on both.
+  if (absl::Status s = StartWorkers(sys, SagaMode::kChoreography, 1, "b", &workers, &customers);
+      !s.ok()) {
+    return s;
   }
+  absl::StatusOr<double> flat_2 =
+      MeasureSagaThroughput(sys, *address, backlog, "2 instance(s) per worker");
+  if (!flat_2.ok()) return flat_2.status();
+  out->flat_out_2 = *flat_2;
   (void)StopAll(sys, &workers);
   return absl::OkStatus();
 }
 
-// Orchestration: approve -> ISSUED at `rate` for `duration` into `latency`, on a fresh Postgres and
-// broker (logs in <work_dir>/orchestration), when each saga step was recorded, and the saga
-// throughput with `backlog` approvals flat out (one instance of every process).
+// Orchestration on a fresh Postgres and broker (logs in <work_dir>/orchestration), one instance of
+// every process: `backlog` sagas flat out, then approve -> ISSUED at `rate` (choreography's; 0 when
+// it did not run: the latency rate of orchestration's own flat out) for `duration`, and when each
+// saga step was recorded.
 absl::Status RunOrchestration(const BenchContext& ctx, double rate, absl::Duration duration,
-                              int64_t backlog, LatencyHistogram* latency) {
+                              int64_t backlog, SagaFigures* out) {
   const std::string orchestration_dir = ctx.work_dir + "/orchestration";
   std::error_code ec;
   std::filesystem::create_directories(orchestration_dir, ec);
@@ -335,30 +350,32 @@ absl::Status RunOrchestration(const BenchContext& ctx, double rate, absl::Durati
   absl::StatusOr<std::string> address =
       StartSagaSystem(sys, ctx, SagaMode::kOrchestration, &workers, &customers);
   if (!address.ok()) return address.status();
+  absl::StatusOr<double> flat =
+      MeasureSagaThroughput(sys, *address, backlog, "orchestration, 1 instance of each");
+  if (!flat.ok()) return flat.status();
+  out->flat_out = *flat;
+  if (rate <= 0) {
+    absl::StatusOr<double> own = LatencyRate(ctx, out->flat_out);
+    if (!own.ok()) return own.status();
+    rate = *own;
+  }
+  out->latency_rate = rate;
   absl::StatusOr<LatencyHistogram> saga =
       MeasureApproveToIssued(sys, *address, rate, duration, " (orchestration)");
   if (!saga.ok()) return saga.status();
-  *latency = *std::move(saga);
+  out->latency = *std::move(saga);
   if (absl::Status s = PrintOrchestrationSteps(sys); !s.ok()) return s;
-  // Throughput with one instance of everything, as choreography's first scaling step measures it.
-  if (absl::StatusOr<double> r =
-          MeasureSagaThroughput(sys, *address, backlog, "orchestration, 1 instance of each");
-      !r.ok()) {
-    return r.status();
-  }
   (void)StopAll(sys, &workers);
-  if (latency->count() == 0) return absl::InternalError("orchestration mode issued no quote");
+  if (out->latency.count() == 0) return absl::InternalError("orchestration mode issued no quote");
   return absl::OkStatus();
 }
 
 }  // namespace
 
 absl::Status RunSagaBenchmark(const BenchContext& ctx) {
-  auto rate = ctx.flags->GetDouble("saga-rate", ctx.tiny ? 20 : 100);
   auto duration =
       ctx.flags->GetDuration("saga-duration", ctx.tiny ? absl::Seconds(2) : absl::Seconds(15));
   auto backlog = ctx.flags->GetInt("saga-backlog", ctx.tiny ? 100 : 3000);
-  if (!rate.ok()) return rate.status();
   if (!duration.ok()) return duration.status();
   if (!backlog.ok()) return backlog.status();
   const std::string modes = ctx.flags->Get("saga-modes", "both");
@@ -368,35 +385,49 @@ absl::Status RunSagaBenchmark(const BenchContext& ctx) {
   }
   const bool choreography = modes != "orchestration";
   const bool orchestration = modes != "choreography";
-  Heading(absl::StrCat("saga: approve -> ISSUED by ",
+  Heading(absl::StrCat("saga: flat out and approve -> ISSUED by ",
                        choreography && orchestration ? "choreography and by orchestration"
                        : choreography                ? "choreography"
                                                      : "orchestration",
                        choreography ? ", and workers with 1 vs 2 instances" : ""));
-  LatencyHistogram by_choreography, by_orchestration;
-  double rates[2] = {0, 0};
+  SagaFigures by_choreography, by_orchestration;
   if (choreography) {
-    if (absl::Status s = RunChoreography(ctx, *rate, *duration, *backlog, &by_choreography, rates);
-        !s.ok()) {
+    if (absl::Status s = RunChoreography(ctx, *duration, *backlog, &by_choreography); !s.ok()) {
       return s;
     }
   }
   if (orchestration) {
-    if (absl::Status s = RunOrchestration(ctx, *rate, *duration, *backlog, &by_orchestration);
+    // At choreography's latency rate, so that the two p99s compare.
+    if (absl::Status s = RunOrchestration(ctx, by_choreography.latency_rate, *duration, *backlog,
+                                          &by_orchestration);
         !s.ok()) {
       return s;
     }
   }
   Figure("machine", MachineLoad());
+  const double api_tps = ctx.results->api_tps_at_16_clients;
+  if (choreography && api_tps > 0) {
+    Figure("api (same run, 16 clients, approvals only)", absl::StrFormat("%.0f tps", api_tps));
+    Ratio("saga_choreography_flat_out_vs_api", by_choreography.flat_out / api_tps, ">=0.5");
+  } else if (choreography) {
+    Figure("saga_choreography_flat_out_vs_api", "not judged: the api benchmark did not run first");
+  }
   if (choreography) {
-    Ratio("saga_approve_to_issued_p99_ms", by_choreography.PercentileMs(0.99), "none(report)");
+    Ratio("saga_approve_to_issued_p99_ms", by_choreography.latency.PercentileMs(0.99), "<=100");
+    Ratio("consumer_scale_2_vs_1",
+          by_choreography.flat_out_2 / std::max(1e-9, by_choreography.flat_out), ">=1.0");
   }
   if (orchestration) {
-    Ratio("saga_orchestration_approve_to_issued_p99_ms", by_orchestration.PercentileMs(0.99),
-          "none(report)");
+    Ratio("saga_orchestration_approve_to_issued_p99_ms",
+          by_orchestration.latency.PercentileMs(0.99), "none(report)");
   }
-  if (choreography) {
-    Ratio("consumer_scale_2_vs_1", rates[1] / std::max(1e-9, rates[0]), ">=1.0");
+  if (choreography && orchestration) {
+    Ratio("saga_orchestration_vs_choreography_flat_out",
+          by_orchestration.flat_out / std::max(1e-9, by_choreography.flat_out), ">=0.5");
+    Ratio("saga_orchestration_vs_choreography_p99",
+          by_orchestration.latency.PercentileMs(0.99) /
+              std::max(1e-9, by_choreography.latency.PercentileMs(0.99)),
+          "<=2.0");
   }
   return absl::OkStatus();
 }

@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -33,6 +34,22 @@ void Figure(const std::string& label, const std::string& text) {
 
 void Ratio(const std::string& name, double value, const std::string& target) {
   std::printf("RATIO %s %.3f target=%s\n", name.c_str(), value, target.c_str());
+  std::fflush(stdout);
+}
+
+void Cdf(const std::string& series, const LatencyHistogram& h) {
+  if (h.count() == 0) return;
+  std::vector<std::string> points;
+  for (double q : {0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99,
+                   0.995, 0.999, 1.0}) {
+    points.push_back(absl::StrFormat("%g:%.3f", q, h.PercentileMs(q)));
+  }
+  std::printf("CDF %s %s\n", series.c_str(), absl::StrJoin(points, ",").c_str());
+  std::fflush(stdout);
+}
+
+void Point(const std::string& series, double x, double y) {
+  std::printf("POINT %s %g %.3f\n", series.c_str(), x, y);
   std::fflush(stdout);
 }
 

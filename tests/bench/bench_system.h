@@ -108,6 +108,11 @@ void Figure(const std::string& label, const std::string& text);
 void Ratio(const std::string& name, double value, const std::string& target);
 // Prints a benchmark heading.
 void Heading(const std::string& text);
+// Machine-readable lines for tests/bench/plot_bench.py (stdout, flushed):
+//   "CDF <series> <q>:<ms>,..." - the latency distribution of `h` at fixed quantiles;
+//   "POINT <series> <x> <y>"    - one point of a curve (e.g. TPS at a client count).
+void Cdf(const std::string& series, const LatencyHistogram& h);
+void Point(const std::string& series, double x, double y);
 
 // CPU load of the machine: the 1-minute load average and the number of CPUs, as text.
 std::string MachineLoad();

@@ -11,7 +11,7 @@ log="$build_dir/bench-$(date +%Y%m%d-%H%M%S).log"
 sizes=()
 if [[ "$size" == "full" ]]; then
   sizes=(--rows=500000 --scale-rows=100000 --api-duration=8s --latency-duration=15s
-         --saga-rate=100 --saga-duration=15s --saga-backlog=3000
+         --saga-duration=15s --saga-backlog=3000
          --peer-rows=100000 --peer-rate=200 --peer-duration=15s)
 fi
 # The Debezium peer's jars (scripts/install-deps.sh fetched them): rebuilt offline when
@@ -23,4 +23,6 @@ status=0
 echo
 echo "== summary (full output in $log)"
 grep -E '^(RATIO|BENCH-ERROR)' "$log" || true
+# The plots of docs/performance.md, from this run's CDF and POINT lines.
+/usr/bin/python3 "$(dirname "$0")/plot_bench.py" "$log" "$build_dir/bench-plots" || status=1
 exit "$status"

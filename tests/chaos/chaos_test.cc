@@ -23,6 +23,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "platform/kafka/kafka_admin.h"
@@ -35,6 +36,7 @@
 #include "platform/process/broker_process.h"
 #include "tests/chaos/ledger.h"
 #include "tests/chaos/load.h"
+#include "tests/support/net_hosts.h"
 #include "tests/support/saga_system.h"
 #include "tests/support/test_environment.h"
 
@@ -1182,6 +1184,391 @@ TEST_F(BrokerChaos, LogDirOfOneBrokerFillsUp) {
   Finish(absl::StrCat("faults=log dir of node 3 full (64 MiB tmpfs) node-3-stopped-after=",
                       Ms(stopped_after), " reason-logged=", said_why ? "No space left" : "no"),
          stopped.ok(), absl::Now());
+}
+
+// Network partitions between hosts (issue 14): the services on hosts of their own (network
+// namespaces joined by veth pairs to a bridge, tests/support/net_hosts.h), Postgres and a
+// single-node Kafka on the "db+kafka" host (the root namespace, listening on the bridge's address):
+//   relay-a   relay-quote, relay-policy, relay-customer    (replica 0 of each outbox schema)
+//   relay-b   relay-quote-1, relay-policy-1, relay-customer-1 (replica 1)
+//   worker-a  policy-worker, customer-worker, quote-worker
+//   worker-b  second instances of the workers (same consumer groups), started by one scenario
+//   api       quote-api
+// Each scenario cuts one link for 30 s (20 s in the CI-size run) while ApproveQuote load runs
+// through the real quote-api: every TCP packet between the host and Postgres' or Kafka's port is
+// dropped both ways (a silent partition: no RST, only timeouts tell). Then it heals, drains, judges
+// the ledger (0 lost, 0 reordered, 0 double-applied, every saga final) and prints the takeover or
+// recovery time in its CHAOS line. Needs root and nftables; skipped otherwise.
+class NetPartition : public Chaos {
+ protected:
+  static void SetUpTestSuite() {
+    unavailable_ = testing::NetHosts::Unavailable();
+    if (!unavailable_.empty()) return;
+    setup_error_ = absl::OkStatus();
+    auto net = testing::NetHosts::Create({"relay-a", "relay-b", "worker-a", "worker-b", "api"});
+    if (!net.ok()) {
+      setup_error_ = net.status();
+      return;
+    }
+    net_ = *std::move(net);
+    const std::string& server = net_->server_address();
+    LocalPostgres::Options pg;
+    pg.listen_addresses = "127.0.0.1," + server;
+    pg.trusted_networks = {net_->network()};
+    absl::StatusOr<std::unique_ptr<LocalPostgres>> started = LocalPostgres::Start(pg);
+    if (!started.ok()) {
+      setup_error_ = started.status();
+      return;
+    }
+    pg_ = *std::move(started);
+    pg_url_ = absl::StrReplaceAll(pg_->database_url(), {{"@127.0.0.1:", "@" + server + ":"}});
+    setup_error_ = ApplyMigrations(pg_url_);
+    if (!setup_error_.ok()) return;
+    LocalKafka::Options kafka;
+    kafka.host = server;
+    kafka.heap_mb = 384;
+    absl::StatusOr<std::unique_ptr<LocalKafka>> k = LocalKafka::Start(kafka);
+    if (!k.ok()) {
+      setup_error_ = k.status();
+      return;
+    }
+    kafka_ = *std::move(k);
+    const std::string address = kafka_->NodeAddress(1);
+    kafka_port_ = std::atoi(address.substr(address.rfind(':') + 1).c_str());
+    std::printf("partition hosts on %s: db+kafka %s (postgres :%d, kafka :%d)\n",
+                net_->network().c_str(), server.c_str(), pg_->port(), kafka_port_);
+  }
+
+  static void TearDownTestSuite() {
+    kafka_.reset();
+    pg_.reset();
+    net_.reset();
+  }
+
+  void SetUp() override {
+    if (!unavailable_.empty()) GTEST_SKIP() << "network partition tests skipped: " << unavailable_;
+    ASSERT_TRUE(setup_error_.ok()) << setup_error_;
+    ASSERT_TRUE(testing::ResetDatabase(pg_url_).ok());
+    cluster_bootstrap_ = kafka_->bootstrap_servers();
+  }
+
+  // The system with its processes on their hosts (see the class comment).
+  void StartPlaced(const std::string& scenario) {
+    SagaSystemOptions o;
+    o.relays_per_schema = 2;
+    o.net = net_.get();
+    for (const char* schema : {"quote", "policy", "customer"}) {
+      o.host_of[absl::StrCat("relay-", schema)] = "relay-a";
+      o.host_of[absl::StrCat("relay-", schema, "-1")] = "relay-b";
+    }
+    for (const char* w : {"policy-worker", "customer-worker", "quote-worker"}) {
+      o.host_of[w] = "worker-a";
+    }
+    o.host_of["quote-api"] = "api";
+    StartSystem(scenario, std::move(o), pg_url_);
+  }
+
+  static absl::Duration CutLength() { return absl::Seconds(Pick(20, 30)); }
+  static std::string Ms(absl::Duration d) {
+    return absl::StrCat(absl::ToInt64Milliseconds(d), "ms");
+  }
+
+  // The load: paced to last the time before the cut, the cut and some time after it; clients
+  // retry through the cut.
+  void StartCutLoad() {
+    LoadOptions o = Options(Load(250, 1500), 8);
+    o.give_up_after = absl::Seconds(180);
+    SpreadOver(o, kBefore + CutLength() + absl::Seconds(10));
+    StartLoad(o);
+  }
+
+  // Shard leases of `schema`'s outbox held by sessions from `address` (relays hold them as session
+  // advisory locks, keyed as outbox-relay/outbox_store.cc does).
+  int64_t ShardsHeldFrom(const std::string& schema, const std::string& address) {
+    return Count(
+        url_,
+        absl::StrCat("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                     "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND "
+                     "l.classid = hashtext('quoteflow.outbox.",
+                     schema, "')::int4::oid AND a.client_addr = '", address, "'::inet"));
+  }
+  // Every shard of every outbox schema is leased by relay-b (nullopt-like false on SQL errors).
+  bool RelayBHoldsAll() {
+    try {
+      for (const char* schema : {"quote", "policy", "customer"}) {
+        if (ShardsHeldFrom(schema, net_->Address("relay-b")) != kShards) return false;
+      }
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+  // Both replicas of every schema hold shards, all of them leased: the split the cut starts from.
+  absl::Status WaitSplit() {
+    return WaitFor(
+        [&]() -> absl::Status {
+          try {
+            for (const char* schema : {"quote", "policy", "customer"}) {
+              const int64_t a = ShardsHeldFrom(schema, net_->Address("relay-a"));
+              const int64_t b = ShardsHeldFrom(schema, net_->Address("relay-b"));
+              if (a == 0 || b == 0 || a + b != kShards) {
+                return absl::UnavailableError(
+                    absl::StrCat(schema, ": relay-a ", a, " relay-b ", b));
+              }
+            }
+            return absl::OkStatus();
+          } catch (const std::exception& e) {
+            return absl::UnavailableError(e.what());
+          }
+        },
+        absl::Seconds(60), "both relay replicas to share the shards");
+  }
+
+  // Inbox rows of every consumer (each one an event applied).
+  int64_t Applied() {
+    try {
+      return Count(url_,
+                   "SELECT (SELECT count(*) FROM policy.inbox) + (SELECT count(*) FROM "
+                   "customer.inbox) + (SELECT count(*) FROM quote.inbox)");
+    } catch (const std::exception&) {
+      return -1;
+    }
+  }
+
+  // Cuts `host` from `port` of the db+kafka host, runs `during` (on this thread; it may wait up to
+  // the end of the cut), keeps the cut for CutLength() in all, heals. Returns false (after a test
+  // failure) when the cut or the heal could not be made.
+  bool CutAndHeal(const std::string& host, int port, const std::function<void()>& during) {
+    absl::SleepFor(kBefore);  // load before the fault
+    absl::Status cut = net_->Cut(host, port);
+    EXPECT_TRUE(cut.ok()) << cut;
+    if (!cut.ok()) return false;
+    cut_at_ = absl::Now();
+    during();
+    const absl::Duration left = CutLength() - (absl::Now() - cut_at_);
+    if (left > absl::ZeroDuration()) absl::SleepFor(left);  // the partition's length
+    absl::Status healed = net_->Heal(host);
+    EXPECT_TRUE(healed.ok()) << healed;
+    healed_at_ = absl::Now();
+    return healed.ok();
+  }
+
+  // The relay scenarios: relay-a cut from `port`; relay-b must hold every shard within
+  // kTakeoverBound of the cut.
+  void RelayCut(const std::string& scenario, int port, const std::string& link) {
+    StartPlaced(scenario);
+    if (HasFatalFailure()) return;
+    absl::Status split = WaitSplit();
+    ASSERT_TRUE(split.ok()) << split << "\n" << system_->Logs();
+    StartCutLoad();
+    absl::Status took_over;
+    absl::Duration takeover;
+    ASSERT_TRUE(CutAndHeal("relay-a", port, [&] {
+      took_over = WaitFor([&] { return RelayBHoldsAll(); }, kTakeoverBound,
+                          "relay-b to hold every shard of the three outboxes");
+      takeover = absl::Now() - cut_at_;
+    }));
+    EXPECT_TRUE(took_over.ok()) << took_over << " (relay-a cut from " << link << ")\n"
+                                << system_->Logs();
+    Finish(absl::StrCat("faults=cut ", link, " for ", Ms(CutLength()),
+                        " relays-per-schema=2 takeover-bound=", Ms(kTakeoverBound),
+                        " relay-b-holds-all-shards-after=",
+                        took_over.ok() ? Ms(takeover) : std::string("none")),
+           took_over.ok());
+  }
+
+  // Heal -> settled: drains, judges the ledger, prints the CHAOS line with `figures`.
+  void Finish(const std::string& figures, bool ok) {
+    FinishLoad();
+    ExpectAllRunning();
+    absl::Status quiet = WaitQuiet(absl::Seconds(Pick(120, 300)));
+    const absl::Duration drain = absl::Now() - healed_at_;
+    EXPECT_TRUE(quiet.ok()) << quiet << "\n" << system_->Logs();
+    LedgerReport r = CheckUntilHolds(absl::Seconds(60));
+    Verdict(r, ok && quiet.ok() && load_.given_up == 0,
+            absl::StrCat(figures, " drained-after-heal=", Ms(drain)));
+  }
+
+  static constexpr absl::Duration kBefore = absl::Seconds(5);
+  // Relay takeover after a cut: the relay-liveness bounds (TCP keepalives / tcp_user_timeout on
+  // the lease session, shards given up after a sustained Kafka failure) plus a lease tick.
+  static constexpr absl::Duration kTakeoverBound = absl::Seconds(20);
+  static constexpr int kShards = 64;  // the outbox migration's shard count
+
+  static inline std::string unavailable_;
+  static inline absl::Status setup_error_ = absl::UnknownError("suite not set up");
+  static inline std::unique_ptr<testing::NetHosts> net_;
+  static inline std::unique_ptr<LocalPostgres> pg_;
+  static inline std::unique_ptr<LocalKafka> kafka_;
+  static inline std::string pg_url_;
+  static inline int kafka_port_ = 0;
+  absl::Time cut_at_, healed_at_;
+};
+
+// relay-a (one replica of each outbox schema) cut from Postgres: its session's leases must go,
+// and relay-b take every shard, while relay-a cannot reach the database.
+TEST_F(NetPartition, RelayToPostgres) {
+  RelayCut("netns-relay-postgres", pg_->port(), "relay<->postgres");
+}
+
+// relay-a cut from Kafka: it must give its shards up after a sustained failure to publish, and
+// relay-b take them; nothing relay-a had in flight may reorder or lose events.
+TEST_F(NetPartition, RelayToKafka) { RelayCut("netns-relay-kafka", kafka_port_, "relay<->kafka"); }
+
+// The workers' host cut from Kafka: their group sessions expire, the sagas wait, and once the link
+// heals the workers rejoin and resume (time to the first event applied after the heal).
+TEST_F(NetPartition, WorkerToKafka) {
+  StartPlaced("netns-worker-kafka");
+  if (HasFatalFailure()) return;
+  StartCutLoad();
+  ASSERT_TRUE(CutAndHeal("worker-a", kafka_port_, [] {}));
+  const int64_t at_heal = Applied();
+  absl::Status resumed = WaitFor([&] { return Applied() > at_heal; }, absl::Seconds(60),
+                                 "the workers to apply an event after the heal");
+  const absl::Duration recovery = absl::Now() - healed_at_;
+  EXPECT_TRUE(resumed.ok()) << resumed << "\n" << system_->Logs();
+  Finish(absl::StrCat("faults=cut worker<->kafka for ", Ms(CutLength()),
+                      " workers-applying-again-after-heal=",
+                      resumed.ok() ? Ms(recovery) : std::string("never")),
+         resumed.ok());
+}
+
+// quote-api cut from Postgres: every call during the cut fails with UNAVAILABLE or
+// DEADLINE_EXCEEDED and changes nothing (probe approvals sent once each, never retried, must leave
+// their quotes DRAFT, with no request record, also after the heal: no statement the cut held back
+// may reach the database later), the load's own calls get no OK once the cut is in place, and after
+// the heal the api serves again.
+TEST_F(NetPartition, ApiToPostgres) {
+  StartPlaced("netns-api-postgres");
+  if (HasFatalFailure()) return;
+  constexpr int kProbes = 6;
+  std::vector<std::string> probes;
+  for (int k = 0; k < kProbes; ++k) {
+    v1::CreateQuoteRequest req;
+    req.set_customer_id("c1");
+    req.set_premium(100);
+    req.set_request_id(absl::StrCat(prefix_, "probe-", k, "-create"));
+    v1::Quote q;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::Status s = system_->quotes().CreateQuote(&ctx, req, &q);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    probes.push_back(q.quote_id());
+  }
+  StartCutLoad();
+  std::map<std::string, int> probe_codes;
+  int64_t ok_during = 0;
+  ASSERT_TRUE(CutAndHeal("api", pg_->port(), [&] {
+    // The probes at once, while the api's pool still has idle connections: their statements are
+    // then held back in those connections' sockets (not refused at connect time).
+    std::vector<std::thread> senders;
+    std::mutex mu;
+    for (int k = 0; k < kProbes; ++k) {
+      senders.emplace_back([&, k] {
+        v1::ApproveQuoteRequest req;
+        req.set_quote_id(probes[k]);
+        req.set_request_id(absl::StrCat(prefix_, "probe-", k, "-approve"));
+        v1::ApproveQuoteResponse resp;
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+        grpc::Status s = system_->quotes().ApproveQuote(&ctx, req, &resp);
+        std::lock_guard<std::mutex> lock(mu);
+        ++probe_codes[s.ok() ? "OK" : absl::StrCat(s.error_code())];
+      });
+    }
+    // From 1 s into the cut (calls already past the database by then may still finish) until
+    // its end, no ApproveQuote may succeed: the harness's check that it cuts.
+    absl::SleepFor(absl::Seconds(1));
+    const int64_t ok_before = driver_->ok_replies();
+    for (std::thread& t : senders) t.join();
+    absl::SleepFor(CutLength() - (absl::Now() - cut_at_) - absl::Milliseconds(200));
+    ok_during = driver_->ok_replies() - ok_before;
+  }));
+  // Serves again: a read through the api's pool.
+  absl::Status serving = WaitFor(
+      [&] {
+        v1::GetQuoteRequest req;
+        req.set_quote_id(probes[0]);
+        v1::Quote q;
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+        return system_->quotes().GetQuote(&ctx, req, &q).ok();
+      },
+      absl::Seconds(60), "quote-api to serve again after the heal");
+  const absl::Duration serving_after = absl::Now() - healed_at_;
+  // What the cut held back in the api's sockets is either delivered now (then it reaches the
+  // database late) or gone with its socket; wait until nothing is held back any more.
+  absl::Status flushed = WaitFor([&] { return net_->UnackedBytes("api", pg_->port()) == 0; },
+                                 absl::Seconds(120), "no bytes held back towards Postgres");
+  const absl::Duration flushed_after = absl::Now() - healed_at_;
+  EXPECT_TRUE(serving.ok()) << serving << "\n" << system_->Logs();
+  EXPECT_TRUE(flushed.ok()) << flushed;
+  int probes_failed_clearly = 0;
+  for (const auto& [code, n] : probe_codes) {
+    if (code == absl::StrCat(grpc::UNAVAILABLE) || code == absl::StrCat(grpc::DEADLINE_EXCEEDED)) {
+      probes_failed_clearly += n;
+    }
+  }
+  EXPECT_EQ(probes_failed_clearly, kProbes)
+      << "status codes of the probes: "
+      << absl::StrJoin(probe_codes, ",", absl::PairFormatter("x"));
+  EXPECT_EQ(ok_during, 0) << "ApproveQuote succeeded while the api was cut from Postgres";
+  FinishLoad();
+  ASSERT_TRUE(WaitQuiet(absl::Seconds(Pick(120, 300))).ok()) << system_->Logs();
+  // The probes changed nothing, even now that everything held back had its chance.
+  std::string in_list;
+  for (const std::string& q : probes)
+    absl::StrAppend(&in_list, in_list.empty() ? "" : ",", "'", q, "'");
+  const int64_t probes_not_draft = Count(
+      url_,
+      absl::StrCat("SELECT count(*) FROM quote.quotes WHERE status <> 'DRAFT' AND quote_id IN (",
+                   in_list, ")"));
+  const int64_t probe_records =
+      Count(url_, absl::StrCat("SELECT count(*) FROM quote.requests WHERE request_id LIKE '",
+                               prefix_, "probe-%-approve'"));
+  EXPECT_EQ(probes_not_draft, 0) << "a probe approval sent during the cut changed its quote later";
+  EXPECT_EQ(probe_records, 0);
+  const bool ok = serving.ok() && flushed.ok() && probes_failed_clearly == kProbes &&
+                  ok_during == 0 && probes_not_draft == 0 && probe_records == 0;
+  Finish(absl::StrCat(
+             "faults=cut api<->postgres for ", Ms(CutLength()), " probes=", kProbes,
+             " probes-failed-unavailable-or-deadline=", probes_failed_clearly,
+             " probes-changed-later=", probes_not_draft + probe_records,
+             " ok-approvals-during-cut=", ok_during,
+             " api-serving-again-after-heal=", serving.ok() ? Ms(serving_after) : "never",
+             " held-back-bytes-cleared-after-heal=", flushed.ok() ? Ms(flushed_after) : "never"),
+         ok);
+}
+
+// The workers' Postgres link cut, then a second instance of each worker (same consumer groups)
+// started on worker-b: the rebalance happens while worker-a's handlers cannot reach the database.
+// worker-b must get partitions and apply events during the cut (worker-a's stuck handlers must not
+// hold the group), and nothing is applied twice when worker-a comes back.
+TEST_F(NetPartition, WorkerPostgresDuringRebalance) {
+  StartPlaced("netns-worker-postgres-rebalance");
+  if (HasFatalFailure()) return;
+  StartCutLoad();
+  absl::Status applied;
+  absl::Duration takeover;
+  ASSERT_TRUE(CutAndHeal("worker-a", pg_->port(), [&] {
+    absl::SleepFor(absl::Seconds(2));  // worker-a's handlers are now stuck on the database
+    const int64_t before = Applied();
+    const absl::Time started = absl::Now();
+    for (const char* w : {"policy-worker", "customer-worker", "quote-worker"}) {
+      absl::Status s = system_->StartCopy(absl::StrCat(w, "-b"), w, "worker-b");
+      EXPECT_TRUE(s.ok()) << w << ": " << s;
+    }
+    applied = WaitFor([&] { return Applied() > before; },
+                      CutLength() - (absl::Now() - cut_at_) - absl::Milliseconds(500),
+                      "worker-b to apply events during the cut");
+    takeover = absl::Now() - started;
+  }));
+  EXPECT_TRUE(applied.ok()) << applied << "\n" << system_->Logs();
+  Finish(absl::StrCat("faults=cut worker-a<->postgres for ", Ms(CutLength()),
+                      " + second worker instances started 2s into the cut;"
+                      " worker-b-applying-after=",
+                      applied.ok() ? Ms(takeover) : std::string("none during the cut")),
+         applied.ok());
 }
 
 }  // namespace

@@ -985,6 +985,6 @@ TEST_F(OrchestrationDeadlineE2eTest, FailingCompensationEndsStuckAndItsLateReply
 
 int main(int argc, char** argv) {
   quoteflow::testing::InitQuoteflowTestMain(
-      &argc, argv, {.kafka_topics = quoteflow::kTopics, .prefix_topics = false});
+      &argc, argv, {.kafka_topics = quoteflow::kTopics});
   return RUN_ALL_TESTS();
 }

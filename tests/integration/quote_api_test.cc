@@ -2,6 +2,9 @@
 // quote + outbox + request record, idempotency under concurrency, error mapping, and recovery after
 // Postgres restarts.
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <pqxx/pqxx>
@@ -281,6 +284,41 @@ TEST_F(QuoteApiTest, PostgresDownGivesUnavailableAndTheServerRecovers) {
   EXPECT_TRUE(recovered.ok()) << recovered;
   EXPECT_EQ(resp.quote().status(), v1::QUOTE_STATUS_APPROVED);
   EXPECT_EQ(Count("SELECT count(*) FROM quote.outbox"), 1);
+}
+
+// Both ends of every pooled connection bound a silently lost link (PgLinkLiveness; the outbox
+// relay's lease session uses the same settings, and chaos NetPartition.* cut such links): the
+// client socket's keepalive and TCP_USER_TIMEOUT as the kernel reports them, and the server
+// session's tcp_* settings.
+TEST_F(QuoteApiTest, PooledConnectionsBoundALostLinkOnBothEnds) {
+  ASSERT_TRUE(absl::StrContains(Env().database_url(), "@127.0.0.1:"))
+      << "needs a TCP connection: " << Env().database_url();
+  PgPool pool({.database_url = Env().database_url(),
+               .size = 1,
+               .liveness = {.tcp_user_timeout = absl::Seconds(12),
+                            .keepalive_idle = absl::Seconds(7),
+                            .keepalive_interval = absl::Seconds(3)}});
+  absl::StatusOr<PgPool::Lease> lease = pool.Acquire(absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  auto option = [&](int level, int name) {
+    int value = -1;
+    socklen_t size = sizeof(value);
+    EXPECT_EQ(getsockopt((*lease)->sock(), level, name, &value, &size), 0) << name;
+    return value;
+  };
+  EXPECT_EQ(option(SOL_SOCKET, SO_KEEPALIVE), 1);
+  EXPECT_EQ(option(IPPROTO_TCP, TCP_KEEPIDLE), 7);
+  EXPECT_EQ(option(IPPROTO_TCP, TCP_KEEPINTVL), 3);
+  EXPECT_EQ(option(IPPROTO_TCP, TCP_KEEPCNT), 3);
+  EXPECT_EQ(option(IPPROTO_TCP, TCP_USER_TIMEOUT), 12000);
+  pqxx::nontransaction tx(**lease);
+  pqxx::row server = tx.exec1(
+      "SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'), "
+      "current_setting('tcp_keepalives_count'), current_setting('tcp_user_timeout')");
+  EXPECT_EQ(server[0].as<std::string>(), "7");  // seconds
+  EXPECT_EQ(server[1].as<std::string>(), "3");
+  EXPECT_EQ(server[2].as<std::string>(), "3");
+  EXPECT_EQ(server[3].as<std::string>(), "12000");  // milliseconds
 }
 
 }  // namespace

@@ -11,12 +11,8 @@
 // on the quote's outbox row, then (one relay restarted at a time) on the policy and customer
 // outbox rows it caused, and in the traceparent header of its records on the quotes, policies and
 // customers topics.
-#include <arpa/inet.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <librdkafka/rdkafka.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <map>
 #include <optional>
@@ -29,12 +25,15 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "platform/process/child_process.h"
+#include "tests/ops/ops_test_util.h"
 #include "tests/support/saga_system.h"
 #include "tests/support/test_environment.h"
 
 namespace quoteflow {
 namespace {
 
+using ops_testing::HttpGet;
+using ops_testing::HttpResponse;
 using quoteflow::testing::Env;
 using quoteflow::testing::SagaSystem;
 using quoteflow::testing::WaitFor;
@@ -43,46 +42,6 @@ constexpr char kTopics[] =
     "quotes:4,policies:4,customers:4,quotes.dlq:1,policies.dlq:1,customers.dlq:1";
 constexpr char kApprove[] = "/quoteflow.v1.QuoteService/ApproveQuote";
 constexpr char kCreate[] = "/quoteflow.v1.QuoteService/CreateQuote";
-
-struct HttpResponse {
-  int status = 0;
-  std::string body;
-};
-
-// A plain HTTP/1.0 GET on 127.0.0.1:port (the server closes the connection after the response).
-std::optional<HttpResponse> HttpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return std::nullopt;
-  timeval tv{.tv_sec = 5, .tv_usec = 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return std::nullopt;
-  }
-  const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return std::nullopt;
-  }
-  std::string raw;
-  char buf[8192];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) raw.append(buf, n);
-  close(fd);
-  const size_t header_end = raw.find("\r\n\r\n");
-  HttpResponse response;
-  std::vector<std::string> status_line = absl::StrSplit(raw.substr(0, raw.find("\r\n")), ' ');
-  if (header_end == std::string::npos || status_line.size() < 2 ||
-      !absl::SimpleAtoi(status_line[1], &response.status)) {
-    return std::nullopt;
-  }
-  response.body = raw.substr(header_end + 4);
-  return response;
-}
 
 // Every sample of metric `name` with labels: label set ("{a=\"x\"}") -> value.
 std::map<std::string, double> LabeledSamples(const std::string& exposition,
@@ -674,7 +633,8 @@ TEST_F(MetricsE2eTest, AHeldRecordIsLagOnItsPartitionUntilApplied) {
         body = Metrics("quote-worker");
         for (const auto& [labels, v] :
              LabeledSamples(body, "quoteflow_consumer_partition_lag_messages")) {
-          if (absl::StartsWith(labels, absl::StrCat("{topic=\"", Env().topic_prefix(), "customers\"")) &&
+          if (absl::StartsWith(labels,
+                               absl::StrCat("{topic=\"", Env().topic_prefix(), "customers\"")) &&
               v >= 1) {
             held = labels;
           }
@@ -708,7 +668,6 @@ TEST_F(MetricsE2eTest, AHeldRecordIsLagOnItsPartitionUntilApplied) {
 }  // namespace quoteflow
 
 int main(int argc, char** argv) {
-  quoteflow::testing::InitQuoteflowTestMain(
-      &argc, argv, {.kafka_topics = quoteflow::kTopics});
+  quoteflow::testing::InitQuoteflowTestMain(&argc, argv, {.kafka_topics = quoteflow::kTopics});
   return RUN_ALL_TESTS();
 }

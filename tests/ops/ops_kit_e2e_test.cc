@@ -22,22 +22,18 @@
 // DLQ_TOPIC and GROUP get the prefixed names.
 #include <grpcpp/grpcpp.h>
 
-#include <cstdio>
-#include <map>
+#include <functional>
 #include <pqxx/pqxx>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "domain/events.h"
 #include "gtest/gtest.h"
 #include "platform/postgres/outbox_writer.h"
-#include "platform/process/child_process.h"
-#include "quoteflow/v1/customer.grpc.pb.h"
 #include "quoteflow/v1/quote.grpc.pb.h"
+#include "tests/ops/ops_kit_fixture.h"
 #include "tests/ops/ops_test_util.h"
 #include "tests/support/saga_system.h"
 #include "tests/support/test_environment.h"
@@ -46,27 +42,10 @@ namespace quoteflow {
 namespace {
 
 using ops_testing::BlockResult;
-using ops_testing::HttpGet;
-using ops_testing::RunbookRunner;
+using ops_testing::EnvVars;
 using ops_testing::Sample;
 using testing::Env;
-using testing::SagaSystem;
 using testing::WaitFor;
-
-using EnvVars = std::vector<std::pair<std::string, std::string>>;
-
-// Process name in SagaSystem -> (binary, the <SERVICE>_METRICS_URL variable `make run` writes).
-const std::map<std::string, std::pair<std::string, std::string>>& Processes() {
-  static const auto* processes = new std::map<std::string, std::pair<std::string, std::string>>{
-      {"quote-api", {"quote-api", "QUOTE_API_METRICS_URL"}},
-      {"relay-quote", {"outbox-relay", "OUTBOX_RELAY_QUOTE_METRICS_URL"}},
-      {"relay-policy", {"outbox-relay", "OUTBOX_RELAY_POLICY_METRICS_URL"}},
-      {"relay-customer", {"outbox-relay", "OUTBOX_RELAY_CUSTOMER_METRICS_URL"}},
-      {"policy-worker", {"policy-worker", "POLICY_WORKER_METRICS_URL"}},
-      {"customer-worker", {"customer-worker", "CUSTOMER_WORKER_METRICS_URL"}},
-      {"quote-worker", {"quote-worker", "QUOTE_WORKER_METRICS_URL"}}};
-  return *processes;
-}
 
 // The system's topics (created with this process's prefix, see main()).
 constexpr char kTopics[] =
@@ -79,18 +58,11 @@ constexpr char kGhost[] = "q-runbook-ghost";
 constexpr char kDropped[] = "q-runbook-drop";
 constexpr int kOversized = 2'000'000;  // > librdkafka's message.max.bytes (1,000,000)
 
-class OpsKitE2eTest : public ::testing::Test {
+class OpsKitE2eTest : public ops_testing::OpsKitTest {
  protected:
   static void SetUpTestSuite() {
-    // No scrape from an earlier run may stand in for this one's (promql_names_test reads it).
-    std::remove((std::string(QUOTEFLOW_SCRAPE_DIR) + "/choreography.txt").c_str());
     testing::SagaSystemOptions options;
     options.log_prefix = "ops-kit";
-    for (const auto& [name, _] : Processes()) {
-      const int port = process::FreeTcpPort();
-      (*ports_)[name] = port;
-      options.extra_args[name].push_back(absl::StrCat("--metrics-address=127.0.0.1:", port));
-    }
     for (const char* relay : {"relay-quote", "relay-policy", "relay-customer"}) {
       options.extra_args[relay].push_back("--stats-interval=1s");  // parked/backlog gauges
     }
@@ -98,39 +70,7 @@ class OpsKitE2eTest : public ::testing::Test {
     // A SIGKILLed policy-worker leaves its group within seconds (the replay needs it gone).
     options.extra_args["policy-worker"].push_back(
         "--kafka-properties=session.timeout.ms=6000,heartbeat.interval.ms=500");
-    system_ = new SagaSystem(options);
-    absl::Status s = system_->Start();
-    if (!s.ok()) {
-      start_error_ = new std::string(s.ToString() + "\n" + system_->Logs());
-      return;
-    }
-    EnvVars env = {{"DATABASE_URL", Env().database_url()},
-                   {"KAFKA_BOOTSTRAP_SERVERS", Env().bootstrap_servers()},
-                   {"QUOTECTL", QUOTEFLOW_QUOTECTL_BIN}};
-    for (const auto& [name, binary_and_var] : Processes()) {
-      env.emplace_back(binary_and_var.second, Url(name));
-    }
-    runner_ = new RunbookRunner(QUOTEFLOW_RUNBOOK, "choreography", env);
-  }
-  static void TearDownTestSuite() {
-    if (system_ == nullptr) return;
-    std::vector<std::string> bad = system_->Stop();
-    EXPECT_TRUE(bad.empty()) << "did not stop cleanly: " << absl::StrJoin(bad, ", ") << "\n"
-                             << system_->Logs();
-    delete system_;
-    system_ = nullptr;
-  }
-  void SetUp() override {
-    if (start_error_ != nullptr) GTEST_FAIL() << "system did not start: " << *start_error_;
-    ASSERT_TRUE(runner_->status().ok()) << runner_->status();
-  }
-
-  static std::string Url(const std::string& process) {
-    return absl::StrCat("http://127.0.0.1:", ports_->at(process), "/metrics");
-  }
-  static std::string Metrics(const std::string& process) {
-    std::optional<ops_testing::HttpResponse> r = HttpGet(ports_->at(process), "/metrics");
-    return r.has_value() && r->status == 200 ? r->body : "";
+    StartSystem(options);
   }
   // Waits (up to `timeout`) until `series` of `process` satisfies `ok`.
   static absl::Status WaitForSample(const std::string& process, const std::string& series,
@@ -148,16 +88,6 @@ class OpsKitE2eTest : public ::testing::Test {
     return absl::Status(s.code(), absl::StrCat(s.message(), "\n", body));
   }
 
-  // Runs runbook block `name` and expects exit code `want`; returns its output.
-  static std::string RunBlock(const std::string& name, const EnvVars& extra = {}, int want = 0) {
-    absl::StatusOr<BlockResult> r = runner_->Run(name, extra);
-    EXPECT_TRUE(r.ok()) << name << ": " << r.status();
-    if (!r.ok()) return "";
-    EXPECT_EQ(r->exit_code, want) << "runbook block " << name << ":\n"
-                                  << runner_->Script(name) << "output:\n"
-                                  << r->output;
-    return r->output;
-  }
   // Runs block `name` until it exits 0 (e.g. a replay refused while a dead member is still in
   // the group), for up to `timeout`; returns the last output.
   static std::string RunBlockUntilOk(const std::string& name, const EnvVars& extra,
@@ -174,40 +104,6 @@ class OpsKitE2eTest : public ::testing::Test {
     return output;
   }
 
-  static void CreateCustomer(const std::string& id, int max_policies) {
-    grpc::ClientContext ctx;
-    v1::CreateCustomerRequest req;
-    req.set_customer_id(id);
-    req.set_name("Customer " + id);
-    req.set_max_policies(max_policies);
-    req.set_request_id("create-" + id);
-    v1::Customer resp;
-    grpc::Status s = system_->customers().CreateCustomer(&ctx, req, &resp);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-  }
-  static std::string CreateAndApprove(const std::string& customer, int64_t premium) {
-    grpc::ClientContext create_ctx;
-    v1::CreateQuoteRequest create;
-    create.set_customer_id(customer);
-    create.set_premium(premium);
-    v1::Quote quote;
-    grpc::Status s = system_->quotes().CreateQuote(&create_ctx, create, &quote);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    grpc::ClientContext approve_ctx;
-    v1::ApproveQuoteRequest approve;
-    approve.set_quote_id(quote.quote_id());
-    v1::ApproveQuoteResponse approved;
-    s = system_->quotes().ApproveQuote(&approve_ctx, approve, &approved);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return quote.quote_id();
-  }
-  static std::string QuoteStatus(const std::string& quote_id) {
-    pqxx::connection c(Env().database_url());
-    pqxx::nontransaction tx(c);
-    pqxx::result r =
-        tx.exec_params("SELECT status FROM quote.quotes WHERE quote_id = $1", quote_id);
-    return r.empty() ? "" : r[0][0].as<std::string>();
-  }
   static absl::Status WaitForQuoteStatus(const std::string& quote_id, const std::string& want) {
     return WaitFor([&] { return QuoteStatus(quote_id) == want; }, absl::Seconds(60),
                    absl::StrCat("quote ", quote_id, " ", want));
@@ -218,17 +114,9 @@ class OpsKitE2eTest : public ::testing::Test {
     return tx.exec1(sql)[0].as<int64_t>();
   }
 
-  static SagaSystem* system_;
-  static std::string* start_error_;
-  static std::map<std::string, int>* ports_;
-  static RunbookRunner* runner_;
   static std::vector<std::string>* issued_;
 };
 
-SagaSystem* OpsKitE2eTest::system_ = nullptr;
-std::string* OpsKitE2eTest::start_error_ = nullptr;
-std::map<std::string, int>* OpsKitE2eTest::ports_ = new std::map<std::string, int>;
-RunbookRunner* OpsKitE2eTest::runner_ = nullptr;
 std::vector<std::string>* OpsKitE2eTest::issued_ = new std::vector<std::string>;
 
 TEST_F(OpsKitE2eTest, HealthySystemPassesTheRunbooksChecks) {
@@ -261,8 +149,8 @@ TEST_F(OpsKitE2eTest, HealthySystemPassesTheRunbooksChecks) {
   // Each /healthz answers 200 (and the relays / workers become ready).
   std::string out = RunBlock("targets");
   for (const auto& [name, _] : Processes()) {
-    EXPECT_TRUE(
-        absl::StrContains(out, absl::StrCat("http://127.0.0.1:", ports_->at(name), " healthz=200")))
+    EXPECT_TRUE(absl::StrContains(
+        out, absl::StrCat("http://127.0.0.1:", MetricsPort(name), " healthz=200")))
         << name << "\n"
         << out;
   }
@@ -504,24 +392,12 @@ TEST_F(OpsKitE2eTest, ReplayedTopicIsAbsorbedByTheInbox) {
 
 // Last: what every binary exports, from live scrapes, for promql_names_test.
 TEST_F(OpsKitE2eTest, EveryBinarysMetricNamesAreScraped) {
-  std::vector<std::pair<std::string, std::string>> scrapes;
-  for (const auto& [name, binary_and_var] : Processes()) {
-    const std::string body = Metrics(name);
-    EXPECT_TRUE(absl::StrContains(body, "quoteflow_")) << name << " /metrics:\n" << body;
-    scrapes.emplace_back(binary_and_var.first, body);
-  }
   // The outcome counters are there (quote-worker commits each saga's end in choreography).
   EXPECT_TRUE(absl::StrContains(Metrics("quote-worker"), "quoteflow_saga_outcomes_total"));
-  const std::string path = std::string(QUOTEFLOW_SCRAPE_DIR) + "/choreography.txt";
-  absl::Status s = ops_testing::WriteScrapedMetricNames(path, scrapes);
-  EXPECT_TRUE(s.ok()) << s;
+  ScrapeMetricNames();
 }
 
-TEST_F(OpsKitE2eTest, EveryChoreographyBlockOfTheRunbookRan) {
-  EXPECT_TRUE(runner_->NotRun().empty())
-      << "blocks of docs/runbook.md tagged tested=choreography:... that no test ran: "
-      << absl::StrJoin(runner_->NotRun(), ", ");
-}
+TEST_F(OpsKitE2eTest, EveryChoreographyBlockOfTheRunbookRan) { ExpectEveryBlockRan(); }
 
 }  // namespace
 }  // namespace quoteflow

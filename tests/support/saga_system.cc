@@ -9,10 +9,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "tests/support/net_hosts.h"
 #include "tests/support/test_environment.h"
 
 namespace quoteflow::testing {
@@ -40,8 +42,23 @@ void SagaSystem::Add(const std::string& name, const std::string& path,
   if (extra != options_.extra_args.end()) {
     args.insert(args.end(), extra->second.begin(), extra->second.end());
   }
-  procs_.push_back(
-      Proc{.name = name, .path = path, .args = std::move(args), .grpc_port = grpc_port});
+  procs_.push_back(Proc{.name = name,
+                        .path = path,
+                        .args = std::move(args),
+                        .grpc_port = grpc_port,
+                        .address = AddressOf(name),
+                        .host = HostOf(name)});
+}
+
+std::string SagaSystem::HostOf(const std::string& name) const {
+  if (options_.net == nullptr) return "";
+  auto it = options_.host_of.find(name);
+  return it == options_.host_of.end() ? "" : it->second;
+}
+
+std::string SagaSystem::AddressOf(const std::string& name) const {
+  const std::string host = HostOf(name);
+  return host.empty() ? "127.0.0.1" : options_.net->Address(host);
 }
 
 absl::Status SagaSystem::Start() {
@@ -51,9 +68,7 @@ absl::Status SagaSystem::Start() {
   if (options_.bootstrap_servers.empty()) {
     // The run's shared Kafka: this process's own topics and consumer groups.
     options_.bootstrap_servers = Env().bootstrap_servers();
-    if (options_.topic_prefix.empty() && !orchestration) {
-      options_.topic_prefix = Env().topic_prefix();
-    }
+    if (options_.topic_prefix.empty()) options_.topic_prefix = Env().topic_prefix();
     if (options_.group_prefix.empty()) options_.group_prefix = Env().group_prefix();
   }
   const std::string& bootstrap = options_.bootstrap_servers;
@@ -64,6 +79,7 @@ absl::Status SagaSystem::Start() {
   env_ = {{"DATABASE_URL", url}, {"KAFKA_BOOTSTRAP_SERVERS", bootstrap}};
   env_.insert(env_.end(), options_.extra_env.begin(), options_.extra_env.end());
   quote_port_ = process::FreeTcpPort();
+  quote_address_ = AddressOf("quote-api");
   customer_port_ = process::FreeTcpPort();
   policy_port_ = process::FreeTcpPort();
   const std::string& p = options_.topic_prefix;
@@ -76,7 +92,7 @@ absl::Status SagaSystem::Start() {
     return a;
   };
   Add("quote-api", QUOTEFLOW_QUOTE_API_BIN,
-      {absl::StrCat("--grpc-address=127.0.0.1:", quote_port_)}, quote_port_);
+      {absl::StrCat("--grpc-address=", quote_address_, ":", quote_port_)}, quote_port_);
   std::vector<std::string> schemas = {"quote", "policy", "customer"};
   if (orchestration) schemas.push_back("saga");
   // Orchestration: the workers consume their command topics.
@@ -98,13 +114,13 @@ absl::Status SagaSystem::Start() {
     }
   }
   Add("policy-worker", QUOTEFLOW_POLICY_WORKER_BIN,
-      with({absl::StrCat("--grpc-address=127.0.0.1:", policy_port_),
+      with({absl::StrCat("--grpc-address=", AddressOf("policy-worker"), ":", policy_port_),
             absl::StrCat("--underwriting-limit=", options_.underwriting_limit)},
            with(topics(absl::StrCat(p, "quotes,", p, "customers"), "policy-commands"),
                 group("policy-worker"))),
       policy_port_);
   Add("customer-worker", QUOTEFLOW_CUSTOMER_WORKER_BIN,
-      with({absl::StrCat("--grpc-address=127.0.0.1:", customer_port_),
+      with({absl::StrCat("--grpc-address=", AddressOf("customer-worker"), ":", customer_port_),
             absl::StrCat("--default-max-policies=", options_.default_max_policies)},
            with(topics(absl::StrCat(p, "policies"), "customer-commands"), group("customer-worker"))),
       customer_port_);
@@ -116,9 +132,11 @@ absl::Status SagaSystem::Start() {
   for (int i = 0; orchestration && i < std::max(1, options_.orchestrators); ++i) {
     const int port = process::FreeTcpPort();
     saga_ports_.push_back(port);
-    Add(i == 0 ? std::string("saga-orchestrator") : absl::StrCat("saga-orchestrator-", i),
-        QUOTEFLOW_SAGA_ORCHESTRATOR_BIN,
-        with({absl::StrCat("--grpc-address=127.0.0.1:", port), "--saga-mode=orchestration",
+    const std::string name =
+        i == 0 ? std::string("saga-orchestrator") : absl::StrCat("saga-orchestrator-", i);
+    Add(name, QUOTEFLOW_SAGA_ORCHESTRATOR_BIN,
+        with({absl::StrCat("--grpc-address=", AddressOf(name), ":", port),
+              "--saga-mode=orchestration",
               absl::StrCat("--topics=", p, "quotes,", p, "saga-replies")},
              group("saga-orchestrator")),
         port);
@@ -130,15 +148,18 @@ absl::Status SagaSystem::Start() {
       if (absl::Status s = Spawn(proc); !s.ok()) return s;
     }
   }
-  std::vector<int> ports = {quote_port_, customer_port_, policy_port_};
-  ports.insert(ports.end(), saga_ports_.begin(), saga_ports_.end());
-  for (int port : ports) {
-    if (absl::Status s = WaitServing(port, absl::Seconds(30)); !s.ok()) return s;
+  for (const Proc& proc : procs_) {
+    if (proc.grpc_port == 0) continue;
+    if (absl::Status s = WaitServing(proc.address, proc.grpc_port, absl::Seconds(30)); !s.ok()) {
+      return s;
+    }
   }
-  if (!saga_ports_.empty()) sagas_ = v1::SagaService::NewStub(Channel(saga_ports_[0]));
-  quotes_ = v1::QuoteService::NewStub(Channel(quote_port_));
-  customers_ = v1::CustomerService::NewStub(Channel(customer_port_));
-  policies_ = v1::PolicyService::NewStub(Channel(policy_port_));
+  if (!saga_ports_.empty()) {
+    sagas_ = v1::SagaService::NewStub(Channel(AddressOf("saga-orchestrator"), saga_ports_[0]));
+  }
+  quotes_ = v1::QuoteService::NewStub(Channel(quote_address_, quote_port_));
+  customers_ = v1::CustomerService::NewStub(Channel(AddressOf("customer-worker"), customer_port_));
+  policies_ = v1::PolicyService::NewStub(Channel(AddressOf("policy-worker"), policy_port_));
   return absl::OkStatus();
 }
 
@@ -206,6 +227,7 @@ absl::Status SagaSystem::Kill(const std::string& name) {
 
 absl::Status SagaSystem::Restart(const std::string& name, absl::Duration timeout) {
   int port = 0;
+  std::string address;
   {
     std::lock_guard<std::mutex> lock(mu_);
     Proc* p = Find(name);
@@ -217,27 +239,72 @@ absl::Status SagaSystem::Restart(const std::string& name, absl::Duration timeout
     p->child.reset();
     if (absl::Status s = Spawn(*p); !s.ok()) return s;
     port = p->grpc_port;
+    address = p->address;
   }
-  return port == 0 ? absl::OkStatus() : WaitServing(port, timeout);
+  return port == 0 ? absl::OkStatus() : WaitServing(address, port, timeout);
+}
+
+absl::Status SagaSystem::StartCopy(const std::string& name, const std::string& of,
+                                   const std::string& host, absl::Duration timeout) {
+  int port = 0;
+  std::string address;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (Find(name) != nullptr) return absl::AlreadyExistsError(absl::StrCat("process ", name));
+    const Proc* original = Find(of);
+    if (original == nullptr) return absl::NotFoundError(absl::StrCat("no process ", of));
+    Proc copy{.name = name,
+              .path = original->path,
+              .args = original->args,
+              .host = host.empty() ? original->host : host};
+    if (!copy.host.empty() &&
+        (options_.net == nullptr || options_.net->Address(copy.host).empty())) {
+      return absl::NotFoundError(absl::StrCat("no host ", copy.host));
+    }
+    copy.address = copy.host.empty() ? "127.0.0.1" : options_.net->Address(copy.host);
+    for (std::string& arg : copy.args) {
+      if (absl::StartsWith(arg, "--grpc-address=")) {
+        copy.grpc_port = process::FreeTcpPort();
+        arg = absl::StrCat("--grpc-address=", copy.address, ":", copy.grpc_port);
+      } else if (absl::StartsWith(arg, "--relay-id=")) {
+        arg = absl::StrCat("--relay-id=", options_.log_prefix, "-", name);
+      }
+    }
+    procs_.push_back(std::move(copy));
+    Proc& added = procs_.back();
+    if (absl::Status s = Spawn(added); !s.ok()) return s;
+    port = added.grpc_port;
+    address = added.address;
+  }
+  return port == 0 ? absl::OkStatus() : WaitServing(address, port, timeout);
 }
 
 absl::Status SagaSystem::Spawn(Proc& proc) {
+  std::string path = proc.path;
+  std::vector<std::string> args = proc.args;
+  if (!proc.host.empty()) {
+    NetHosts::Command in = options_.net->CommandIn(proc.host, proc.path, proc.args);
+    path = std::move(in.path);
+    args = std::move(in.args);
+  }
   auto child = process::ChildProcess::Start(
-      {.path = proc.path, .args = proc.args, .env = env_, .stderr_path = LogPath(proc.name)});
+      {.path = path, .args = args, .env = env_, .stderr_path = LogPath(proc.name)});
   if (!child.ok()) return child.status();
   proc.child = std::move(*child);
   return absl::OkStatus();
 }
 
-std::shared_ptr<grpc::Channel> SagaSystem::Channel(int port) {
-  return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+std::shared_ptr<grpc::Channel> SagaSystem::Channel(int port) { return Channel("127.0.0.1", port); }
+
+std::shared_ptr<grpc::Channel> SagaSystem::Channel(const std::string& address, int port) {
+  return grpc::CreateChannel(absl::StrCat(address, ":", port), grpc::InsecureChannelCredentials());
 }
 
-absl::Status SagaSystem::WaitServing(int port, absl::Duration timeout) {
-  absl::Status listening = WaitFor([&] { return AcceptsTcpConnections(port); }, timeout,
-                                   absl::StrCat("port ", port, " to listen"));
+absl::Status SagaSystem::WaitServing(const std::string& address, int port, absl::Duration timeout) {
+  absl::Status listening = WaitFor([&] { return process::AcceptsTcpConnections(address, port); },
+                                   timeout, absl::StrCat(address, ":", port, " to listen"));
   if (!listening.ok()) return listening;
-  auto health = grpc::health::v1::Health::NewStub(Channel(port));
+  auto health = grpc::health::v1::Health::NewStub(Channel(address, port));
   return WaitFor(
       [&] {
         grpc::ClientContext ctx;
@@ -247,7 +314,7 @@ absl::Status SagaSystem::WaitServing(int port, absl::Duration timeout) {
         return health->Check(&ctx, req, &resp).ok() &&
                resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
       },
-      timeout, absl::StrCat("port ", port, " to report SERVING"));
+      timeout, absl::StrCat(address, ":", port, " to report SERVING"));
 }
 
 }  // namespace quoteflow::testing

@@ -9,6 +9,10 @@
 // per chaos scenario) share one broker without seeing each other's records; the dead-letter topics
 // are then "<prefix>quotes.dlq", ... and must exist (the caller creates them on the broker).
 //
+// For partition tests, processes can run on hosts of their own (network namespaces,
+// SagaSystemOptions::net and host_of), and StartCopy() adds another instance of a process (a second
+// worker of the same consumer group) while the system runs.
+//
 // Each process's stderr (its JSON log) is appended to <gtest TempDir>/<log_prefix>-<name>.log;
 // Logs() returns their tails for failure messages.
 //
@@ -39,6 +43,8 @@
 
 namespace quoteflow::testing {
 
+class NetHosts;
+
 struct SagaSystemOptions {
   // Empty: Env().database_url() / Env().bootstrap_servers(); with the latter, topic_prefix and
   // group_prefix default to Env().topic_prefix() / group_prefix() (the run's tests share a broker).
@@ -67,10 +73,15 @@ struct SagaSystemOptions {
   // run with --saga-mode=orchestration on their command topics, plus relay-saga
   // (--outbox-schema=saga) and `orchestrators` saga-orchestrator processes (one consumer group),
   // named saga-orchestrator (first) and saga-orchestrator-<n>. Commands and replies go to the
-  // topics of consumers/orchestrator/saga_topics.h with topic_prefix before them; on the run's
-  // shared Kafka the default prefix is "" in this mode (the fixture created those topics).
+  // topics of consumers/orchestrator/saga_topics.h with topic_prefix before them.
   std::string saga_mode = "choreography";
   int orchestrators = 1;
+  // Partition tests: processes run on hosts of `net` (network namespaces, net_hosts.h), by process
+  // name ("quote-api", "relay-quote-1", ...). A placed process runs inside its host's namespace
+  // and its gRPC server listens on the host's address; the others run here on 127.0.0.1. The
+  // database URL and bootstrap list must then name addresses every host reaches (the bridge's).
+  const NetHosts* net = nullptr;
+  std::map<std::string, std::string> host_of;
 };
 
 class SagaSystem {
@@ -101,10 +112,20 @@ class SagaSystem {
   // runs) and, for a gRPC server, waits until it reports SERVING (up to `timeout`).
   absl::Status Restart(const std::string& name, absl::Duration timeout = absl::Seconds(30));
 
+  // Starts one more instance of process `of` under the name `name` (same arguments; a gRPC server
+  // gets a port of its own), on `host` of options.net ("": where `of` runs), and waits as
+  // Restart() does. It is then known by Kill()/Restart()/Stop() like the others (a second worker
+  // of the same consumer group, say). NOT_FOUND for an unknown `of`; ALREADY_EXISTS for a taken
+  // name.
+  absl::Status StartCopy(const std::string& name, const std::string& of,
+                         const std::string& host = "", absl::Duration timeout = absl::Seconds(30));
+
   v1::QuoteService::Stub& quotes() { return *quotes_; }
   v1::CustomerService::Stub& customers() { return *customers_; }
   v1::PolicyService::Stub& policies() { return *policies_; }
   int quote_port() const { return quote_port_; }
+  // The address quote-api listens on (127.0.0.1 unless placed on a host).
+  const std::string& quote_address() const { return quote_address_; }
   // Orchestration mode only: SagaService of the first orchestrator, and each orchestrator's port.
   v1::SagaService::Stub& sagas() { return *sagas_; }
   const std::vector<int>& saga_ports() const { return saga_ports_; }
@@ -113,6 +134,7 @@ class SagaSystem {
   std::string topic(const std::string& base) const { return options_.topic_prefix + base; }
 
   static std::shared_ptr<grpc::Channel> Channel(int port);
+  static std::shared_ptr<grpc::Channel> Channel(const std::string& address, int port);
 
  private:
   struct Proc {
@@ -120,6 +142,8 @@ class SagaSystem {
     std::string path;
     std::vector<std::string> args;
     int grpc_port = 0;  // 0: no gRPC server
+    std::string address = "127.0.0.1";  // of its gRPC server
+    std::string host;                   // of options_.net; "": here
     std::unique_ptr<process::ChildProcess> child;
   };
 
@@ -127,13 +151,17 @@ class SagaSystem {
            int grpc_port);
   absl::Status Spawn(Proc& proc);
   Proc* Find(const std::string& name);
-  static absl::Status WaitServing(int port, absl::Duration timeout);
+  static absl::Status WaitServing(const std::string& address, int port, absl::Duration timeout);
+  // The host of options_.net that `name` runs on ("": here) and its gRPC address.
+  std::string HostOf(const std::string& name) const;
+  std::string AddressOf(const std::string& name) const;
 
   SagaSystemOptions options_;
   std::vector<std::pair<std::string, std::string>> env_;
   mutable std::mutex mu_;
   std::vector<Proc> procs_;  // guarded by mu_ (the child pointers; the rest is set before Start)
   int quote_port_ = 0, customer_port_ = 0, policy_port_ = 0;
+  std::string quote_address_ = "127.0.0.1";
   std::vector<int> saga_ports_;
   std::unique_ptr<v1::QuoteService::Stub> quotes_;
   std::unique_ptr<v1::CustomerService::Stub> customers_;

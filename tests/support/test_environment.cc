@@ -61,7 +61,7 @@ QuoteflowEnvironment::QuoteflowEnvironment(EnvironmentOptions options)
     if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '-';
   }
   group_prefix_ = absl::StrCat(binary, "-", getpid(), "-");
-  if (options_.prefix_topics) topic_prefix_ = group_prefix_;
+  topic_prefix_ = group_prefix_;
 }
 
 QuoteflowEnvironment::~QuoteflowEnvironment() {

@@ -56,9 +56,6 @@ struct EnvironmentOptions {
   // Topics to create on the real Kafka when it is first used, as "name:partitions,...", each name
   // with topic_prefix() in front.
   std::string kafka_topics;
-  // false: topic_prefix() is "" (for the orchestration topics, whose names are fixed; only one
-  // test binary of a run may use them).
-  bool prefix_topics = true;
   // Extra arguments for the mock broker (quoteflow-broker), e.g. {"--brokers=1"}.
   std::vector<std::string> broker_args;
   // Extra Postgres server settings.
@@ -85,7 +82,7 @@ class QuoteflowEnvironment : public ::testing::Environment {
   // LocalKafka started on first use (its logs beside postgres.log). Creates
   // EnvironmentOptions::kafka_topics on first use. "" after adding a gtest failure saying why.
   std::string bootstrap_servers();
-  // Unique per test process ("<binary>-<pid>-"), or "" when !prefix_topics.
+  // Unique per test process ("<binary>-<pid>-"): prepend it to topic names.
   const std::string& topic_prefix() const { return topic_prefix_; }
   // Unique per test process, always: prepend it to consumer group ids.
   const std::string& group_prefix() const { return group_prefix_; }
