@@ -319,7 +319,11 @@ constexpr char kLog4j2[] =
     "rootLogger.level=WARN\n"
     "rootLogger.appenderRef.err.ref=STDERR\n"
     "logger.dbz.name=io.debezium\n"
-    "logger.dbz.level=INFO\n";
+    "logger.dbz.level=INFO\n"
+    // The effective settings of the peers' producers (and worker, connector), as outbox-relay
+    // logs its own: "ProducerConfig values: ..." in connect.log and embedded.log.
+    "logger.config.name=org.apache.kafka.common.config.AbstractConfig\n"
+    "logger.config.level=INFO\n";
 
 std::string DefaultDebeziumDir() {
   if (const char* d = std::getenv("QUOTEFLOW_CACHE_DIR"); d != nullptr && *d != '\0') {
@@ -346,12 +350,14 @@ absl::Status DropSlot(BenchSystem& sys, const std::string& slot) {
   return last;
 }
 
+// The phases run one after the other, so what else runs on the machine may differ between them:
+// each line ends with the load average at its end.
 std::string Line(const PeerFigures& f, int64_t rows) {
   return absl::StrFormat(
       "drain %d rows: %.0f rows/s (%.2f s to the last event on Kafka; inserts took %.2f s); "
-      "commit -> consumed p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%d, missing %d)",
+      "commit -> consumed p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%d, missing %d); %s",
       rows, f.drain_rows_per_s, f.drain_seconds, f.insert_seconds, f.latency.PercentileMs(0.5),
-      f.latency.PercentileMs(0.99), f.latency.MaxMs(), f.latency.count(), f.missing);
+      f.latency.PercentileMs(0.99), f.latency.MaxMs(), f.latency.count(), f.missing, MachineLoad());
 }
 
 }  // namespace
@@ -435,7 +441,11 @@ absl::Status RunDebeziumBenchmark(const BenchContext& ctx) {
                                "offset.flush.interval.ms=1000\n"
                                "listeners=http://127.0.0.1:0\n"
                                "producer.enable.idempotence=true\n"
-                               "producer.acks=all\n"));
+                               "producer.acks=all\n"
+                               // Connect's own default is 1 in flight (for producers without
+                               // idempotence); the idempotent producer keeps per-partition order
+                               // with 5, as librdkafka's and the embedded peer's producers do.
+                               "producer.max.in.flight.requests.per.connection=5\n"));
       !s.ok()) {
     return s;
   }
@@ -485,7 +495,6 @@ absl::Status RunDebeziumBenchmark(const BenchContext& ctx) {
   (void)sys.StopChild("embedded");
   if (absl::Status s = DropSlot(sys, "dbz_embedded"); !s.ok()) return s;
   Figure("Debezium, embedded engine", Line(*embedded, *rows));
-  Figure("machine", MachineLoad());
 
   auto ratio = [](double a, double b) { return a / std::max(1e-9, b); };
   Ratio("debezium_drain_ours_vs_connect", ratio(ours->drain_rows_per_s, connect->drain_rows_per_s),

@@ -18,15 +18,19 @@ import io.debezium.engine.format.ChangeEventFormat;
 import java.io.FileInputStream;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.connect.header.Header;
@@ -71,18 +75,25 @@ public final class DebeziumEmbeddedPeer {
       DebeziumEngine.ChangeConsumer<RecordChangeEvent<SourceRecord>> forward =
           (List<RecordChangeEvent<SourceRecord>> batch,
               DebeziumEngine.RecordCommitter<RecordChangeEvent<SourceRecord>> committer) -> {
+            List<Future<RecordMetadata>> sends = new ArrayList<>(batch.size());
             for (RecordChangeEvent<SourceRecord> e : batch) {
               SourceRecord r = e.record();
               if (r.value() != null) {
                 RecordHeaders headers = new RecordHeaders();
                 for (Header h : r.headers()) headers.add(h.key(), bytes(h.value()));
-                producer.send(new ProducerRecord<>(r.topic(), null, null, bytes(r.key()),
-                    bytes(r.value()), headers));
+                sends.add(producer.send(new ProducerRecord<>(r.topic(), null, null,
+                    bytes(r.key()), bytes(r.value()), headers)));
               }
             }
-            // flush() waits for every send of the batch, and throws if one failed: only then are
-            // the batch's offsets committed.
+            // flush() waits for every send of the batch but does not report a failed one: get()
+            // does (it throws, the engine stops and the batch is not committed). Only then are the
+            // batch's offsets committed.
             producer.flush();
+            try {
+              for (Future<RecordMetadata> f : sends) f.get();
+            } catch (ExecutionException ex) {
+              throw new RuntimeException("send failed: " + ex.getCause(), ex.getCause());
+            }
             for (RecordChangeEvent<SourceRecord> e : batch) committer.markProcessed(e);
             committer.markBatchFinished();
             forwarded.addAndGet(batch.size());
