@@ -31,6 +31,8 @@ PACKAGES=(
 # machine already has its own on PATH.
 command -v java >/dev/null 2>&1 || PACKAGES+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || PACKAGES+=(maven)
+# The Debezium peer of the benchmarks (tests/bench/peers) compiles one Java class: a JDK's javac.
+command -v javac >/dev/null 2>&1 || PACKAGES+=(openjdk-17-jdk-headless)
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 # deploy/validate.py renders the Kubernetes manifests with `kubectl kustomize`: Debian's
