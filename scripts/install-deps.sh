@@ -5,6 +5,8 @@
 #     $QUOTEFLOW_CACHE_DIR/kafka/libs (default ~/.cache/quoteflow), where LocalKafka finds them;
 #   - the real grpcurl from the Go module proxy (when a Go >= 1.21 is on PATH), into
 #     $QUOTEFLOW_CACHE_DIR/bin, which `make run` puts on local.env's PATH;
+#   - the Debezium peer of the benchmarks (tests/bench/peers: Debezium 3.6.1.Final, Kafka Connect
+#     4.1) from Maven Central, built into $QUOTEFLOW_CACHE_DIR/debezium, so `make bench` runs offline;
 #   - kafkajs from the npm registry (an independent client for the end-to-end tests), into
 #     $QUOTEFLOW_CACHE_DIR/node.
 # Idempotent: what is already there is skipped, so a second run does no network I/O.
@@ -29,6 +31,8 @@ PACKAGES=(
 # machine already has its own on PATH.
 command -v java >/dev/null 2>&1 || PACKAGES+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || PACKAGES+=(maven)
+# The Debezium peer of the benchmarks (tests/bench/peers) compiles one Java class: a JDK's javac.
+command -v javac >/dev/null 2>&1 || PACKAGES+=(openjdk-17-jdk-headless)
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 # deploy/validate.py renders the Kubernetes manifests with `kubectl kustomize`: Debian's
@@ -66,6 +70,10 @@ if [ "$(cat "$kafka_dir/pom.sha256" 2>/dev/null)" != "$pom_sum" ]; then
   fi
   echo "$pom_sum" >"$kafka_dir/pom.sha256"
 fi
+
+# The Debezium peer of `make bench` (quoteflow-bench debezium): its jars and its embedded-engine
+# main; rebuilt only when tests/bench/peers changes.
+QUOTEFLOW_CACHE_DIR="$CACHE_DIR" bash tests/bench/peers/build.sh
 
 # The real grpcurl. Debian bookworm's own Go (1.19) is too old for it; without a Go >= 1.21 the
 # README's walkthrough uses tools/grpcurl (a Python stand-in with the same flags) instead.

@@ -1,7 +1,7 @@
 // quoteflow-bench: runs quoteflow's benchmarks against the limits of PostgreSQL and Kafka on this
 // machine, measured in the same run (docs/performance.md).
 //
-//   quoteflow-bench all|api|relay|latency|relay-scale|saga [--size=tiny|full] [flags]
+//   quoteflow-bench all|api|relay|latency|relay-scale|saga|debezium [--size=tiny|full] [flags]
 //
 // Each benchmark prints its figures and ends with `RATIO <name> <value> target=<target>` lines.
 // --size=tiny shrinks every size to a seconds-long smoke run (for CI: it proves the benchmark
@@ -27,14 +27,15 @@ struct Entry {
 constexpr Entry kBenchmarks[] = {
     {"api", RunApiBenchmark},         {"relay", RunRelayBenchmark},
     {"latency", RunLatencyBenchmark}, {"relay-scale", RunRelayScaleBenchmark},
-    {"saga", RunSagaBenchmark},
+    {"saga", RunSagaBenchmark},       {"debezium", RunDebeziumBenchmark},
 };
 
 int Usage(const std::string& error) {
-  std::fprintf(stderr,
-               "quoteflow-bench: %s\nusage: quoteflow-bench all|api|relay|latency|relay-scale|saga"
-               " [--size=tiny|full] [--durable=true] [--keep] [benchmark flags]\n",
-               error.c_str());
+  std::fprintf(
+      stderr,
+      "quoteflow-bench: %s\nusage: quoteflow-bench all|api|relay|latency|relay-scale|saga|debezium"
+      " [--size=tiny|full] [--durable=true] [--keep] [benchmark flags]\n",
+      error.c_str());
   return 2;
 }
 

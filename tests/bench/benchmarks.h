@@ -44,6 +44,9 @@ absl::Status RunRelayScaleBenchmark(const BenchContext& ctx);
 // (e) sagas flat out and approve -> ISSUED at half of that rate, by choreography and by
 // orchestration, and worker throughput with 1 and 2 instances (choreography).
 absl::Status RunSagaBenchmark(const BenchContext& ctx);
+// (f) outbox-relay vs Debezium (Kafka Connect standalone and the embedded engine) on the same
+// Postgres and broker: drain throughput and commit -> consumed latency.
+absl::Status RunDebeziumBenchmark(const BenchContext& ctx);
 
 }  // namespace quoteflow::bench
 

@@ -11,8 +11,12 @@ log="$build_dir/bench-$(date +%Y%m%d-%H%M%S).log"
 sizes=()
 if [[ "$size" == "full" ]]; then
   sizes=(--rows=500000 --scale-rows=100000 --api-duration=8s --latency-duration=15s
-         --saga-duration=15s --saga-backlog=3000)
+         --saga-duration=15s --saga-backlog=3000
+         --peer-rows=100000 --peer-rate=200 --peer-duration=15s)
 fi
+# The Debezium peer's jars (scripts/install-deps.sh fetched them): rebuilt offline when
+# tests/bench/peers changed since.
+bash "$(dirname "$0")/peers/build.sh" --offline
 echo "quoteflow benchmarks ($size), $(nproc) CPUs, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 status=0
 "$bench" all --size="$size" "${sizes[@]}" ${BENCH_FLAGS:-} 2>/dev/null | tee "$log" || status=$?
