@@ -1265,6 +1265,9 @@ class NetPartition : public Chaos {
       o.host_of[w] = "worker-a";
     }
     o.host_of["quote-api"] = "api";
+    // A relay cut off from Kafka gives its leases up after 8 s without a delivery (the default,
+    // 60 s, is longer than the cut), within kTakeoverBound.
+    o.extra_env = {{"KAFKA_FAILURE_RELEASE", "8s"}};
     StartSystem(scenario, std::move(o), pg_url_);
   }
 
