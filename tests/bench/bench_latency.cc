@@ -35,25 +35,10 @@ constexpr int kPartitions = 12;
 class ArrivalRecorder {
  public:
   absl::Status Start(const std::string& bootstrap, const std::vector<std::string>& topics) {
-    kafka::KafkaSettings settings(bootstrap, {{"fetch.wait.max.ms", "1"}});
-    absl::StatusOr<kafka::ConfPtr> conf =
-        settings.Build(kafka::KafkaRole::kConsumer, "quoteflow-bench-latency");
-    if (!conf.ok()) return conf.status();
     absl::StatusOr<kafka::HandlePtr> rk =
-        kafka::NewKafkaHandle(RD_KAFKA_CONSUMER, std::move(*conf));
+        ConsumerFromBeginning(bootstrap, "quoteflow-bench-latency", topics, kPartitions);
     if (!rk.ok()) return rk.status();
     rk_ = *std::move(rk);
-    rd_kafka_poll_set_consumer(rk_.get());
-    kafka::TopicPartitionListPtr list(rd_kafka_topic_partition_list_new(kPartitions * 2));
-    for (const std::string& t : topics) {
-      for (int p = 0; p < kPartitions; ++p) {
-        rd_kafka_topic_partition_list_add(list.get(), t.c_str(), p)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
-      }
-    }
-    if (rd_kafka_resp_err_t err = rd_kafka_assign(rk_.get(), list.get()); err) {
-      return absl::InternalError(absl::StrCat("assign: ", rd_kafka_err2str(err)));
-    }
     thread_ = std::thread([this] { Loop(); });
     return absl::OkStatus();
   }

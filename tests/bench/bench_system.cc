@@ -281,4 +281,28 @@ absl::StatusOr<PgbenchResult> BenchSystem::RunPgbench(
   return result;
 }
 
+absl::StatusOr<kafka::HandlePtr> ConsumerFromBeginning(const std::string& bootstrap,
+                                                       const std::string& group,
+                                                       const std::vector<std::string>& topics,
+                                                       int partitions) {
+  kafka::KafkaSettings settings(bootstrap, {{"fetch.wait.max.ms", "1"}});
+  absl::StatusOr<kafka::ConfPtr> conf = settings.Build(kafka::KafkaRole::kConsumer, group);
+  if (!conf.ok()) return conf.status();
+  absl::StatusOr<kafka::HandlePtr> rk = kafka::NewKafkaHandle(RD_KAFKA_CONSUMER, std::move(*conf));
+  if (!rk.ok()) return rk.status();
+  rd_kafka_poll_set_consumer(rk->get());
+  kafka::TopicPartitionListPtr list(
+      rd_kafka_topic_partition_list_new(partitions * static_cast<int>(topics.size())));
+  for (const std::string& t : topics) {
+    for (int p = 0; p < partitions; ++p) {
+      rd_kafka_topic_partition_list_add(list.get(), t.c_str(), p)->offset =
+          RD_KAFKA_OFFSET_BEGINNING;
+    }
+  }
+  if (rd_kafka_resp_err_t err = rd_kafka_assign(rk->get(), list.get()); err) {
+    return absl::InternalError(absl::StrCat("assign: ", rd_kafka_err2str(err)));
+  }
+  return rk;
+}
+
 }  // namespace quoteflow::bench

@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "platform/kafka/kafka_config.h"
 #include "platform/local/local_postgres.h"
 #include "platform/local/local_kafka.h"
 #include "platform/process/child_process.h"
@@ -116,6 +117,14 @@ void Point(const std::string& series, double x, double y);
 
 // CPU load of the machine: the 1-minute load average and the number of CPUs, as text.
 std::string MachineLoad();
+
+// A consumer (group `group`, fetch.wait.max.ms=1) assigned every partition 0..partitions-1 of
+// `topics` from the beginning, polled through rd_kafka_consumer_poll: the arrival clock of the
+// latency benchmarks.
+absl::StatusOr<kafka::HandlePtr> ConsumerFromBeginning(const std::string& bootstrap,
+                                                       const std::string& group,
+                                                       const std::vector<std::string>& topics,
+                                                       int partitions);
 
 }  // namespace quoteflow::bench
 

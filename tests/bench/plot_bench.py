@@ -5,8 +5,11 @@
 
 Reads the log's `CDF <series> <q>:<ms>,...` and `POINT <series> <x> <y>` lines
 (tests/bench/bench_system.h) and writes:
-  - OUT_DIR/latency-cdf.png: commit -> consumed latency, one curve per CDF series (outbox-relay,
-    the Kafka floor and Debezium when the log has them), log-scale milliseconds;
+  - OUT_DIR/latency-cdf.png: commit -> consumed latency at 20% of the maximum rate, one curve
+    per CDF series of the latency benchmark (outbox-relay, the Kafka floor), log-scale ms;
+  - OUT_DIR/latency-cdf-vs-debezium.png: the same at the Debezium benchmark's paced rate, one
+    curve per publisher (the `peer:` CDF series: outbox-relay, Debezium via Kafka Connect and
+    embedded);
   - OUT_DIR/api-vs-pgbench.png: approvals/s by concurrent clients, the api_tps and pgbench_tps
     POINT series.
 A plot whose series the log lacks is skipped with a message. Exit status 1 when a CDF or POINT
@@ -47,14 +50,18 @@ def parse(lines):
     return cdfs, points
 
 
-def plot_cdf(cdfs, path):
+PEER_PREFIX = "peer:"  # CDF series of the Debezium benchmark
+
+
+def plot_cdf(cdfs, path, title):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for series, qs in sorted(cdfs.items()):
-        ax.plot([ms for _, ms in qs], [q for q, _ in qs], marker=".", label=series)
+        label = series[len(PEER_PREFIX):] if series.startswith(PEER_PREFIX) else series
+        ax.plot([ms for _, ms in qs], [q for q, _ in qs], marker=".", label=label)
     ax.set_xscale("log")
     ax.set_xlabel("commit -> consumed (ms, log scale)")
     ax.set_ylabel("fraction of events")
-    ax.set_title("Latency CDF at 20% of the maximum rate")
+    ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -92,11 +99,21 @@ def main(argv):
             return 1
     os.makedirs(out_dir, exist_ok=True)
     made = []
-    if cdfs:
-        plot_cdf(cdfs, os.path.join(out_dir, "latency-cdf.png"))
+    own = {k: v for k, v in cdfs.items() if not k.startswith(PEER_PREFIX)}
+    peers = {k: v for k, v in cdfs.items() if k.startswith(PEER_PREFIX)}
+    if own:
+        plot_cdf(own, os.path.join(out_dir, "latency-cdf.png"),
+                 "Latency CDF at 20% of the maximum rate")
         made.append("latency-cdf.png")
     else:
         print("plot_bench: no CDF lines (the latency benchmark did not run): no latency-cdf.png")
+    if peers:
+        plot_cdf(peers, os.path.join(out_dir, "latency-cdf-vs-debezium.png"),
+                 "Latency CDF at a paced rate: outbox-relay vs Debezium")
+        made.append("latency-cdf-vs-debezium.png")
+    else:
+        print("plot_bench: no peer: CDF lines (the debezium benchmark did not run): "
+              "no latency-cdf-vs-debezium.png")
     if points.get("api_tps") and points.get("pgbench_tps"):
         plot_tps(points, os.path.join(out_dir, "api-vs-pgbench.png"))
         made.append("api-vs-pgbench.png")

@@ -13,6 +13,8 @@ LOG = """== latency: commit -> consumed (load average 1.00 on 2 CPUs)
   Kafka floor: plain producer -> consumed: p50 1.2 ms
 CDF outbox-relay(doorbell) 0.01:0.900,0.5:1.600,0.99:7.980,1:12.000
 CDF kafka-floor 0.01:0.500,0.5:1.100,0.99:9.000,1:15.000
+CDF peer:outbox-relay 0.01:0.800,0.5:3.300,0.99:30.200,1:45.900
+CDF peer:debezium-connect 0.01:5.000,0.5:14.900,0.99:36.200,1:68.600
 POINT api_tps 16 2760.000
 POINT pgbench_tps 16 5810.000
 POINT api_tps 64 2399.000
@@ -39,11 +41,19 @@ class PlotBenchTest(unittest.TestCase):
             self.assertEqual(f.read(8), PNG_SIGNATURE, path)
         self.assertGreater(os.path.getsize(path), 5000, path)  # axes and curves, not a blank
 
-    def test_both_plots_from_a_full_log(self):
+    def test_every_plot_from_a_full_log(self):
         code, out, out_dir = run(LOG)
         self.assertEqual(code, 0, out)
         self.assertPng(os.path.join(out_dir, "latency-cdf.png"))
+        self.assertPng(os.path.join(out_dir, "latency-cdf-vs-debezium.png"))
         self.assertPng(os.path.join(out_dir, "api-vs-pgbench.png"))
+
+    def test_peer_series_only_make_the_debezium_plot(self):
+        code, out, out_dir = run("\n".join(l for l in LOG.splitlines() if "peer:" in l))
+        self.assertEqual(code, 0, out)
+        self.assertIn("no latency-cdf.png", out)
+        self.assertPng(os.path.join(out_dir, "latency-cdf-vs-debezium.png"))
+        self.assertFalse(os.path.exists(os.path.join(out_dir, "latency-cdf.png")))
 
     def test_a_missing_series_skips_its_plot_only(self):
         code, out, out_dir = run("\n".join(l for l in LOG.splitlines() if not l.startswith("POINT")))
