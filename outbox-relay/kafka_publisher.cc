@@ -17,13 +17,13 @@ void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
     t->delivery.error.clear();
   } else {
     t->delivery.outcome = IsPermanentProduceError(msg->err) ? DeliveryOutcome::kPermanent
-                                                             : DeliveryOutcome::kTransient;
+                                                            : DeliveryOutcome::kTransient;
     const char* persisted = "";
     if (rd_kafka_message_status(msg) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED) {
       persisted = " (possibly persisted)";
     }
-    t->delivery.error = absl::StrCat(rd_kafka_err2name(msg->err), ": ", rd_kafka_err2str(msg->err),
-                                     persisted);
+    t->delivery.error =
+        absl::StrCat(rd_kafka_err2name(msg->err), ": ", rd_kafka_err2str(msg->err), persisted);
   }
   t->done = true;
   t->completed->push_back(t->id);
@@ -139,7 +139,8 @@ std::vector<int64_t> KafkaBatchPublisher::Poll(absl::Duration max) {
     // flush() rather than poll(): it also serves the delivery reports, and it makes librdkafka
     // send what is queued at once instead of waiting out linger.ms.
     const absl::Duration left = deadline - absl::Now();
-    rd_kafka_flush(rk_, static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(left), 0, 50)));
+    rd_kafka_flush(rk_,
+                   static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(left), 0, 50)));
     if (!completed_.empty() && outstanding_ == 0) break;
   } while (outstanding_ > 0 && absl::Now() < deadline);
   if (outstanding_ == 0) rd_kafka_poll(rk_, 0);

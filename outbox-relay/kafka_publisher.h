@@ -1,13 +1,14 @@
 // KafkaBatchPublisher: the relay's Kafka side. Produces outbox rows, many in flight at once
 // (librdkafka's idempotent producer keeps them in order per partition), and hands back each
 // delivery report as it arrives (Poll): only a successful report counts as published, and the
-// relay deletes a row as soon as its report says so, without waiting for the rest of its batch. Errors are classified
-// as permanent (the broker will never accept this message: too large, unknown or invalid topic,
-// invalid record) or transient (everything else: brokers down, timeouts, possibly persisted, purged
-// at shutdown); the relay parks the first kind after some attempts and retries the second forever.
+// relay deletes a row as soon as its report says so, without waiting for the rest of its batch.
+// Errors are classified as permanent (the broker will never accept this message: too large, unknown
+// or invalid topic, invalid record) or transient (everything else: brokers down, timeouts, possibly
+// persisted, purged at shutdown); the relay parks the first kind after some attempts and retries
+// the second forever.
 //
-// Not thread-safe: owned and used by the relay's single worker thread (librdkafka's own threads only
-// talk to it through delivery reports served inside Publish()).
+// Not thread-safe: owned and used by the relay's single worker thread (librdkafka's own threads
+// only talk to it through delivery reports served inside Poll()).
 #ifndef QUOTEFLOW_OUTBOX_RELAY_KAFKA_PUBLISHER_H_
 #define QUOTEFLOW_OUTBOX_RELAY_KAFKA_PUBLISHER_H_
 

@@ -104,9 +104,7 @@ int main(int argc, char** argv) {
   relay::RegisterRelayMetrics(registry, relay.stats());
   auto metrics_server = metrics::StartFromConfig(
       config, registry, [&relay] { return relay::RelayReadiness(relay.stats()); },
-      [&relay, liveness_timeout] {
-        return relay::RelayLiveness(relay.stats(), liveness_timeout);
-      });
+      [&relay, liveness_timeout] { return relay::RelayLiveness(relay.stats(), liveness_timeout); });
   if (!metrics_server.ok()) {
     log::Error("cannot serve metrics", {{"error", metrics_server.status().ToString()}});
     return 1;

@@ -85,12 +85,12 @@ absl::Status RetryParked(const std::string& database_url, const std::string& sch
   try {
     std::string outbox = absl::StrCat(conn->quote_name(schema), ".outbox");
     pqxx::work tx(*conn);
-    pqxx::result r = tx.exec_params(
-        absl::StrCat("UPDATE ", outbox,
-                     " SET parked_at = NULL, attempts = 0, retries = 0, next_attempt_at = NULL WHERE seq = $1 AND "
-                     "parked_at IS NOT NULL "
-                     "RETURNING seq"),
-        seq);
+    pqxx::result r = tx.exec_params(absl::StrCat("UPDATE ", outbox,
+                                                 " SET parked_at = NULL, attempts = 0, retries = "
+                                                 "0, next_attempt_at = NULL WHERE seq = $1 AND "
+                                                 "parked_at IS NOT NULL "
+                                                 "RETURNING seq"),
+                                    seq);
     if (r.empty()) return NotParked(tx, outbox, seq);
     tx.commit();
   } catch (const std::exception& e) {

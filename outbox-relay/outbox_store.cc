@@ -53,7 +53,8 @@ std::string Readable(const std::string& outbox, const std::string& skip, const s
       "o.seq <> ALL(", skip, "::bigint[]) AND o.aggregate_id <> ALL(", busy,
       "::text[]) AND NOT EXISTS (SELECT 1 FROM ", outbox,
       " p WHERE p.parked_at IS NOT NULL AND p.aggregate_id = o.aggregate_id AND p.seq < o.seq) "
-      "AND NOT EXISTS (SELECT 1 FROM ", outbox,
+      "AND NOT EXISTS (SELECT 1 FROM ",
+      outbox,
       " b WHERE b.next_attempt_at IS NOT NULL AND b.aggregate_id = o.aggregate_id AND "
       "b.seq < o.seq)");
 }
@@ -238,17 +239,29 @@ absl::Status PgOutboxStore::Connect() {
     conn_->prepare(
         kStats,
         absl::StrCat(
-            "SELECT CASE WHEN c.n <= ", kExactBacklog, " THEN c.n ELSE greatest(c.n, "
-            "pg_stat_get_live_tuples('", outbox_, "'::regclass) - p.n) END, p.n, "
+            "SELECT CASE WHEN c.n <= ", kExactBacklog,
+            " THEN c.n ELSE greatest(c.n, "
+            "pg_stat_get_live_tuples('",
+            outbox_,
+            "'::regclass) - p.n) END, p.n, "
             "coalesce(extract(epoch FROM clock_timestamp() - f.oldest), 0)::float8, m.held FROM "
-            "(SELECT count(*) AS n FROM (SELECT 1 FROM ", outbox_, " WHERE parked_at IS NULL "
-            "LIMIT ", kExactBacklog + 1, ") x) c, "
-            "(SELECT count(*) AS n FROM ", outbox_, " WHERE parked_at IS NOT NULL) p, "
+            "(SELECT count(*) AS n FROM (SELECT 1 FROM ",
+            outbox_,
+            " WHERE parked_at IS NULL "
+            "LIMIT ",
+            kExactBacklog + 1,
+            ") x) c, "
+            "(SELECT count(*) AS n FROM ",
+            outbox_,
+            " WHERE parked_at IS NOT NULL) p, "
             "(SELECT min(o.created_at) AS oldest FROM generate_series(0, $1 - 1) AS h(shard) "
-            "CROSS JOIN LATERAL (SELECT created_at FROM ", outbox_,
+            "CROSS JOIN LATERAL (SELECT created_at FROM ",
+            outbox_,
             " WHERE shard = h.shard AND parked_at IS NULL ORDER BY seq LIMIT 1) o) f, "
             "(SELECT EXISTS (SELECT 1 FROM unnest($2::int[]) AS h(shard) CROSS JOIN LATERAL "
-            "(SELECT 1 FROM ", outbox_, " WHERE shard = h.shard AND parked_at IS NULL LIMIT 1) x) "
+            "(SELECT 1 FROM ",
+            outbox_,
+            " WHERE shard = h.shard AND parked_at IS NULL LIMIT 1) x) "
             "AS held) m"));
     listener_ = std::make_unique<Listener>(*conn_, channel_);
   } catch (const std::exception& e) {
@@ -427,7 +440,8 @@ absl::StatusOr<int> PgOutboxStore::RecordPermanentFailures(
           absl::StrCat("UPDATE ", outbox_,
                        " SET attempts = attempts + 1, last_error = $2, parked_at = CASE WHEN "
                        "attempts + 1 >= $3 THEN now() END, next_attempt_at = CASE WHEN "
-                       "attempts + 1 < $3 THEN ", BackoffSql("attempts + 1", "$4", "$5"),
+                       "attempts + 1 < $3 THEN ",
+                       BackoffSql("attempts + 1", "$4", "$5"),
                        " END WHERE seq = $1 RETURNING parked_at IS NOT NULL, attempts"),
           f.seq, f.error.substr(0, 2000), max_attempts, Millis(options_.row_backoff),
           Millis(options_.max_row_backoff));
@@ -449,12 +463,11 @@ absl::Status PgOutboxStore::RecordTransientFailures(const std::vector<PermanentF
   try {
     pqxx::work tx(*conn_);
     for (const auto& [error, seqs] : by_error) {
-      tx.exec_params(absl::StrCat("UPDATE ", outbox_,
-                                  " SET retries = retries + 1, last_error = $2, next_attempt_at = ",
-                                  BackoffSql("retries + 1", "$3", "$4"),
-                                  " WHERE seq = ANY($1::bigint[])"),
-                     IntArray(seqs), error, Millis(options_.row_backoff),
-                     Millis(options_.max_row_backoff));
+      tx.exec_params(
+          absl::StrCat("UPDATE ", outbox_,
+                       " SET retries = retries + 1, last_error = $2, next_attempt_at = ",
+                       BackoffSql("retries + 1", "$3", "$4"), " WHERE seq = ANY($1::bigint[])"),
+          IntArray(seqs), error, Millis(options_.row_backoff), Millis(options_.max_row_backoff));
     }
     tx.commit();
   } catch (const std::exception& e) {

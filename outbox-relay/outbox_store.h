@@ -20,12 +20,11 @@
 #ifndef QUOTEFLOW_OUTBOX_RELAY_OUTBOX_STORE_H_
 #define QUOTEFLOW_OUTBOX_RELAY_OUTBOX_STORE_H_
 
-#include <pqxx/connection>
-
 #include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <pqxx/connection>
 #include <string>
 #include <vector>
 
@@ -33,7 +32,6 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "platform/postgres/pg_pool.h"
-
 
 namespace quoteflow::relay {
 

@@ -34,11 +34,11 @@ Relay::Relay(RelayOptions options, KafkaBatchPublisher::ConfFactory producer_con
 }
 
 void Relay::UpdateWork() {
-  const bool work = stats_.shards_held.load() > 0 &&
-                    (held_backlog_ || last_fetch_rows_ > 0 || !in_flight_.empty() ||
-                     !failed_rows_.empty());
+  const bool work = stats_.shards_held.load() > 0 && (held_backlog_ || last_fetch_rows_ > 0 ||
+                                                      !in_flight_.empty() || !failed_rows_.empty());
   // The progress clock starts when work appears: an idle relay is not stalled.
-  if (work && !stats_.has_work.load()) stats_.last_progress_unix_ms = absl::ToUnixMillis(absl::Now());
+  if (work && !stats_.has_work.load())
+    stats_.last_progress_unix_ms = absl::ToUnixMillis(absl::Now());
   stats_.has_work = work;
   stats_.in_flight = static_cast<int>(in_flight_.size());
   stats_.rows_in_backoff = static_cast<int>(failed_rows_.size());
@@ -104,19 +104,20 @@ void Relay::MaybeLogStats() {
   double rate = seconds > 0 ? static_cast<double>(published - published_at_last_stats_) / seconds : 0;
   last_stats_ = now;
   published_at_last_stats_ = published;
-  log::Info("relay stats", {{"backlog", static_cast<long long>(stats_.backlog.load())},
-                            {"oldest_unpublished_age_s", stats_.oldest_unpublished_age_s.load()},
-                            {"published_total", static_cast<long long>(published)},
-                            {"published_per_s", rate},
-                            {"parked_rows", static_cast<long long>(stats_.parked_rows.load())},
-                            {"parked_total", static_cast<long long>(stats_.parked.load())},
-                            {"transient_failures", static_cast<long long>(stats_.transient_failures.load())},
-                            {"permanent_failures", static_cast<long long>(stats_.permanent_failures.load())},
-                            {"shards_held", stats_.shards_held.load()},
-                            {"in_flight", stats_.in_flight.load()},
-                            {"rows_in_backoff", stats_.rows_in_backoff.load()},
-                            {"live_relays", stats_.live_relays.load()},
-                            {"batch_size", stats_.batch_size.load()}});
+  log::Info("relay stats",
+            {{"backlog", static_cast<long long>(stats_.backlog.load())},
+             {"oldest_unpublished_age_s", stats_.oldest_unpublished_age_s.load()},
+             {"published_total", static_cast<long long>(published)},
+             {"published_per_s", rate},
+             {"parked_rows", static_cast<long long>(stats_.parked_rows.load())},
+             {"parked_total", static_cast<long long>(stats_.parked.load())},
+             {"transient_failures", static_cast<long long>(stats_.transient_failures.load())},
+             {"permanent_failures", static_cast<long long>(stats_.permanent_failures.load())},
+             {"shards_held", stats_.shards_held.load()},
+             {"in_flight", stats_.in_flight.load()},
+             {"rows_in_backoff", stats_.rows_in_backoff.load()},
+             {"live_relays", stats_.live_relays.load()},
+             {"batch_size", stats_.batch_size.load()}});
 }
 
 absl::StatusOr<bool> Relay::PublishOneBatch(const std::atomic<bool>& stop) {
@@ -314,7 +315,8 @@ absl::Status Relay::Settle(const std::vector<int64_t>& completed) {
       stats_.parked += *parked;
       if (*parked > 0) stats_.last_progress_unix_ms = absl::ToUnixMillis(now);
       log::Warn(*parked > 0 ? "rows refused by the broker, parked" : "rows refused by the broker",
-                {{"refused", static_cast<int>(refused.size())}, {"parked", *parked},
+                {{"refused", static_cast<int>(refused.size())},
+                 {"parked", *parked},
                  {"first_seq", static_cast<long long>(refused.front().seq)},
                  {"error", refused.front().error}});
     } else {
@@ -457,7 +459,8 @@ absl::Status Relay::Run(const std::atomic<bool>& stop) {
     (void)PollDeliveries(std::min(deadline - absl::Now(), absl::Milliseconds(50)));
   }
   if (publisher_->outstanding() > 0) {
-    log::Warn("shutdown: purging undelivered messages", {{"outstanding", publisher_->outstanding()}});
+    log::Warn("shutdown: purging undelivered messages",
+              {{"outstanding", publisher_->outstanding()}});
     publisher_->Purge();
     (void)PollDeliveries(absl::Seconds(1));
   }

@@ -13,11 +13,11 @@
 // (poll_interval) finds rows whose NOTIFY was lost. Lease ticks (lease_interval) only rebalance;
 // they read the outbox only when they brought new shards.
 //
-// Guarantees (see DESIGN.md sections 2-3): a row is deleted only after a successful delivery report;
-// no read cursor, so a late-committing row is never skipped; a shard is published only while its
-// advisory lock is held on the same connection that deletes; at most max_in_flight_per_key rows of
-// one aggregate are in flight, and a delivered row is kept (sent again later) when an earlier row of
-// its aggregate failed.
+// Guarantees (see DESIGN.md sections 2-3): a row is deleted only after a successful delivery
+// report; no read cursor, so a late-committing row is never skipped; a shard is published only
+// while its advisory lock is held on the same connection that deletes; at most
+// max_in_flight_per_key rows of one aggregate are in flight, and a delivered row is kept (sent
+// again later) when an earlier row of its aggregate failed.
 //
 // Thread-safety: Run() runs on one thread; `stop` may be set from any thread or a signal handler;
 // stats() may be read from any thread.
@@ -137,7 +137,7 @@ class Relay {
   absl::Time kafka_ok_at_ = absl::Now();
   absl::Time holdoff_until_ = absl::InfinitePast();
   absl::Duration holdoff_;
-  bool held_backlog_ = false;   // the held shards had rows at the last stats tick
+  bool held_backlog_ = false;  // the held shards had rows at the last stats tick
   int last_fetch_rows_ = 0;
   absl::Time last_failure_log_ = absl::InfinitePast();
   int unlogged_failures_ = 0;

@@ -44,7 +44,8 @@ void DeclareRelayFlags(Config& config) {
                  "lease session: TCP keepalive idle time, client (libpq) and server side; a "
                  "silently lost peer is noticed after this + 3 x --pg-keepalives-interval, and the "
                  "leases go to another replica (0 = OS default, about 2 h 11 min)");
-  config.Declare("pg-keepalives-interval", "2s", "lease session: time between TCP keepalive probes");
+  config.Declare("pg-keepalives-interval", "2s",
+                 "lease session: time between TCP keepalive probes");
   config.Declare("pg-tcp-user-timeout", "10s",
                  "lease session: how long sent data may stay unacknowledged before the "
                  "connection is dropped, both sides (0 = OS default)");
@@ -138,7 +139,8 @@ absl::StatusOr<RelayOptions> RelayOptionsFromConfig(const Config& config) {
                    PositiveDuration(config, "pg-keepalives-interval", absl::Seconds(1)));
   ASSIGN_OR_RETURN(o.pg_liveness.tcp_user_timeout,
                    NonNegativeDuration(config, "pg-tcp-user-timeout"));
-  ASSIGN_OR_RETURN(o.message_timeout, PositiveDuration(config, "message-timeout", absl::Seconds(1)));
+  ASSIGN_OR_RETURN(o.message_timeout,
+                   PositiveDuration(config, "message-timeout", absl::Seconds(1)));
   ASSIGN_OR_RETURN(o.row_backoff, PositiveDuration(config, "row-backoff", absl::Milliseconds(10)));
   ASSIGN_OR_RETURN(o.max_row_backoff, PositiveDuration(config, "max-row-backoff", o.row_backoff));
   ASSIGN_OR_RETURN(o.batch_wait, PositiveDuration(config, "batch-wait", absl::Milliseconds(10)));

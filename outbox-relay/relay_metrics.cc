@@ -37,7 +37,8 @@ void RegisterRelayMetrics(metrics::Registry& registry, const RelayStats& stats) 
       "seconds since the relay last deleted or parked a row while it has work (0: no work)", [s] {
         if (!s->has_work.load()) return 0.0;
         return static_cast<double>(absl::ToUnixMillis(absl::Now()) -
-                                   s->last_progress_unix_ms.load()) / 1000.0;
+                                   s->last_progress_unix_ms.load()) /
+               1000.0;
       });
   registry.AddGaugeCallback("quoteflow_outbox_backlog_rows",
                             "unparked outbox rows waiting to be published, estimated above "
@@ -64,8 +65,7 @@ absl::Status RelayReadiness(const RelayStats& stats) {
 
 absl::Status RelayLiveness(const RelayStats& stats, absl::Duration timeout, absl::Time now) {
   if (timeout <= absl::ZeroDuration() || !stats.has_work.load()) return absl::OkStatus();
-  const absl::Duration stalled =
-      now - absl::FromUnixMillis(stats.last_progress_unix_ms.load());
+  const absl::Duration stalled = now - absl::FromUnixMillis(stats.last_progress_unix_ms.load());
   if (stalled < timeout) return absl::OkStatus();
   return absl::UnavailableError(absl::StrCat(
       "no progress for ", absl::FormatDuration(absl::Trunc(stalled, absl::Seconds(1))),

@@ -127,8 +127,7 @@ TEST(RelayConfigTest, PartitionDefaults) {
                           "--message-timeout=0s", "--row-backoff=0s", "--kafka-failure-release=x",
                           "--liveness-timeout=-5s", "--max-row-backoff=1ms"}) {
     Config b = MakeConfig({"--database-url=postgresql://x@h/db", "--outbox-schema=quote", bad});
-    EXPECT_EQ(RelayOptionsFromConfig(b).status().code(), absl::StatusCode::kInvalidArgument)
-        << bad;
+    EXPECT_EQ(RelayOptionsFromConfig(b).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
 }
 

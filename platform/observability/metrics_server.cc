@@ -118,9 +118,10 @@ absl::Status ValidateMetricsAddress(const Config& config) {
   return ParseListenAddress(address).status();
 }
 
-absl::StatusOr<std::unique_ptr<MetricsServer>> StartFromConfig(
-    const Config& config, const Registry& registry, MetricsServer::ReadinessProbe ready,
-    MetricsServer::LivenessProbe live) {
+absl::StatusOr<std::unique_ptr<MetricsServer>> StartFromConfig(const Config& config,
+                                                               const Registry& registry,
+                                                               MetricsServer::ReadinessProbe ready,
+                                                               MetricsServer::LivenessProbe live) {
   const std::string& address = config.Get("metrics-address");
   if (address.empty()) return std::unique_ptr<MetricsServer>();
   absl::StatusOr<std::unique_ptr<MetricsServer>> server =

@@ -58,8 +58,9 @@ std::string WithClientLiveness(std::string url, const PgLinkLiveness& liveness) 
 std::string ServerLivenessSql(const PgLinkLiveness& liveness) {
   std::string sql;
   if (liveness.tcp_user_timeout > absl::ZeroDuration()) {
-    absl::StrAppend(&sql, "SET tcp_user_timeout = ",
-                    absl::ToInt64Milliseconds(liveness.tcp_user_timeout), "; ");
+    absl::StrAppend(&sql,
+                    "SET tcp_user_timeout = ", absl::ToInt64Milliseconds(liveness.tcp_user_timeout),
+                    "; ");
   }
   if (liveness.keepalive_idle > absl::ZeroDuration()) {
     absl::StrAppend(&sql, "SET tcp_keepalives_idle = ", WholeSeconds(liveness.keepalive_idle),
@@ -78,11 +79,11 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> PgPool::Open() {
   if (!conn.ok()) return conn.status();
   try {
     pqxx::nontransaction tx(**conn);
-    tx.exec(absl::StrCat("SET statement_timeout = ",
-                         absl::ToInt64Milliseconds(options_.statement_timeout),
-                         "; SET idle_in_transaction_session_timeout = ",
-                         absl::ToInt64Milliseconds(options_.idle_in_transaction_timeout), "; ",
-                         ServerLivenessSql(options_.liveness)));
+    tx.exec(absl::StrCat(
+        "SET statement_timeout = ", absl::ToInt64Milliseconds(options_.statement_timeout),
+        "; SET idle_in_transaction_session_timeout = ",
+        absl::ToInt64Milliseconds(options_.idle_in_transaction_timeout), "; ",
+        ServerLivenessSql(options_.liveness)));
     tx.commit();
     if (options_.on_connect) options_.on_connect(**conn);
   } catch (const std::exception& e) {

@@ -20,8 +20,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "platform/kafka/kafka_config.h"
-#include "platform/local/local_postgres.h"
 #include "platform/local/local_kafka.h"
+#include "platform/local/local_postgres.h"
 #include "platform/process/child_process.h"
 #include "tests/bench/latency_histogram.h"
 

@@ -62,9 +62,8 @@ TEST_F(RelayPartitionTest, FailingTopicDoesNotStallOtherAggregates) {
        .topic = good,
        .bootstrap_servers = broker->bootstrap_servers(),
        .extra_args = {"--max-batch=50", "--kafka-properties=message.timeout.ms=2000"},
-       .env = {{"KAFKA_FAILURE_RELEASE", "0"},
-               {"ROW_BACKOFF", "200ms"},
-               {"MAX_ROW_BACKOFF", "2s"}}});
+       .env = {
+           {"KAFKA_FAILURE_RELEASE", "0"}, {"ROW_BACKOFF", "200ms"}, {"MAX_ROW_BACKOFF", "2s"}}});
   ASSERT_NE(relay, nullptr);
   TopicReader reader(good, broker->bootstrap_servers());
   OutboxRowWriter failing("fail"), mixed("mixed"), flowing("flow");
@@ -102,9 +101,9 @@ TEST_F(RelayPartitionTest, FailingTopicDoesNotStallOtherAggregates) {
             "min(last_error) FROM quote.outbox WHERE topic = $1",
             bad);
         if (r[0].as<int>() == 81 && r[1].as<int>() == 81) return absl::OkStatus();
-        return absl::UnavailableError(absl::StrCat(r[1].as<int>(), " of ", r[0].as<int>(),
-                                                   " retried twice; error: ",
-                                                   r[2].is_null() ? "" : r[2].c_str()));
+        return absl::UnavailableError(
+            absl::StrCat(r[1].as<int>(), " of ", r[0].as<int>(),
+                         " retried twice; error: ", r[2].is_null() ? "" : r[2].c_str()));
       },
       absl::Seconds(30), "failing rows retried with backoff");
   EXPECT_TRUE(backed_off.ok()) << backed_off;
@@ -127,9 +126,10 @@ TEST_F(RelayPartitionTest, FailingTopicDoesNotStallOtherAggregates) {
   ASSERT_TRUE(reader.WaitForAll(all, absl::Seconds(20)).ok());
   reader.Poll(absl::Milliseconds(300));
   Verdict v = Verify(reader, all);
-  std::printf("[figures] failing-topic: 200 rows of 20 other aggregates published in %s while 81 "
-              "rows failed; %s\n",
-              absl::FormatDuration(flow_time).c_str(), v.ToString().c_str());
+  std::printf(
+      "[figures] failing-topic: 200 rows of 20 other aggregates published in %s while 81 "
+      "rows failed; %s\n",
+      absl::FormatDuration(flow_time).c_str(), v.ToString().c_str());
   EXPECT_EQ(v.missing, 0u) << v.ToString();
   EXPECT_EQ(v.reordered, 0u) << v.ToString();
   EXPECT_EQ(relay->Terminate(), 0);
@@ -176,11 +176,13 @@ TEST_F(RelayPartitionTest, KafkaFailureHandsShardsToAReplicaThatReachesKafka) {
   EXPECT_EQ(RelayRegistration("reaching").second, 64);
   EXPECT_TRUE(cut_off->child().Running());
   const std::string log = RelayProcess::ReadLog("cut-off");
-  EXPECT_TRUE(absl::StrContains(log, "releasing shard leases: no successful Kafka delivery")) << log;
+  EXPECT_TRUE(absl::StrContains(log, "releasing shard leases: no successful Kafka delivery"))
+      << log;
   EXPECT_TRUE(absl::StrContains(log, "kafka_failing_s")) << log;
-  std::printf("[figures] kafka-failure-takeover: release after 3s, outbox of 200 rows drained %s "
-              "after the reaching replica joined; %s\n",
-              absl::FormatDuration(drain_time).c_str(), v.ToString().c_str());
+  std::printf(
+      "[figures] kafka-failure-takeover: release after 3s, outbox of 200 rows drained %s "
+      "after the reaching replica joined; %s\n",
+      absl::FormatDuration(drain_time).c_str(), v.ToString().c_str());
   EXPECT_EQ(cut_off->Terminate(), 0);
   EXPECT_EQ(reaching->Terminate(), 0);
 }
@@ -190,14 +192,13 @@ TEST_F(RelayPartitionTest, KafkaFailureHandsShardsToAReplicaThatReachesKafka) {
 TEST_F(RelayPartitionTest, LivenessTurnsUnhealthyWithoutProgress) {
   const std::string topic = CreateTestTopic(3);
   const int port = process::FreeTcpPort();
-  auto relay = RelayProcess::Start(
-      {.relay_id = "stuck",
-       .topic = topic,
-       .bootstrap_servers = UnreachableKafka(),
-       .extra_args = {"--kafka-properties=message.timeout.ms=1000"},
-       .env = {{"METRICS_ADDRESS", absl::StrCat("127.0.0.1:", port)},
-               {"LIVENESS_TIMEOUT", "3s"},
-               {"KAFKA_FAILURE_RELEASE", "0"}}});
+  auto relay = RelayProcess::Start({.relay_id = "stuck",
+                                    .topic = topic,
+                                    .bootstrap_servers = UnreachableKafka(),
+                                    .extra_args = {"--kafka-properties=message.timeout.ms=1000"},
+                                    .env = {{"METRICS_ADDRESS", absl::StrCat("127.0.0.1:", port)},
+                                            {"LIVENESS_TIMEOUT", "3s"},
+                                            {"KAFKA_FAILURE_RELEASE", "0"}}});
   ASSERT_NE(relay, nullptr);
   auto healthz = [port]() -> int {
     std::optional<ops_testing::HttpResponse> r = HttpGet(port, "/healthz");
@@ -226,13 +227,14 @@ TEST_F(RelayPartitionTest, LivenessTurnsUnhealthyWithoutProgress) {
   EXPECT_TRUE(absl::StrContains(r->body, "no progress for")) << r->body;
   std::optional<ops_testing::HttpResponse> metrics = HttpGet(port, "/metrics");
   ASSERT_TRUE(metrics.has_value());
-  std::optional<double> since = ops_testing::Sample(metrics->body,
-                                                    "quoteflow_outbox_seconds_since_progress");
+  std::optional<double> since =
+      ops_testing::Sample(metrics->body, "quoteflow_outbox_seconds_since_progress");
   ASSERT_TRUE(since.has_value()) << metrics->body;
   EXPECT_GE(*since, 3.0);
-  std::printf("[figures] liveness: /healthz 503 %s after 10 unpublishable rows were written "
-              "(--liveness-timeout=3s): %s",
-              absl::FormatDuration(absl::Now() - t0).c_str(), r->body.c_str());
+  std::printf(
+      "[figures] liveness: /healthz 503 %s after 10 unpublishable rows were written "
+      "(--liveness-timeout=3s): %s",
+      absl::FormatDuration(absl::Now() - t0).c_str(), r->body.c_str());
   EXPECT_EQ(relay->Terminate(), 0);
   EXPECT_EQ(OutboxRows(), 10) << "nothing deleted without a delivery report";
 }
