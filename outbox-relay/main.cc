@@ -46,6 +46,20 @@ int main(int argc, char** argv) {
   if (absl::Status s = metrics::ValidateMetricsAddress(config); !s.ok()) return Refuse(s);
   absl::StatusOr<kafka::KafkaSettings> kafka_settings = kafka::KafkaSettings::FromConfig(config);
   if (!kafka_settings.ok()) return Refuse(kafka_settings.status());
+  {
+    // A bounded message timeout (librdkafka's default is 300 s): a message that cannot be
+    // delivered puts its row in backoff instead of staying in flight for minutes. Applied before
+    // the operator's properties, so message.timeout.ms (or its alias delivery.timeout.ms) there
+    // wins.
+    std::vector<kafka::KafkaProperty> properties = {
+        {"message.timeout.ms",
+         std::to_string(absl::ToInt64Milliseconds(options->message_timeout))}};
+    properties.insert(properties.end(), kafka_settings->properties().begin(),
+                      kafka_settings->properties().end());
+    kafka_settings =
+        kafka::KafkaSettings(kafka_settings->bootstrap_servers(), std::move(properties),
+                             config.Get(kafka::KafkaSettings::kSaslPasswordFlag));
+  }
   if (absl::Status s = kafka_settings->Build(kafka::KafkaRole::kProducer).status(); !s.ok()) {
     return Refuse(s);
   }
@@ -71,32 +85,12 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
 
   const kafka::KafkaSettings& settings = *kafka_settings;
-  // A bounded message timeout (librdkafka's default is 300 s): a message that cannot be delivered
-  // puts its row in backoff instead of keeping it in flight for minutes. --kafka-properties wins.
-  std::string message_timeout_ms;
-  {
-    const auto props = *settings.EffectiveProperties(kafka::KafkaRole::kProducer);
-    bool set = false;
-    for (const auto& [key, value] : props) {
-      set = set || key == "message.timeout.ms" || key == "delivery.timeout.ms";
-    }
-    if (!set) {
-      message_timeout_ms = std::to_string(absl::ToInt64Milliseconds(options->message_timeout));
-    }
-  }
   const absl::Duration liveness_timeout = options->liveness_timeout;
   relay::Relay relay(
       *std::move(options),
-      [&settings, message_timeout_ms]() -> absl::StatusOr<rd_kafka_conf_t*> {
+      [&settings]() -> absl::StatusOr<rd_kafka_conf_t*> {
         absl::StatusOr<kafka::ConfPtr> conf = settings.Build(kafka::KafkaRole::kProducer);
         if (!conf.ok()) return conf.status();
-        if (!message_timeout_ms.empty()) {
-          char errstr[256];
-          if (rd_kafka_conf_set(conf->get(), "message.timeout.ms", message_timeout_ms.c_str(),
-                                errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-            return absl::InvalidArgumentError(absl::StrCat("--message-timeout: ", errstr));
-          }
-        }
         return conf->release();
       },
       *std::move(fail_points));
