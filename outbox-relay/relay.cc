@@ -283,9 +283,9 @@ absl::Status Relay::Settle(const std::vector<int64_t>& completed) {
       blocked_keys_.erase(key);
     }
   }
-  if (!delivered.empty()) fail_points_.Hit(kFailPointAfterProduceBeforeDelete);
   absl::Status status;
   if (!delivered.empty()) {
+    fail_points_.Hit(kFailPointAfterProduceBeforeDelete);
     // Delivered rows whose delete fails (Postgres gone) stay and are sent again later.
     status = store_.DeletePublished(delivered);
     if (status.ok()) {
