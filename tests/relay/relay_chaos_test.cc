@@ -89,7 +89,9 @@ TEST_F(RelayChaosTest, SigkillAtRandomInstantsAndAtFailPoint) {
   ASSERT_TRUE(WaitFor([] { return OutboxRows() == 0; }, absl::Seconds(90), "outbox drained").ok())
       << OutboxRows() << " rows left";
   std::set<std::string> expected = writers.ExpectedEventIds();
-  ASSERT_TRUE(reader.WaitForAll(expected, absl::Seconds(30)).ok());
+  // On a miss, go on to Verify: its verdict names the missing events.
+  absl::Status all_read = reader.WaitForAll(expected, absl::Seconds(60));
+  EXPECT_TRUE(all_read.ok()) << all_read;
   reader.Poll(absl::Milliseconds(300));
   Verdict v = Verify(reader, expected);
   const int total_kills = kills + fail_point_kills;
@@ -162,7 +164,9 @@ TEST_F(RelayChaosTest, BrokerFaults) {
   ASSERT_TRUE(WaitFor([] { return OutboxRows() == 0; }, absl::Seconds(90), "outbox drained").ok())
       << OutboxRows() << " rows left";
   std::set<std::string> expected = writers.ExpectedEventIds();
-  ASSERT_TRUE(reader.WaitForAll(expected, absl::Seconds(30)).ok());
+  // On a miss, go on to Verify: its verdict names the missing events.
+  absl::Status all_read = reader.WaitForAll(expected, absl::Seconds(60));
+  EXPECT_TRUE(all_read.ok()) << all_read;
   reader.Poll(absl::Milliseconds(300));
   // A row deleted without a successful delivery report would be missing here for good: it is never
   // sent again once deleted.
@@ -203,7 +207,9 @@ TEST_F(RelayChaosTest, PostgresCrashAndShutdownDuringKafkaOutage) {
   ASSERT_TRUE(WaitFor([] { return OutboxRows() == 0; }, absl::Seconds(60), "outbox drained").ok())
       << OutboxRows() << " rows left";
   std::set<std::string> expected = before.ExpectedEventIds();
-  ASSERT_TRUE(reader.WaitForAll(expected, absl::Seconds(30)).ok());
+  // On a miss, go on to Verify: its verdict names the missing events.
+  absl::Status all_read = reader.WaitForAll(expected, absl::Seconds(60));
+  EXPECT_TRUE(all_read.ok()) << all_read;
   Verdict v = Verify(reader, expected);
   std::printf("[figures] postgres-crash: rows=8000, %lld left at the crash, %s\n",
               static_cast<long long>(left_at_crash), v.ToString().c_str());
