@@ -8,7 +8,12 @@
 -- row of its aggregate (per-aggregate order, invariant I3), while other aggregates flow.
 -- `attempts` still counts only permanent refusals (--max-attempts before parking).
 --
--- Every outbox gets the columns and the index, and quoteflow_create_outbox() is redefined so that
+-- Two partial indexes hold only the rows in backoff: outbox_backoff answers "has this aggregate
+-- an earlier row in backoff" (aggregate_id, seq), and outbox_retry lets the relay read the rows due
+-- for a retry in seq order without walking the primary key over the whole backlog (issue 13: 35-124
+-- ms per batch with 100k rows in the outbox before the planner has statistics for it).
+--
+-- Every outbox gets the columns and the indexes, and quoteflow_create_outbox() is redefined so that
 -- outboxes created by later migrations have them too.
 DO $add$
 DECLARE
@@ -20,7 +25,9 @@ BEGIN
                             AND a.attname = 'parked_at' AND NOT a.attisdropped) LOOP
     EXECUTE format('ALTER TABLE %I.outbox ADD COLUMN retries int NOT NULL DEFAULT 0, '
                    'ADD COLUMN next_attempt_at timestamptz', s);
-    EXECUTE format('CREATE INDEX outbox_backoff ON %I.outbox (aggregate_id) '
+    EXECUTE format('CREATE INDEX outbox_backoff ON %I.outbox (aggregate_id, seq) '
+                   'WHERE next_attempt_at IS NOT NULL', s);
+    EXECUTE format('CREATE INDEX outbox_retry ON %I.outbox (seq) '
                    'WHERE next_attempt_at IS NOT NULL', s);
   END LOOP;
 END
@@ -62,7 +69,9 @@ BEGIN
     );
     CREATE INDEX outbox_shard_seq ON %1$I.outbox (shard, seq) WHERE parked_at IS NULL;
     CREATE INDEX outbox_parked ON %1$I.outbox (aggregate_id) WHERE parked_at IS NOT NULL;
-    CREATE INDEX outbox_backoff ON %1$I.outbox (aggregate_id) WHERE next_attempt_at IS NOT NULL;
+    CREATE INDEX outbox_backoff ON %1$I.outbox (aggregate_id, seq)
+      WHERE next_attempt_at IS NOT NULL;
+    CREATE INDEX outbox_retry ON %1$I.outbox (seq) WHERE next_attempt_at IS NOT NULL;
 
     -- (consumer, event id) of every event applied; inserted in the same transaction as the effect.
     CREATE TABLE %1$I.inbox (
