@@ -296,7 +296,13 @@ class InboxConsumer::Session {
       } else {
         rd_kafka_assign(rk, parts);
       }
-      if (paused_) rd_kafka_pause_partitions(rk, parts);
+      // librdkafka keeps a partition's pause flag across revoke and assign: one paused while a
+      // record was retried, revoked, and assigned back would otherwise never be fetched again.
+      if (paused_) {
+        rd_kafka_pause_partitions(rk, parts);
+      } else {
+        rd_kafka_resume_partitions(rk, parts);
+      }
       log::Info(
           "partitions assigned",
           {{"consumer", opt_.consumer}, {"partitions", DescribeList(parts)}, {"paused", paused_}});

@@ -29,7 +29,9 @@
 //  - rebalances: assignments are taken as they come (eager or cooperative protocol); before a
 //    partition is revoked its stored offsets are committed synchronously, and records of revoked
 //    partitions that are still in memory are dropped (the new owner reads them again; the inbox
-//    absorbs any overlap).
+//    absorbs any overlap). Newly assigned partitions are paused or resumed explicitly, to match
+//    the consumer's state (librdkafka keeps the pause flag of a partition revoked and assigned
+//    back).
 //
 // Gap detection: the last aggregate_version seen per aggregate (bounded LRU, version_tracker.h)
 // is compared with every decoded record; version > last + 1 is logged as "version gap" and counted,

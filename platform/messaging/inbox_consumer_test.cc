@@ -143,13 +143,13 @@ class TestHandler : public EventHandler {
 class Running {
  public:
   Running(PgPool& pool, TestHandler& handler, const std::string& topic, const std::string& group,
-          int max_batch = 100) {
+          int max_batch = 100, absl::Duration min_backoff = absl::Milliseconds(20)) {
     InboxConsumerOptions o;
     o.consumer = group;
     o.schema = "policy";
     o.topics = {topic};
     o.max_batch = max_batch;
-    o.min_backoff = absl::Milliseconds(20);
+    o.min_backoff = min_backoff;
     o.max_backoff = absl::Milliseconds(500);
     o.commit_interval = absl::Milliseconds(50);
     o.stats_interval = absl::Seconds(5);
@@ -476,6 +476,63 @@ TEST_F(InboxConsumerTest, TwoInstancesShareTheGroup) {
   EXPECT_EQ(Effects(), kAggregates * kVersions);
   EXPECT_EQ(OutOfOrder(), 0);
   a.RequestStop();  // both at once: a lone survivor would first rejoin the group
+  b.RequestStop();
+  ASSERT_TRUE(a.Stop().ok());
+  ASSERT_TRUE(b.Stop().ok());
+}
+
+// A consumer retrying a record pauses its partitions; a rebalance then revokes them, and some
+// come back to it. librdkafka keeps a partition's pause flag across revoke and assign, so a
+// partition paused before the revoke and assigned back after it must be resumed explicitly, or it
+// is never fetched again: the chaos scenario NetPartition.WorkerPostgresDuringRebalance left 107
+// sagas APPROVED that way. Here the handler of `a` hangs (a database that does not answer) while
+// `b` joins, then fails once more and recovers; a 1 ms retry backoff makes `a` resume between the
+// revoke and the new assignment, where the bug was. Then every event written afterwards must be
+// applied, whichever instance owns its partition.
+TEST_F(InboxConsumerTest, PartitionsPausedWhenRevokedAreFetchedAgainWhenAssignedBack) {
+  constexpr int kPartitions = 4, kAggregates = 40;
+  const std::string topic = CreateTopics(kPartitions);
+  const std::string group = UniqueName("g");
+  std::atomic<bool> release{false};
+  std::atomic<int> failures{0};
+  TestHandler handler_a, handler_b;
+  handler_a.hook = [&](const InboundEvent&) -> absl::Status {
+    const int n = ++failures;
+    if (n == 1) {
+      // Hang like a transaction on a cut link (no polling meanwhile), up to a bound.
+      const absl::Time until = absl::Now() + kWait;
+      while (!release.load() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(5));
+    }
+    if (n <= 2) return absl::UnavailableError("test: database unreachable");
+    return absl::OkStatus();
+  };
+  Producer producer;
+  for (int k = 0; k < kAggregates; ++k) producer.Send(topic, MakeEvent(absl::StrCat("qp-", k), 1));
+  producer.Flush();
+  Running a(*pool_, handler_a, topic, group, /*max_batch=*/100, absl::Milliseconds(1));
+  ASSERT_TRUE(WaitFor([&] { return failures.load() >= 1; }, kWait, "a's handler hanging").ok());
+  Running b(*pool_, handler_b, topic, group);
+  // b's JoinGroup waits for a, which is not polling: give it time to reach the broker.
+  ASSERT_TRUE(WaitFor([&] { return b.stats().running.load(); }, kWait, "b subscribed").ok());
+  absl::SleepFor(absl::Seconds(1));
+  release = true;
+  ASSERT_TRUE(WaitFor(
+                  [&] {
+                    return a.stats().assigned_partitions > 0 && b.stats().assigned_partitions > 0 &&
+                           a.stats().assigned_partitions + b.stats().assigned_partitions ==
+                               kPartitions;
+                  },
+                  kWait, "the partitions shared by a and b")
+                  .ok());
+  for (int k = 0; k < kAggregates; ++k) producer.Send(topic, MakeEvent(absl::StrCat("qp-", k), 2));
+  producer.Flush();
+  absl::Status all = WaitFor([&] { return DistinctEffects() == 2 * kAggregates; }, kWait,
+                             "every event applied after the rebalance");
+  EXPECT_TRUE(all.ok()) << all << "; a: " << a.stats().ToJson() << "; b: " << b.stats().ToJson();
+  EXPECT_GE(failures.load(), 2) << "a's handler never failed after hanging";
+  EXPECT_EQ(Effects(), 2 * kAggregates);
+  EXPECT_EQ(OutOfOrder(), 0);
+  a.RequestStop();
   b.RequestStop();
   ASSERT_TRUE(a.Stop().ok());
   ASSERT_TRUE(b.Stop().ok());
