@@ -335,6 +335,9 @@ void Relay::MaybeReleaseForKafka() {
   if (failing < options_.kafka_failure_release) return;
   const int held = static_cast<int>(store_.held_shards().size());
   if (held == 0) return;
+  // Alone on this outbox, releasing hands the shards to nobody: it would only stop publishing
+  // for the holdoff once Kafka is back.
+  if (stats_.live_relays.load() <= 1) return;
   // Closing the lease session drops the shard leases and the presence lock at once, so the other
   // replicas count one relay fewer and take every shard at their next lease tick.
   log::Warn("releasing shard leases: no successful Kafka delivery",

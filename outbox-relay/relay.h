@@ -7,7 +7,8 @@
 // message.timeout.ms, while the next batches skip their rows and their aggregates' later rows.
 // After kafka_failure_release without any successful delivery while rows are pending, the relay
 // gives up its leases (closes the lease session) and stays away for kafka_failure_holdoff
-// (doubling while it keeps failing), so that a replica that reaches Kafka takes the shards. The
+// (doubling while it keeps failing), so that a replica that reaches Kafka takes the shards; a
+// relay alone on its outbox keeps them (nobody could take them over). The
 // rest of the loop: the writers' doorbell
 // (platform/postgres/outbox_doorbell.h) wakes it after their commits, and a bounded fallback poll
 // (poll_interval) finds rows whose NOTIFY was lost. Lease ticks (lease_interval) only rebalance;

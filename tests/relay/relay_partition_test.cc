@@ -187,6 +187,53 @@ TEST_F(RelayPartitionTest, KafkaFailureHandsShardsToAReplicaThatReachesKafka) {
   EXPECT_EQ(reaching->Terminate(), 0);
 }
 
+// A relay alone on its outbox keeps its leases through a Kafka outage longer than
+// KAFKA_FAILURE_RELEASE: releasing would hand the shards to nobody and stop publishing for the
+// whole holdoff after Kafka is back (the full-size chaos broker-storms scenario lost 30 s so).
+// Whole-cluster outage on the mock cluster (Env().mock_broker()): the run's real broker is shared.
+TEST_F(RelayPartitionTest, LoneRelayKeepsItsShardsThroughAKafkaOutage) {
+  process::BrokerProcess* broker = Env().mock_broker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = CreateTestTopic(6, broker);
+  auto relay = RelayProcess::Start(
+      {.relay_id = "alone",
+       .topic = topic,
+       .bootstrap_servers = broker->bootstrap_servers(),
+       .extra_args = {"--kafka-properties=message.timeout.ms=1000"},
+       .env = {{"KAFKA_FAILURE_RELEASE", "2s"}, {"KAFKA_FAILURE_HOLDOFF", "120s"}}});
+  ASSERT_NE(relay, nullptr);
+  ASSERT_TRUE(broker->Control("broker-down -1").ok());
+  {
+    pqxx::connection c(Env().database_url());
+    pqxx::work tx(c);
+    OutboxRowWriter w("alone");
+    for (int a = 0; a < 20; ++a) {
+      for (int v = 1; v <= 3; ++v) w.Insert(tx, a, v);
+    }
+    tx.commit();
+  }
+  absl::SleepFor(absl::Seconds(6));  // the outage: three times KAFKA_FAILURE_RELEASE
+  EXPECT_EQ(RelayRegistration("alone").second, 64);
+  ASSERT_TRUE(broker->Control("broker-up -1").ok());
+  const absl::Time recovered = absl::Now();
+  TopicReader reader(topic, broker->bootstrap_servers());
+  absl::Status drained =
+      WaitFor([] { return OutboxRows() == 0; }, absl::Seconds(30), "outbox drained");
+  const absl::Duration drain_time = absl::Now() - recovered;
+  ASSERT_TRUE(drained.ok()) << drained << ": " << OutboxRows() << " rows left\n"
+                            << RelayProcess::ReadLog("alone");
+  const std::set<std::string> expected = Ids("alone", 20, 3);
+  ASSERT_TRUE(reader.WaitForAll(expected, absl::Seconds(20)).ok());
+  Verdict v = Verify(reader, expected);
+  EXPECT_EQ(v.missing, 0u) << v.ToString();
+  EXPECT_EQ(v.reordered, 0u) << v.ToString();
+  EXPECT_FALSE(absl::StrContains(RelayProcess::ReadLog("alone"), "releasing shard leases"));
+  std::printf("[figures] lone relay: 6s Kafka outage (release after 2s, holdoff 120s), 60 rows "
+              "drained %s after recovery; %s\n",
+              absl::FormatDuration(drain_time).c_str(), v.ToString().c_str());
+  EXPECT_EQ(relay->Terminate(), 0);
+}
+
 // /healthz through the real endpoint: 200 while idle, 503 once the relay has rows it cannot
 // publish and made no progress for --liveness-timeout.
 TEST_F(RelayPartitionTest, LivenessTurnsUnhealthyWithoutProgress) {
