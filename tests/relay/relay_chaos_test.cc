@@ -181,7 +181,9 @@ TEST_F(RelayChaosTest, BrokerFaults) {
                 Verify(again, expected).ToString().c_str());
     int listed = 0;
     for (const std::string& id : expected) {
-      if (!again.Seen(id) && listed++ < 20) std::printf("[figures] not on the topic: %s\n", id.c_str());
+      if (!again.Seen(id) && listed++ < 20) {
+        std::printf("[figures] not on the topic: %s\n", id.c_str());
+      }
     }
   }
   EXPECT_EQ(v.missing, 0u) << v.ToString();
