@@ -214,6 +214,13 @@ absl::Status PgOutboxStore::Connect() {
     // The relay's reads stop after a batch (LIMIT): parallel workers only add their start-up,
     // about 10 ms per read when the planner picks a Gather Merge for a large backlog.
     tx.exec("SET max_parallel_workers_per_gather = 0");
+    // Every execution of a prepared statement is planned for the outbox as it is now. A generic
+    // plan is cached after a few executions, and a relay that started on an empty outbox kept the
+    // one made then (nested loops of sequential scans, harmless on no rows) while a backlog grew
+    // faster than autovacuum analyzed it: 4.2 s for a 1,024-row read of a 5,000-row outbox,
+    // 7.7 ms planned afresh (0.3-1 ms of planning). The chaos broker-storms customer relay read
+    // for 5.4-5.9 s per batch until autovacuum's ANALYZE replaced the plan.
+    tx.exec("SET plan_cache_mode = force_custom_plan");
     tx.exec_params("SELECT pg_advisory_lock($1, pg_backend_pid())", presence_key_);
     tx.commit();
     conn_->prepare(kCountLocks,
