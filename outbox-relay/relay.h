@@ -69,6 +69,7 @@ struct RelayOptions {
   // How long a batch waits for its delivery reports before the next batch is read.
   absl::Duration batch_wait = absl::Seconds(1);
   // No successful delivery for this long while rows are pending: release every lease (0 = never).
+  // Only when another relay shares the outbox: alone, it keeps them.
   absl::Duration kafka_failure_release = absl::Seconds(60);
   // Then stay without leases this long before reconnecting (doubling up to 8x while it recurs).
   absl::Duration kafka_failure_holdoff = absl::Seconds(30);
@@ -106,7 +107,8 @@ class Relay {
   // Settles completed rows, per aggregate in seq order: deletes the delivered ones (unless an
   // earlier row of the aggregate failed), backs off the transient failures, records refusals.
   absl::Status Settle(const std::vector<int64_t>& completed);
-  // Releases every lease when Kafka has been failing for kafka_failure_release.
+  // Releases every lease when Kafka has been failing for kafka_failure_release and another relay
+  // shares the outbox.
   void MaybeReleaseForKafka();
   void UpdateWork();
   // Rebalances when the lease tick is due (or `force`); returns whether shards were acquired.

@@ -61,7 +61,8 @@ void DeclareRelayFlags(Config& config) {
                  "(the rest stays in flight)");
   config.Declare("kafka-failure-release", "60s",
                  "release every shard lease after this long without a successful delivery while "
-                 "rows are pending, so that a replica reaching Kafka takes them (0 = never)");
+                 "rows are pending, so that a replica reaching Kafka takes them; a relay alone "
+                 "on its outbox keeps them (0 = never)");
   config.Declare("kafka-failure-holdoff", "30s",
                  "after such a release, stay without leases this long before reconnecting "
                  "(doubles, up to 8x, while Kafka keeps failing)");

@@ -40,6 +40,18 @@ std::set<std::string> Ids(const std::string& prefix, int aggregates, int version
   return ids;
 }
 
+// Writes the rows of Ids(prefix, aggregates, versions) in one transaction, each aggregate's in
+// version order.
+void InsertRows(const std::string& prefix, int aggregates, int versions) {
+  pqxx::connection c(Env().database_url());
+  pqxx::work tx(c);
+  OutboxRowWriter w(prefix);
+  for (int a = 0; a < aggregates; ++a) {
+    for (int v = 1; v <= versions; ++v) w.Insert(tx, a, v);
+  }
+  tx.commit();
+}
+
 // More rows for a failing topic than a batch holds sit at the lowest seqs. Rows of other
 // aggregates, written after them, are published while the failing ones back off; the aggregate
 // whose first event goes to the failing topic keeps its second event back; once the failing
@@ -148,15 +160,7 @@ TEST_F(RelayPartitionTest, KafkaFailureHandsShardsToAReplicaThatReachesKafka) {
        .env = {{"KAFKA_FAILURE_RELEASE", "3s"}, {"KAFKA_FAILURE_HOLDOFF", "120s"}}});
   ASSERT_NE(cut_off, nullptr);
   ASSERT_EQ(RelayRegistration("cut-off").second, 64);
-  {
-    pqxx::connection c(Env().database_url());
-    pqxx::work tx(c);
-    OutboxRowWriter w("cut");
-    for (int a = 0; a < 40; ++a) {
-      for (int v = 1; v <= 5; ++v) w.Insert(tx, a, v);
-    }
-    tx.commit();
-  }
+  InsertRows("cut", 40, 5);
   TopicReader reader(topic);
   const absl::Time joined = absl::Now();
   auto reaching = RelayProcess::Start({.relay_id = "reaching", .topic = topic});
@@ -203,15 +207,7 @@ TEST_F(RelayPartitionTest, LoneRelayKeepsItsShardsThroughAKafkaOutage) {
        .env = {{"KAFKA_FAILURE_RELEASE", "2s"}, {"KAFKA_FAILURE_HOLDOFF", "120s"}}});
   ASSERT_NE(relay, nullptr);
   ASSERT_TRUE(broker->Control("broker-down -1").ok());
-  {
-    pqxx::connection c(Env().database_url());
-    pqxx::work tx(c);
-    OutboxRowWriter w("alone");
-    for (int a = 0; a < 20; ++a) {
-      for (int v = 1; v <= 3; ++v) w.Insert(tx, a, v);
-    }
-    tx.commit();
-  }
+  InsertRows("alone", 20, 3);
   absl::SleepFor(absl::Seconds(6));  // the outage: three times KAFKA_FAILURE_RELEASE
   EXPECT_EQ(RelayRegistration("alone").second, 64);
   ASSERT_TRUE(broker->Control("broker-up -1").ok());
