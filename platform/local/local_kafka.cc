@@ -518,17 +518,26 @@ absl::Status LocalKafka::StartNodes(const std::vector<int>& nodes) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> LocalKafka::ActiveController() const {
+absl::StatusOr<int> LocalKafka::ActiveController() {
   std::vector<std::string> controllers;
-  for (const Node& node : nodes_) {
-    controllers.push_back(absl::StrCat("127.0.0.1:", node.controller_port));
+  for (Node& node : nodes_) {
+    if (node.jvm != nullptr && node.jvm->Running()) {
+      controllers.push_back(absl::StrCat("127.0.0.1:", node.controller_port));
+    }
   }
+  if (controllers.empty()) return absl::UnavailableError("no Kafka node is running");
+  // Right after the active controller dies, the survivors still name it in DescribeCluster and
+  // the tool's admin client sends DescribeQuorum to that dead node until default.api.timeout.ms
+  // (60 s) runs out, long after the quorum has elected another leader (2 s here). A short timeout
+  // makes a caller that polls ask again, and learn the new leader, within seconds.
+  const std::string config = dir_ + "/quorum-tool.properties";
+  RETURN_IF_ERROR(WriteFile(config, "request.timeout.ms=2000\ndefault.api.timeout.ms=4000\n"));
   ASSIGN_OR_RETURN(auto result,
                    RunTool(java_, libs_dir_, dir_ + "/log4j2.properties",
                            {"org.apache.kafka.tools.MetadataQuorumCommand",
-                            "--bootstrap-controller", absl::StrJoin(controllers, ","), "describe",
-                            "--status"},
-                           dir_ + "/quorum-tool.log", absl::Seconds(60)));
+                            "--bootstrap-controller", absl::StrJoin(controllers, ","),
+                            "--command-config", config, "describe", "--status"},
+                           dir_ + "/quorum-tool.log", absl::Seconds(30)));
   for (absl::string_view line : absl::StrSplit(result.second, '\n')) {
     line = absl::StripAsciiWhitespace(line);
     if (!absl::ConsumePrefix(&line, "LeaderId:")) continue;

@@ -123,9 +123,10 @@ class LocalKafka {
   absl::Status StartNodes(const std::vector<int>& nodes);
   absl::Status StartNode(int node) { return StartNodes({node}); }
 
-  // The node id of the active KRaft controller (asks the quorum with Kafka's
-  // MetadataQuorumCommand). UNAVAILABLE when the quorum has no leader or the tool fails.
-  absl::StatusOr<int> ActiveController() const;
+  // The node id of the active KRaft controller (asks the running nodes' controllers with Kafka's
+  // MetadataQuorumCommand, within a few seconds). UNAVAILABLE when the quorum has no leader yet or
+  // the tool fails: poll it to wait for an election.
+  absl::StatusOr<int> ActiveController();
 
   // Stops every node (in reverse order). The first error, if any.
   absl::Status Stop(absl::Duration grace = absl::Seconds(30));
