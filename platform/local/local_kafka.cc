@@ -271,6 +271,12 @@ absl::StatusOr<std::unique_ptr<LocalKafka>> LocalKafka::Start(const Options& opt
   }
   RETURN_IF_ERROR(WriteFile(ports_path, ports_text));
   RETURN_IF_ERROR(WriteFile(kafka->dir_ + "/log4j2.properties", kLog4j2Properties));
+  // ActiveController()'s admin client. Right after the active controller dies, the survivors
+  // still name it in DescribeCluster and the tool sends DescribeQuorum to that dead node until
+  // default.api.timeout.ms (60 s) runs out, long after the quorum has elected another leader
+  // (2 s here). A short timeout makes a caller that polls ask again within seconds.
+  RETURN_IF_ERROR(WriteFile(kafka->dir_ + "/quorum-tool.properties",
+                            "request.timeout.ms=2000\ndefault.api.timeout.ms=4000\n"));
 
   std::vector<std::string> plain, sasl;
   for (const Node& node : kafka->nodes_) {
@@ -526,17 +532,12 @@ absl::StatusOr<int> LocalKafka::ActiveController() {
     }
   }
   if (controllers.empty()) return absl::UnavailableError("no Kafka node is running");
-  // Right after the active controller dies, the survivors still name it in DescribeCluster and
-  // the tool's admin client sends DescribeQuorum to that dead node until default.api.timeout.ms
-  // (60 s) runs out, long after the quorum has elected another leader (2 s here). A short timeout
-  // makes a caller that polls ask again, and learn the new leader, within seconds.
-  const std::string config = dir_ + "/quorum-tool.properties";
-  RETURN_IF_ERROR(WriteFile(config, "request.timeout.ms=2000\ndefault.api.timeout.ms=4000\n"));
   ASSIGN_OR_RETURN(auto result,
                    RunTool(java_, libs_dir_, dir_ + "/log4j2.properties",
                            {"org.apache.kafka.tools.MetadataQuorumCommand",
                             "--bootstrap-controller", absl::StrJoin(controllers, ","),
-                            "--command-config", config, "describe", "--status"},
+                            "--command-config", dir_ + "/quorum-tool.properties", "describe",
+                            "--status"},
                            dir_ + "/quorum-tool.log", absl::Seconds(30)));
   for (absl::string_view line : absl::StrSplit(result.second, '\n')) {
     line = absl::StripAsciiWhitespace(line);
