@@ -86,7 +86,8 @@ TEST_F(MigrationsTest, CheckSaysWhatIsPendingUntilMigrated) {
 }
 
 // No NOTIFY inside the writing transaction (0007_outbox_doorbell.sql): once migrated, no outbox
-// has a trigger, and an outbox created by a later migration has none either.
+// has a trigger, and an outbox created by a later migration has none either; every outbox, later
+// ones included, has the relay's index of ready rows (0011_outbox_ready_index.sql).
 TEST_F(MigrationsTest, NoOutboxNotifiesFromItsWritingTransaction) {
   ASSERT_TRUE(ApplyMigrations(url_).ok());
   const std::string triggers_on_outboxes =
@@ -102,6 +103,7 @@ TEST_F(MigrationsTest, NoOutboxNotifiesFromItsWritingTransaction) {
   }
   EXPECT_EQ(Scalar("SELECT count(*) FROM pg_class WHERE relname = 'outbox'"), 5);
   EXPECT_EQ(Scalar(triggers_on_outboxes), 0);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM pg_indexes WHERE indexname = 'outbox_ready'"), 5);
 }
 
 TEST_F(MigrationsTest, UnreachableDatabaseIsUnavailable) {
