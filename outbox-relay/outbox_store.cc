@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "platform/postgres/migrations.h"
+#include "platform/postgres/pg_array.h"
 #include "platform/postgres/pg_errors.h"
 #include "platform/observability/log.h"
 
@@ -73,21 +74,6 @@ int Millis(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds
 std::string IntArray(const std::vector<int>& v) { return absl::StrCat("{", absl::StrJoin(v, ","), "}"); }
 std::string IntArray(const std::vector<int64_t>& v) {
   return absl::StrCat("{", absl::StrJoin(v, ","), "}");
-}
-
-// A text[] literal: every element double-quoted, with '"' and '\\' escaped.
-std::string TextArray(const std::vector<std::string>& v) {
-  std::string out = "{";
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"';
-    for (char c : v[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
 }
 
 }  // namespace
@@ -371,7 +357,7 @@ absl::StatusOr<std::vector<OutboxRow>> PgOutboxStore::FetchBatch(
   try {
     pqxx::nontransaction tx(*conn_);
     const std::string skip = IntArray(in_flight);
-    const std::string busy_keys = TextArray(busy);
+    const std::string busy_keys = TextArrayLiteral(busy);
     // Rows due for a retry take at most half the batch: failing rows hold the lowest seqs, and
     // would otherwise fill every batch while the other aggregates wait.
     pqxx::result retries =

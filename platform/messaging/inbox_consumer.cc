@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -24,6 +25,7 @@
 #include "platform/messaging/dlq_headers.h"
 #include "platform/messaging/version_tracker.h"
 #include "platform/observability/log.h"
+#include "platform/postgres/pg_array.h"
 
 namespace quoteflow::messaging {
 namespace {
@@ -149,9 +151,12 @@ class InboxConsumer::Session {
         stats_(owner.stats_),
         tracker_(static_cast<size_t>(opt_.version_tracker_capacity)),
         inbox_statement_(absl::StrCat("quoteflow_inbox_insert_", opt_.schema)),
+        // The batch's inbox rows in one statement, in batch order (applied_seq follows it);
+        // RETURNING names the ids that were new.
         inbox_sql_(absl::StrCat("INSERT INTO ", opt_.schema,
-                                ".inbox (consumer, event_id) VALUES ($1, $2) "
-                                "ON CONFLICT DO NOTHING")) {}
+                                ".inbox (consumer, event_id) SELECT $1, e FROM unnest($2::text[]) "
+                                "WITH ORDINALITY AS u(e, n) ORDER BY n "
+                                "ON CONFLICT DO NOTHING RETURNING event_id")) {}
 
   ~Session() {
     if (producer_ != nullptr) {
@@ -469,8 +474,9 @@ class InboxConsumer::Session {
     return true;
   }
 
-  // One transaction over `batch`: inbox row + handler for each new event id. `dup` receives, per
-  // record, whether its event id was already in the inbox.
+  // One transaction over `batch`: the inbox rows of all its records in one statement, then the
+  // handler for each new event id, in order. `dup` receives, per record, whether its event id was
+  // already in the inbox (or earlier in the batch).
   absl::Status Apply(const std::vector<Record*>& batch, std::vector<bool>* dup) {
     dup->assign(batch.size(), false);
     AfterCommit after_commit;
@@ -482,15 +488,27 @@ class InboxConsumer::Session {
                                         // connection, the server parses and plans it once.
                                         conn.prepare(inbox_statement_, inbox_sql_);
                                         pqxx::work tx(conn);
+                                        std::vector<std::string> ids;
+                                        ids.reserve(batch.size());
+                                        for (const Record* r : batch) {
+                                          ids.push_back(r->event.event.event_id);
+                                        }
+                                        std::set<std::string> inserted;
+                                        for (const pqxx::row& row : tx.exec_prepared(
+                                                 inbox_statement_, opt_.consumer,
+                                                 TextArrayLiteral(ids))) {
+                                          inserted.insert(row[0].as<std::string>());
+                                        }
                                         for (size_t i = 0; i < batch.size(); ++i) {
-                                          const InboundEvent& ev = batch[i]->event;
-                                          pqxx::result r = tx.exec_prepared(
-                                              inbox_statement_, opt_.consumer, ev.event.event_id);
-                                          if (r.affected_rows() == 0) {
+                                          // A second copy of an id in the batch is a duplicate.
+                                          auto it = inserted.find(ids[i]);
+                                          if (it == inserted.end()) {
                                             (*dup)[i] = true;
                                             continue;
                                           }
-                                          absl::Status hs = owner_.handler_.Handle(tx, ev);
+                                          inserted.erase(it);
+                                          absl::Status hs =
+                                              owner_.handler_.Handle(tx, batch[i]->event);
                                           if (!hs.ok()) return hs;
                                         }
                                         tx.commit();
