@@ -43,23 +43,24 @@ namespace {
 // Every statement of the consumer path is a prepared statement (pqxx registers it on a connection
 // the first time it is used there and prepares it on the server at its first use; later calls skip
 // parsing and planning), as in platform/postgres/pg_quote_repository.cc. A decision is written in
-// ONE statement (saga row, history, commands), so a reply costs three round trips with the inbox
-// row: inbox, Lock, write.
+// ONE statement (saga row, history, commands), so an event costs two round trips, Lock and write,
+// besides its share of the batch's inbox statement.
 constexpr char kLockStatement[] = "quoteflow_saga_lock";
 constexpr char kLockExpiredStatement[] = "quoteflow_saga_lock_expired";
 
-constexpr char kNowStatement[] = "quoteflow_saga_now";
-
 // The database's clock: now() is the transaction's start, one clock for every orchestrator host.
 // Each locking statement returns it as the last column (kNowColumn), so reading it costs no round
-// trip on the reply path.
+// trip.
 constexpr char kNowColumn[] = "(extract(epoch from now()) * 1000000)::bigint";
 constexpr int kNowIndex = 15;  // after kSagaColumns' 15 columns
 
+// One row whether or not the saga exists (its columns NULL when it does not), so that the clock
+// comes with it: a new saga costs no round trip for it.
 const std::string& LockSql() {
-  static const std::string* const sql =
-      new std::string(absl::StrCat("SELECT ", kSagaColumns, ", ", kNowColumn,
-                                   " FROM saga.sagas WHERE quote_id = $1 FOR UPDATE"));
+  static const std::string* const sql = new std::string(absl::StrCat(
+      "SELECT ", kSagaColumns, ", ", kNowColumn,
+      " FROM (VALUES (1)) AS one (x) LEFT JOIN LATERAL (SELECT * FROM saga.sagas"
+      " WHERE quote_id = $1 FOR UPDATE) AS s ON true"));
   return *sql;
 }
 
@@ -153,14 +154,10 @@ std::string WriteSql(bool is_new, int histories, int commands) {
 absl::StatusOr<std::optional<Saga>> PgSagaStore::Lock(absl::string_view quote_id) {
   return PgGuard("locking a saga", [&]() -> absl::StatusOr<std::optional<Saga>> {
     tx_.conn().prepare(kLockStatement, LockSql());
-    pqxx::result rows = tx_.exec_prepared(kLockStatement, std::string(quote_id));
-    if (rows.empty()) {
-      tx_.conn().prepare(kNowStatement, absl::StrCat("SELECT ", kNowColumn));
-      now_ = TimeFromMicros(tx_.exec_prepared1(kNowStatement)[0]);
-      return std::nullopt;
-    }
-    now_ = TimeFromMicros(rows[0][kNowIndex]);
-    return SagaFromRow(rows[0]);
+    pqxx::row row = tx_.exec_prepared1(kLockStatement, std::string(quote_id));
+    now_ = TimeFromMicros(row[kNowIndex]);
+    if (row[0].is_null()) return std::nullopt;
+    return SagaFromRow(row);
   });
 }
 
