@@ -4,7 +4,9 @@
 -- guess fell below the batch (0.5 % of the table, i.e. any outbox under 200 batches) it read and
 -- sorted the whole outbox for every batch: 0.6-0.95 s per 5,000-row read of a 300,000-row
 -- backlog, so a 1,000,000-row drain ran at 4,500 rows/s. Walking this index it takes 9-20 ms,
--- with or without table statistics.
+-- with or without table statistics. The index is built without CONCURRENTLY (migrations run in a
+-- transaction), which blocks writes to the outbox while it builds: a drained outbox holds few
+-- rows, so that is milliseconds; migrate a large backlog's outbox after the relay has drained it.
 DO $add$
 DECLARE
   s text;
