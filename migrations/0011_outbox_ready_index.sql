@@ -11,10 +11,8 @@ DO $add$
 DECLARE
   s text;
 BEGIN
-  FOR s IN SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relname = 'outbox' AND c.relkind = 'r'
-              AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
-                            AND a.attname = 'next_attempt_at' AND NOT a.attisdropped) LOOP
+  -- Every outbox has both columns since 0010.
+  FOR s IN SELECT schemaname FROM pg_tables WHERE tablename = 'outbox' LOOP
     EXECUTE format('CREATE INDEX outbox_ready ON %I.outbox (seq) '
                    'WHERE parked_at IS NULL AND next_attempt_at IS NULL', s);
   END LOOP;
