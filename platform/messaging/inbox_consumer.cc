@@ -479,6 +479,10 @@ class InboxConsumer::Session {
   // already in the inbox (or earlier in the batch).
   absl::Status Apply(const std::vector<Record*>& batch, std::vector<bool>* dup) {
     dup->assign(batch.size(), false);
+    std::vector<std::string> ids;
+    ids.reserve(batch.size());
+    for (const Record* r : batch) ids.push_back(r->event.event.event_id);
+    const std::string ids_literal = TextArrayLiteral(ids);
     AfterCommit after_commit;
     for (Record* r : batch) r->event.after_commit = &after_commit;
     absl::Status s = owner_.pool_.Run(absl::Now() + opt_.acquire_timeout, "applying events",
@@ -488,15 +492,10 @@ class InboxConsumer::Session {
                                         // connection, the server parses and plans it once.
                                         conn.prepare(inbox_statement_, inbox_sql_);
                                         pqxx::work tx(conn);
-                                        std::vector<std::string> ids;
-                                        ids.reserve(batch.size());
-                                        for (const Record* r : batch) {
-                                          ids.push_back(r->event.event.event_id);
-                                        }
                                         std::set<std::string> inserted;
-                                        for (const pqxx::row& row : tx.exec_prepared(
-                                                 inbox_statement_, opt_.consumer,
-                                                 TextArrayLiteral(ids))) {
+                                        for (const pqxx::row& row :
+                                             tx.exec_prepared(inbox_statement_, opt_.consumer,
+                                                              ids_literal)) {
                                           inserted.insert(row[0].as<std::string>());
                                         }
                                         for (size_t i = 0; i < batch.size(); ++i) {

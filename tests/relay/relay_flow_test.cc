@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -396,18 +395,31 @@ TEST_F(RelayFlowTest, DoorbellCoalescesRings) {
   EXPECT_EQ(counter.received, sent + 1);
 }
 
-// Buffers (shared hit + read) the whole statement touched, from EXPLAIN (ANALYZE, BUFFERS, FORMAT
-// JSON): the first "Shared Hit/Read Blocks" of the output belong to the top plan node, which
-// counts its children's.
+// EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) of `statement`, run in `tx`, as one string.
+std::string ExplainJson(pqxx::transaction_base& tx, const std::string& statement) {
+  std::string plan;
+  for (const auto& row : tx.exec("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement)) {
+    plan += row[0].as<std::string>();
+  }
+  return plan;
+}
+
+// The number that follows the first `key` (e.g. "\"Execution Time\": ") in EXPLAIN's JSON, as
+// text; "" if the key is absent.
+std::string PlanNumber(const std::string& explain_json, const std::string& key) {
+  size_t at = explain_json.find(key);
+  if (at == std::string::npos) return "";
+  at += key.size();
+  return explain_json.substr(at, explain_json.find_first_not_of("0123456789.", at) - at);
+}
+
+// Buffers (shared hit + read) the whole statement touched, from ExplainJson(): the first "Shared
+// Hit/Read Blocks" of the output belong to the top plan node, which counts its children's.
 int64_t StatementBuffers(const std::string& explain_json) {
   int64_t total = 0;
   for (const char* key : {"\"Shared Hit Blocks\": ", "\"Shared Read Blocks\": "}) {
-    size_t at = explain_json.find(key);
-    if (at == std::string::npos) return -1;
-    at += std::strlen(key);
-    size_t end = explain_json.find_first_not_of("0123456789", at);
     int64_t n = 0;
-    if (!absl::SimpleAtoi(explain_json.substr(at, end - at), &n)) return -1;
+    if (!absl::SimpleAtoi(PlanNumber(explain_json, key), &n)) return -1;
     total += n;
   }
   return total;
@@ -480,24 +492,15 @@ TEST_F(RelayFlowTest, FetchOfSomeShardsReadsOnlyThemInSeqOrderAndStaysCheap) {
     const std::string held_array = absl::StrCat("{", absl::StrJoin(held, ","), "}");
     tx.exec(absl::StrCat("PREPARE fetch_some(int[], int, bigint[], text[]) AS ",
                          FetchSomeShardsSql("\"quote\".outbox")));
-    std::string plan;
-    for (const auto& row : tx.exec(absl::StrCat("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE "
-                                                "fetch_some('",
-                                                held_array, "', 16, '{}', '{}')"))) {
-      plan += row[0].as<std::string>();
-    }
+    const std::string plan =
+        ExplainJson(tx, absl::StrCat("EXECUTE fetch_some('", held_array, "', 16, '{}', '{}')"));
     const int64_t buffers = StatementBuffers(plan);
     // The same read as `shard = ANY(held) ORDER BY seq` (before issue 13), for comparison.
-    std::string old_plan;
-    for (const auto& row : tx.exec(absl::StrCat(
-             "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT o.* FROM quote.outbox o WHERE "
-             "o.shard = ANY('",
-             held_array,
-             "'::int[]) AND o.parked_at IS NULL AND NOT EXISTS (SELECT 1 FROM "
-             "quote.outbox p WHERE p.parked_at IS NOT NULL AND p.aggregate_id = o.aggregate_id "
-             "AND p.seq < o.seq) ORDER BY o.seq LIMIT 16"))) {
-      old_plan += row[0].as<std::string>();
-    }
+    const std::string old_plan = ExplainJson(
+        tx, absl::StrCat("SELECT o.* FROM quote.outbox o WHERE o.shard = ANY('", held_array,
+                         "'::int[]) AND o.parked_at IS NULL AND NOT EXISTS (SELECT 1 FROM "
+                         "quote.outbox p WHERE p.parked_at IS NOT NULL AND p.aggregate_id = "
+                         "o.aggregate_id AND p.seq < o.seq) ORDER BY o.seq LIMIT 16"));
     std::printf("[figures] 16-row read of 32 held shards (%lld rows there, %lld in the others): "
                 "%lld buffers; `shard = ANY(held) ORDER BY seq`: %lld buffers\n",
                 static_cast<long long>(mine), static_cast<long long>(others),
@@ -629,15 +632,10 @@ TEST_F(RelayFlowTest, ReadOfAllShardsWalksTheReadyRowsInSeqOrder) {
                        FetchAllShardsSql("\"quote\".outbox")));
   for (const bool analyzed : {true, false}) {
     if (!analyzed) tx.exec("DELETE FROM pg_statistic WHERE starelid = 'quote.outbox'::regclass");
-    std::string plan;
-    for (const auto& row :
-         tx.exec("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE fetch_all(5000, '{}', '{}')")) {
-      plan += row[0].as<std::string>();
-    }
-    const size_t at = plan.find("\"Execution Time\": ") + 18;
+    const std::string plan = ExplainJson(tx, "EXECUTE fetch_all(5000, '{}', '{}')");
     std::printf("[figures] 5000-row read of all shards, 60000 rows, %s: %s ms\n",
                 analyzed ? "analyzed" : "no statistics",
-                plan.substr(at, plan.find_first_not_of("0123456789.", at) - at).c_str());
+                PlanNumber(plan, "\"Execution Time\": ").c_str());
     EXPECT_NE(plan.find("\"Index Name\": \"outbox_ready\""), std::string::npos) << plan;
     EXPECT_EQ(plan.find("\"Seq Scan\""), std::string::npos) << plan;
     EXPECT_EQ(plan.find("\"Sort\""), std::string::npos) << plan;
