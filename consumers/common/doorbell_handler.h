@@ -3,7 +3,7 @@
 // outbox doorbell (platform/postgres/outbox_doorbell.h) to the transaction's AfterCommit, which
 // the consumer runtime runs right after COMMIT and drops on rollback: the NOTIFY never happens
 // inside the writing transaction, and never for rows that were rolled back. A batch of events
-// rings once per event; the doorbell coalesces them.
+// rings once.
 //
 // Thread-safety: as the wrapped handler (the doorbell is thread-safe).
 #ifndef QUOTEFLOW_CONSUMERS_COMMON_DOORBELL_HANDLER_H_
@@ -25,14 +25,25 @@ class DoorbellHandler : public messaging::EventHandler {
   // The wrapped handler's result. Outside the runtime (no AfterCommit), nothing is rung.
   absl::Status Handle(pqxx::work& tx, const messaging::InboundEvent& event) override {
     absl::Status s = inner_.Handle(tx, event);
-    if (s.ok() && event.after_commit != nullptr) {
-      OutboxDoorbell* doorbell = &doorbell_;
-      event.after_commit->Add([doorbell] { doorbell->Ring(); });
-    }
+    if (s.ok()) RingAfterCommit(event);
+    return s;
+  }
+
+  // The runtime gives all events of a transaction the same AfterCommit.
+  absl::Status HandleBatch(pqxx::work& tx,
+                           const std::vector<const messaging::InboundEvent*>& events) override {
+    absl::Status s = inner_.HandleBatch(tx, events);
+    if (s.ok() && !events.empty()) RingAfterCommit(*events.front());
     return s;
   }
 
  private:
+  void RingAfterCommit(const messaging::InboundEvent& event) {
+    if (event.after_commit == nullptr) return;
+    OutboxDoorbell* doorbell = &doorbell_;
+    event.after_commit->Add([doorbell] { doorbell->Ring(); });
+  }
+
   messaging::EventHandler& inner_;
   OutboxDoorbell& doorbell_;
 };

@@ -7,6 +7,7 @@
 #include "consumers/orchestrator/saga_topics.h"
 #include "platform/events/command_codec.h"
 #include "platform/events/event_codec.h"
+#include "platform/postgres/pg_array.h"
 #include "platform/postgres/outbox_writer.h"
 
 namespace quoteflow::workers {
@@ -43,8 +44,8 @@ namespace {
 // Every statement of the consumer path is a prepared statement (pqxx registers it on a connection
 // the first time it is used there and prepares it on the server at its first use; later calls skip
 // parsing and planning), as in platform/postgres/pg_quote_repository.cc. A decision is written in
-// ONE statement (saga row, history, commands), so an event costs two round trips, Lock and write,
-// besides its share of the batch's inbox statement.
+// ONE statement (saga row, history, commands), so an event costs one round trip, its write,
+// besides its share of the batch's lock (LockAll) and inbox statements.
 constexpr char kLockStatement[] = "quoteflow_saga_lock";
 constexpr char kLockExpiredStatement[] = "quoteflow_saga_lock_expired";
 
@@ -54,13 +55,14 @@ constexpr char kLockExpiredStatement[] = "quoteflow_saga_lock_expired";
 constexpr char kNowColumn[] = "(extract(epoch from now()) * 1000000)::bigint";
 constexpr int kNowIndex = 15;  // after kSagaColumns' 15 columns
 
-// One row whether or not the saga exists (its columns NULL when it does not), so that the clock
-// comes with it: a new saga costs no round trip for it.
+// The sagas of the quote ids $1 (text[]), locked in quote id order (the row locks are taken above
+// the sort). At least one row, its saga columns NULL when none exists, so that the clock comes
+// with it: a new saga costs no round trip for it.
 const std::string& LockSql() {
   static const std::string* const sql = new std::string(absl::StrCat(
       "SELECT ", kSagaColumns, ", ", kNowColumn,
       " FROM (VALUES (1)) AS one (x) LEFT JOIN LATERAL (SELECT * FROM saga.sagas"
-      " WHERE quote_id = $1 FOR UPDATE) AS s ON true"));
+      " WHERE quote_id = ANY($1::text[]) ORDER BY quote_id FOR UPDATE) AS s ON true"));
   return *sql;
 }
 
@@ -152,12 +154,25 @@ std::string WriteSql(bool is_new, int histories, int commands) {
 }  // namespace
 
 absl::StatusOr<std::optional<Saga>> PgSagaStore::Lock(absl::string_view quote_id) {
-  return PgGuard("locking a saga", [&]() -> absl::StatusOr<std::optional<Saga>> {
+  absl::StatusOr<std::map<std::string, Saga>> locked = LockAll({std::string(quote_id)});
+  if (!locked.ok()) return locked.status();
+  if (locked->empty()) return std::nullopt;
+  return std::move(locked->begin()->second);
+}
+
+absl::StatusOr<std::map<std::string, Saga>> PgSagaStore::LockAll(
+    const std::vector<std::string>& quote_ids) {
+  return PgGuard("locking sagas", [&]() -> absl::StatusOr<std::map<std::string, Saga>> {
     tx_.conn().prepare(kLockStatement, LockSql());
-    pqxx::row row = tx_.exec_prepared1(kLockStatement, std::string(quote_id));
-    now_ = TimeFromMicros(row[kNowIndex]);
-    if (row[0].is_null()) return std::nullopt;
-    return SagaFromRow(row);
+    std::map<std::string, Saga> sagas;
+    for (const pqxx::row& row : tx_.exec_prepared(kLockStatement, TextArrayLiteral(quote_ids))) {
+      now_ = TimeFromMicros(row[kNowIndex]);
+      if (row[0].is_null()) continue;
+      Saga saga = SagaFromRow(row);
+      std::string quote_id = saga.quote_id;
+      sagas.emplace(std::move(quote_id), std::move(saga));
+    }
+    return sagas;
   });
 }
 
@@ -174,7 +189,8 @@ absl::StatusOr<std::vector<Saga>> PgSagaStore::LockExpired(int limit) {
   });
 }
 
-absl::Status PgSagaStore::StoreDecision(const SagaDecision& d, bool is_new) {
+absl::Status PgSagaStore::StoreDecision(const SagaDecision& d, bool is_new,
+                                        const std::string& traceparent) {
   if (!d.changed) return absl::OkStatus();
   return PgGuard("storing a saga", [&]() -> absl::Status {
     const Saga& s = d.saga;
@@ -204,7 +220,7 @@ absl::Status PgSagaStore::StoreDecision(const SagaDecision& d, bool is_new) {
       rows.push_back(std::string(CommandTopicFor(c.target_type())));
       rows.push_back(EncodeCommandEnvelope(c));
       rows.push_back(std::string(kOrchestratorSource));
-      rows.push_back(traceparent_.empty() ? NewTraceparent() : traceparent_);
+      rows.push_back(traceparent.empty() ? NewTraceparent() : traceparent);
       rows.push_back(FormatRfc3339(c.issued_at));
     }
     pqxx::result r;

@@ -11,6 +11,7 @@
 #ifndef QUOTEFLOW_CONSUMERS_ORCHESTRATOR_PG_SAGA_STORE_H_
 #define QUOTEFLOW_CONSUMERS_ORCHESTRATOR_PG_SAGA_STORE_H_
 
+#include <map>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -29,12 +30,15 @@ inline constexpr char kOrchestratorSource[] = "/quoteflow/saga-orchestrator";
 // (mapped from pqxx); the transaction must then be rolled back.
 class PgSagaStore {
  public:
-  PgSagaStore(pqxx::transaction_base& tx, std::string traceparent)
-      : tx_(tx), traceparent_(std::move(traceparent)) {}
+  explicit PgSagaStore(pqxx::transaction_base& tx) : tx_(tx) {}
 
   // The saga, locked (SELECT ... FOR UPDATE) for the rest of the transaction; nullopt if none.
   // Also reads the database's clock (db_now()).
   absl::StatusOr<std::optional<Saga>> Lock(absl::string_view quote_id);
+  // Lock() for several sagas in one statement: those that exist, by quote id. The rows are locked
+  // in quote id order, so two transactions that lock overlapping sets never wait on each other in
+  // a cycle.
+  absl::StatusOr<std::map<std::string, Saga>> LockAll(const std::vector<std::string>& quote_ids);
   // Up to `limit` sagas whose deadline is <= the database's now(), locked, skipping rows other
   // transactions hold (FOR UPDATE SKIP LOCKED): two orchestrators never sweep the same saga at
   // once. Also reads the database's clock (db_now()) when it returns any saga.
@@ -44,12 +48,13 @@ class PgSagaStore {
   // every deadline is written and compared with the database's clock, never a host's.
   std::optional<absl::Time> db_now() const { return now_; }
   // Writes `d` when it changed anything: inserts the saga (`is_new`) or updates it at version + 1
-  // (ABORTED when the stored version is not d.saga.version), appends the history and the commands.
-  absl::Status StoreDecision(const SagaDecision& d, bool is_new);
+  // (ABORTED when the stored version is not d.saga.version), appends the history and the commands
+  // (their trace context `traceparent`; "" starts a new trace).
+  absl::Status StoreDecision(const SagaDecision& d, bool is_new,
+                             const std::string& traceparent = "");
 
  private:
   pqxx::transaction_base& tx_;
-  std::string traceparent_;
   std::optional<absl::Time> now_;
 };
 

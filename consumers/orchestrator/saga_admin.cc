@@ -116,7 +116,7 @@ int RunSagaCommand(const std::vector<std::string>& args, const std::string& data
                  [&](pqxx::connection& conn) -> absl::Status {
                    {
                      pqxx::work tx(conn);
-                     PgSagaStore store(tx, "");
+                     PgSagaStore store(tx);
                      absl::StatusOr<std::optional<Saga>> saga = store.Lock(positional[0]);
                      if (!saga.ok()) return saga.status();
                      if (!saga->has_value()) {

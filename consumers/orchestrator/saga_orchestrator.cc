@@ -10,6 +10,14 @@
 namespace quoteflow::workers {
 namespace {
 
+// What a later event of the same transaction decides on: the saga as `d` stored it.
+void Stored(const SagaDecision& d, std::map<std::string, Saga>& sagas) {
+  if (!d.changed) return;
+  Saga stored = d.saga;
+  ++stored.version;
+  sagas[stored.quote_id] = std::move(stored);
+}
+
 void LogDecision(const SagaDecision& d, const char* cause, SagaStats& stats) {
   if (!d.changed) return;
   if (d.became_stuck) {
@@ -35,39 +43,70 @@ bool SagaEventHandler::Wants(absl::string_view type) const {
 }
 
 absl::Status SagaEventHandler::Handle(pqxx::work& tx, const messaging::InboundEvent& in) {
-  if (in.command.has_value()) return absl::OkStatus();  // commands are for the participants
+  return HandleBatch(tx, {&in});
+}
+
+absl::Status SagaEventHandler::HandleBatch(pqxx::work& tx,
+                                           const std::vector<const messaging::InboundEvent*>& in) {
+  // The saga each event is about ("" for none: commands are for the participants), all locked in
+  // one statement; the events are then decided in order against the locked rows, each decision
+  // written as it is taken.
+  std::vector<std::string> saga_of(in.size());
+  std::vector<std::string> quote_ids;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i]->command.has_value()) continue;
+    const DomainEvent& e = in[i]->event;
+    if (std::holds_alternative<QuoteApproved>(e.payload)) {
+      saga_of[i] = e.quote_id.empty() ? e.aggregate_id : e.quote_id;
+    } else if (std::optional<ReplyRef> ref = ParseReplyEventId(e.event_id); ref.has_value()) {
+      saga_of[i] = ref->quote_id;
+    } else {
+      log::Debug("not a saga reply", {{"event_id", e.event_id}, {"event_type", e.type()}});
+      continue;
+    }
+    quote_ids.push_back(saga_of[i]);
+  }
+  if (quote_ids.empty()) return absl::OkStatus();
+  PgSagaStore store(tx);
+  absl::StatusOr<std::map<std::string, Saga>> sagas = store.LockAll(quote_ids);
+  if (!sagas.ok()) return sagas.status();
+  // The database's clock (read by LockAll): deadlines are compared with it by every sweeper.
+  const absl::Time now = store.db_now().value();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (saga_of[i].empty()) continue;
+    if (absl::Status s = Decide(store, *in[i], saga_of[i], now, *sagas); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SagaEventHandler::Decide(PgSagaStore& store, const messaging::InboundEvent& in,
+                                      const std::string& quote_id, absl::Time now,
+                                      std::map<std::string, Saga>& sagas) {
   const DomainEvent& e = in.event;
-  PgSagaStore store(tx, ChildTraceparent(in.traceparent));
+  const std::string trace = ChildTraceparent(in.traceparent);
+  auto saga = sagas.find(quote_id);
   if (std::holds_alternative<QuoteApproved>(e.payload)) {
-    const std::string& quote_id = e.quote_id.empty() ? e.aggregate_id : e.quote_id;
-    absl::StatusOr<std::optional<Saga>> existing = store.Lock(quote_id);
-    if (!existing.ok()) return existing.status();
-    if (existing->has_value()) return absl::OkStatus();  // the saga exists: nothing to start
-    // The database's clock (read by Lock): the deadline is compared with it by every sweeper.
-    absl::StatusOr<SagaDecision> d = StartSaga(e, settings_, store.db_now().value());
+    if (saga != sagas.end()) return absl::OkStatus();  // the saga exists: nothing to start
+    absl::StatusOr<SagaDecision> d = StartSaga(e, settings_, now);
     if (!d.ok()) return d.status();
-    if (absl::Status s = store.StoreDecision(*d, /*is_new=*/true); !s.ok()) return s;
+    if (absl::Status s = store.StoreDecision(*d, /*is_new=*/true, trace); !s.ok()) return s;
+    Stored(*d, sagas);
     ++stats_.started;
     LogDecision(*d, "QuoteApproved", stats_);
     return absl::OkStatus();
   }
-  std::optional<ReplyRef> ref = ParseReplyEventId(e.event_id);
-  if (!ref.has_value()) {
-    log::Debug("not a saga reply", {{"event_id", e.event_id}, {"event_type", e.type()}});
+  if (saga == sagas.end()) {
+    log::Warn("reply for an unknown saga", {{"event_id", e.event_id}, {"quote_id", quote_id}});
     return absl::OkStatus();
   }
-  absl::StatusOr<std::optional<Saga>> saga = store.Lock(ref->quote_id);
-  if (!saga.ok()) return saga.status();
-  if (!saga->has_value()) {
-    log::Warn("reply for an unknown saga", {{"event_id", e.event_id}, {"quote_id", ref->quote_id}});
-    return absl::OkStatus();
-  }
-  absl::StatusOr<SagaDecision> d = DecideOnReply(**saga, e, settings_, store.db_now().value());
+  const Saga before = saga->second;
+  absl::StatusOr<SagaDecision> d = DecideOnReply(before, e, settings_, now);
   if (!d.ok()) return d.status();
-  if (absl::Status s = store.StoreDecision(*d, /*is_new=*/false); !s.ok()) return s;
+  if (absl::Status s = store.StoreDecision(*d, /*is_new=*/false, trace); !s.ok()) return s;
+  Stored(*d, sagas);
   if (outcomes_ != nullptr && in.after_commit != nullptr && d->changed) {
     if (std::optional<SagaEndTransition> end =
-            SagaStateEndTransition((*saga)->state, d->saga.state, (*saga)->created_at);
+            SagaStateEndTransition(before.state, d->saga.state, before.created_at);
         end.has_value()) {
       SagaOutcomeMetrics* outcomes = outcomes_;
       in.after_commit->Add([outcomes, end = *end] { outcomes->Record(end); });
@@ -92,7 +131,7 @@ absl::StatusOr<int> DeadlineSweeper::SweepOnce() {
   absl::Status status = pool_.Run(
       absl::Now() + absl::Seconds(5), "sweeping saga deadlines", [&](pqxx::connection& c) {
         pqxx::work tx(c);
-        PgSagaStore store(tx, "");
+        PgSagaStore store(tx);
         // Expired by the database's clock (deadline <= now() in SQL), decided at that time.
         absl::StatusOr<std::vector<Saga>> expired = store.LockExpired(batch_);
         if (!expired.ok()) return expired.status();

@@ -1,6 +1,6 @@
 // saga-orchestrator's application layer: the EventHandler that starts a saga on QuoteApproved and
-// advances it on each participant reply (one saga row locked per transaction, in the consumer
-// runtime's transaction with its inbox row), and the DeadlineSweeper that advances sagas whose
+// advances it on each participant reply (in the consumer runtime's transaction with the inbox
+// rows: the sagas of all the transaction's events are locked in one statement), and the DeadlineSweeper that advances sagas whose
 // step's deadline passed (SELECT ... FOR UPDATE SKIP LOCKED in bounded batches, so that several
 // orchestrator instances share the sweep and never advance one saga twice). The decisions are
 // domain/saga_orchestration.h's; the rows pg_saga_store.h's. Every decision is taken at the
@@ -18,10 +18,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "consumers/common/saga_outcome_metrics.h"
+#include "consumers/orchestrator/pg_saga_store.h"
 #include "domain/clock.h"
 #include "domain/saga_orchestration.h"
 #include "platform/messaging/event_handler.h"
@@ -50,8 +54,17 @@ class SagaEventHandler : public messaging::EventHandler {
   // INVALID_ARGUMENT for a reply its step never gives (dead-lettered); storage errors otherwise
   // (ABORTED on a concurrent change: retried). A reply for an unknown saga is logged and skipped.
   absl::Status Handle(pqxx::work& tx, const messaging::InboundEvent& event) override;
+  // Locks the sagas of all the events in one statement, then decides the events in order.
+  absl::Status HandleBatch(pqxx::work& tx,
+                           const std::vector<const messaging::InboundEvent*>& events) override;
 
  private:
+  // Decides `event` for the saga of `quote_id` (in `sagas` if it exists, locked), writes the
+  // decision and leaves the stored saga in `sagas`.
+  absl::Status Decide(PgSagaStore& store, const messaging::InboundEvent& event,
+                      const std::string& quote_id, absl::Time now,
+                      std::map<std::string, Saga>& sagas);
+
   const SagaSettings settings_;
   SagaStats& stats_;
   const bool active_;

@@ -108,6 +108,44 @@ TEST_F(SagaOrchestratorDbTest, DecisionsTakeTheDatabasesTime) {
   EXPECT_EQ(State("q1"), "CUSTOMER_UPDATE_REQUESTED");
 }
 
+// A transaction's events are decided in order on one lock of all their sagas: an event sees what
+// the earlier ones of its batch decided (a reply right after its saga's start advances it, a
+// repeated start does nothing), and the commands enter saga.outbox in that order.
+TEST_F(SagaOrchestratorDbTest, BatchDecidesEachEventOnWhatTheEarlierOnesLeft) {
+  Deliver(Approved("b"));
+  const std::vector<DomainEvent> events = {
+      Approved("a"),
+      ReplyTo("a", SagaStep::kCreatePolicy, 1, PolicyCreated{"pol-a", "c1", 500}),
+      Approved("b"),
+      ReplyTo("b", SagaStep::kCreatePolicy, 1, PolicyCreated{"pol-b", "c1", 500}),
+      ReplyTo("unknown", SagaStep::kCreatePolicy, 1, PolicyCreated{"pol-u", "c1", 500}),
+      ReplyTo("a", SagaStep::kCountPolicy, 1, CustomerPolicyCountUpdated{"c1", "pol-a", 1, 1}),
+  };
+  std::vector<messaging::InboundEvent> inbound;
+  for (const DomainEvent& e : events) inbound.push_back({.event = e, .topic = "t"});
+  std::vector<const messaging::InboundEvent*> batch;
+  for (const messaging::InboundEvent& in : inbound) batch.push_back(&in);
+  {
+    pqxx::connection conn(Env().database_url());
+    pqxx::work tx(conn);
+    absl::Status s = handler_.HandleBatch(tx, batch);
+    ASSERT_TRUE(s.ok()) << s;
+    tx.commit();
+  }
+  EXPECT_EQ(State("a"), "ISSUE_REQUESTED");
+  EXPECT_EQ(State("b"), "CUSTOMER_UPDATE_REQUESTED");
+  EXPECT_EQ(Row("SELECT count(*) FROM saga.sagas WHERE quote_id = 'unknown'")[0].as<int>(), 0);
+  EXPECT_EQ(Row("SELECT version FROM saga.sagas WHERE quote_id = 'a'")[0].as<int>(), 3);
+  EXPECT_EQ(Row("SELECT version FROM saga.sagas WHERE quote_id = 'b'")[0].as<int>(), 2);
+  EXPECT_EQ(Row("SELECT string_agg(event_type || ':' || quote_id, ',' ORDER BY seq)"
+                " FROM saga.outbox")[0]
+                .as<std::string>(),
+            "CreatePolicy:b,CreatePolicy:a,UpdateCustomerPolicyCount:a,"
+            "UpdateCustomerPolicyCount:b,IssueQuote:a");
+  EXPECT_EQ(stats_.started.load(), 2);
+  EXPECT_EQ(stats_.replies.load(), 3);
+}
+
 // The sweeper selects `deadline <= now()` in SQL and re-sends at the database's time.
 TEST_F(SagaOrchestratorDbTest, SweeperExpiresByTheDatabasesClock) {
   Deliver(Approved("due"));

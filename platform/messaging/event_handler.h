@@ -85,6 +85,18 @@ class EventHandler {
   // Business outcomes (a rejected policy, a customer at its maximum) are NOT errors: the handler
   // records them and emits the compensating event, and returns OK.
   virtual absl::Status Handle(pqxx::work& tx, const InboundEvent& event) = 0;
+
+  // Applies the new events of one transaction, in their order (the runtime calls this, not
+  // Handle()): a handler may override it to apply a batch with fewer statements than one Handle()
+  // each (saga-orchestrator locks all the batch's sagas in one). Errors as Handle()'s; any error
+  // rolls the whole transaction back, and the runtime applies a failed batch again one event per
+  // transaction. The default calls Handle() for each event.
+  virtual absl::Status HandleBatch(pqxx::work& tx, const std::vector<const InboundEvent*>& events) {
+    for (const InboundEvent* event : events) {
+      if (absl::Status s = Handle(tx, *event); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
 };
 
 }  // namespace quoteflow::messaging

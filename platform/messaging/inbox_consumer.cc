@@ -498,6 +498,8 @@ class InboxConsumer::Session {
                                                               ids_literal)) {
                                           inserted.insert(row[0].as<std::string>());
                                         }
+                                        std::vector<const InboundEvent*> fresh;
+                                        fresh.reserve(batch.size());
                                         for (size_t i = 0; i < batch.size(); ++i) {
                                           // A second copy of an id in the batch is a duplicate.
                                           auto it = inserted.find(ids[i]);
@@ -506,8 +508,10 @@ class InboxConsumer::Session {
                                             continue;
                                           }
                                           inserted.erase(it);
-                                          absl::Status hs =
-                                              owner_.handler_.Handle(tx, batch[i]->event);
+                                          fresh.push_back(&batch[i]->event);
+                                        }
+                                        if (!fresh.empty()) {
+                                          absl::Status hs = owner_.handler_.HandleBatch(tx, fresh);
                                           if (!hs.ok()) return hs;
                                         }
                                         tx.commit();
