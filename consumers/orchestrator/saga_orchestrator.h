@@ -1,8 +1,9 @@
 // saga-orchestrator's application layer: the EventHandler that starts a saga on QuoteApproved and
 // advances it on each participant reply (in the consumer runtime's transaction with the inbox
-// rows: the sagas of all the transaction's events are locked in one statement), and the DeadlineSweeper that advances sagas whose
-// step's deadline passed (SELECT ... FOR UPDATE SKIP LOCKED in bounded batches, so that several
-// orchestrator instances share the sweep and never advance one saga twice). The decisions are
+// rows: the sagas of all the transaction's events are locked in one statement), and the
+// DeadlineSweeper that advances sagas whose step's deadline passed (SELECT ... FOR UPDATE SKIP
+// LOCKED in bounded batches, so that several orchestrator instances share the sweep and never
+// advance one saga twice). The decisions are
 // domain/saga_orchestration.h's; the rows pg_saga_store.h's. Every decision is taken at the
 // database's time (now() of its transaction, read with the saga's row lock), and the sweeper
 // selects `deadline <= now()` in SQL: a host whose clock is off neither expires a step early nor
