@@ -321,6 +321,8 @@ absl::StatusOr<RebalanceResult> PgOutboxStore::Rebalance(int64_t published_total
       std::sort(held_.begin(), held_.end());
     }
     if (!result.acquired.empty() || !result.released.empty()) fetch_start_ = 0;
+    // Rows of the new shards may be in backoff (left by their last holder): look at once.
+    if (!result.acquired.empty()) next_retries_read_ = absl::InfinitePast();
     if (!registered_ || !result.acquired.empty() || !result.released.empty()) {
       WriteRegistration(tx, published_total, parked_total);
     }
@@ -343,7 +345,7 @@ absl::Status PgOutboxStore::Heartbeat(int64_t published_total, int64_t parked_to
 
 absl::StatusOr<std::vector<OutboxRow>> PgOutboxStore::FetchBatch(
     int limit, int* scanned, const std::vector<int64_t>& in_flight,
-    const std::map<std::string, int>& in_flight_per_key) {
+    const std::map<std::string, int>& in_flight_per_key, bool retries_pending) {
   if (scanned != nullptr) *scanned = 0;
   if (conn_ == nullptr) return absl::UnavailableError("not connected");
   std::vector<OutboxRow> rows;
@@ -360,8 +362,12 @@ absl::StatusOr<std::vector<OutboxRow>> PgOutboxStore::FetchBatch(
     const std::string busy_keys = TextArrayLiteral(busy);
     // Rows due for a retry take at most half the batch: failing rows hold the lowest seqs, and
     // would otherwise fill every batch while the other aggregates wait.
-    pqxx::result retries =
-        tx.exec_prepared(kFetchRetries, std::max(1, limit / 2), IntArray(held_), skip, busy_keys);
+    pqxx::result retries;
+    if (const absl::Time now = absl::Now(); retries_pending || now >= next_retries_read_) {
+      retries = tx.exec_prepared(kFetchRetries, std::max(1, limit / 2), IntArray(held_), skip,
+                                 busy_keys);
+      next_retries_read_ = now + kRetriesReadInterval;
+    }
     const int fresh_limit = limit - static_cast<int>(retries.size());
     pqxx::result fresh;
     const bool all = static_cast<int>(held_.size()) == options_.shards;

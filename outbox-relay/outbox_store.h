@@ -124,7 +124,11 @@ class PgOutboxStore {
 
   // Up to `limit` unparked rows of the held shards, in seq order within each shard (so per
   // aggregate): first the rows due for a retry (a failed delivery whose backoff has passed), at
-  // most half of `limit`, then rows never tried. Skipped: rows in backoff, rows behind a parked
+  // most half of `limit`, then rows never tried. Rows due for a retry are looked for on every call
+  // while `retries_pending` (the caller has rows in backoff), else at most every
+  // kRetriesReadInterval and at once after Connect() or newly acquired shards: rows that another
+  // relay (or an earlier run) left in backoff are retried at most that much late, and never out of
+  // order (their aggregates' later rows wait behind them). Skipped: rows in backoff, rows behind a parked
   // or failed row of the same aggregate, and the rows in `in_flight` (seqs produced and not yet
   // reported); at most max_per_key rows per aggregate, counting `in_flight_per_key` (rows of that
   // aggregate already in flight). Holding every shard, it reads the outbox in seq order; holding
@@ -136,7 +140,10 @@ class PgOutboxStore {
   // (store disconnected).
   absl::StatusOr<std::vector<OutboxRow>> FetchBatch(
       int limit, int* scanned = nullptr, const std::vector<int64_t>& in_flight = {},
-      const std::map<std::string, int>& in_flight_per_key = {});
+      const std::map<std::string, int>& in_flight_per_key = {}, bool retries_pending = false);
+  // The retries read costs about as much as the read of fresh rows (mostly planning: every read
+  // is planned afresh), so an idle or healthy relay skips it between these.
+  static constexpr absl::Duration kRetriesReadInterval = absl::Seconds(2);
 
   // Deletes published rows. UNAVAILABLE when the connection broke (the rows stay and are published
   // again, by this relay after reconnecting or by whoever takes the shards).
@@ -180,6 +187,7 @@ class PgOutboxStore {
   std::vector<int> held_;
   bool registered_ = false;  // the registration row was written on this connection
   size_t fetch_start_ = 0;   // FetchBatch of some shards starts at held_[fetch_start_]
+  absl::Time next_retries_read_ = absl::InfinitePast();  // see FetchBatch
 };
 
 // FetchBatch's statements (exposed for tests and benchmarks), for the outbox table `outbox`

@@ -132,7 +132,8 @@ absl::StatusOr<bool> Relay::PublishOneBatch(const std::atomic<bool>& stop) {
     ++per_key[f->row.aggregate_id];
   }
   int scanned = 0;
-  ASSIGN_OR_RETURN(std::vector<OutboxRow> rows, store_.FetchBatch(limit, &scanned, skip, per_key));
+  ASSIGN_OR_RETURN(std::vector<OutboxRow> rows,
+                   store_.FetchBatch(limit, &scanned, skip, per_key, !failed_rows_.empty()));
   last_fetch_rows_ = static_cast<int>(rows.size());
   if (rows.empty()) {
     if (in_flight_.empty()) {

@@ -556,6 +556,65 @@ TEST_F(RelayFlowTest, FetchOfSomeShardsReadsOnlyThemInSeqOrderAndStaysCheap) {
   EXPECT_GT(stats->oldest_age_seconds, 0);
 }
 
+// The read of rows due for a retry is planned afresh like every read and costs about as much as
+// the read of fresh rows; a relay with no row of its own in backoff runs it at once after taking
+// shards (their last holder may have left rows in backoff) and then only every
+// kRetriesReadInterval. Skipping it never reorders: the later rows of an aggregate with a row in
+// backoff are not read either.
+TEST_F(RelayFlowTest, RetriesAreReadAfterTakingShardsThenWhilePendingOrNowAndThen) {
+  OutboxRowWriter writer("retry");
+  int64_t a1 = 0, b1 = 0;
+  auto set_due = [](int64_t seq) {
+    pqxx::connection c(Env().database_url());
+    pqxx::nontransaction tx(c);
+    tx.exec_params("UPDATE quote.outbox SET retries = 1, next_attempt_at = now() - interval '1s'"
+                   " WHERE seq = $1",
+                   seq);
+  };
+  {
+    pqxx::connection c(Env().database_url());
+    pqxx::work tx(c);
+    a1 = writer.Insert(tx, 1, 1);
+    writer.Insert(tx, 1, 2);  // behind a1: read after it is delivered
+    b1 = writer.Insert(tx, 2, 1);
+    tx.commit();
+  }
+  set_due(a1);  // left in backoff by the shard's last holder, due now
+  PgOutboxStore store({.database_url = Env().database_url(),
+                       .schema = "quote",
+                       .relay_id = "retries-read",
+                       .shards = 64});
+  ASSERT_TRUE(store.Connect().ok());
+  ASSERT_TRUE(store.Rebalance(0, 0).ok());
+  auto seqs = [&](bool retries_pending) {
+    absl::StatusOr<std::vector<OutboxRow>> rows = store.FetchBatch(16, nullptr, {}, {},
+                                                                   retries_pending);
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    std::vector<int64_t> out;
+    if (rows.ok()) {
+      for (const OutboxRow& r : *rows) out.push_back(r.seq);
+    }
+    return out;
+  };
+  // Just took the shards: the retry is read at once, its aggregate's next row waits behind it.
+  EXPECT_EQ(seqs(false), (std::vector<int64_t>{a1, b1}));
+  ASSERT_TRUE(store.DeletePublished({b1}).ok());
+  set_due(a1);  // failed again, due again
+  const absl::Time checked = absl::Now();
+  // Looked for retries a moment ago and none pending of its own: not read now, nor a2 behind it.
+  EXPECT_EQ(seqs(false), std::vector<int64_t>{});
+  // Rows of its own in backoff: looked for on every read.
+  EXPECT_EQ(seqs(true), std::vector<int64_t>{a1});
+  // And found without any, once the interval has passed.
+  std::vector<int64_t> read;
+  const absl::Time deadline = absl::Now() + PgOutboxStore::kRetriesReadInterval * 5;
+  while ((read = seqs(false)).empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(read, std::vector<int64_t>{a1});
+  EXPECT_GE(absl::Now() - checked, PgOutboxStore::kRetriesReadInterval);
+}
+
 // A relay connected while the outbox was empty (and analyzed so), then a backlog built up faster
 // than autovacuum analyzes the table: each read must still be planned for the outbox as it is.
 // With the generic plan cached on the empty table, a 1,024-row read of 5,000 rows took 4.2 s
