@@ -124,11 +124,7 @@ class PgOutboxStore {
 
   // Up to `limit` unparked rows of the held shards, in seq order within each shard (so per
   // aggregate): first the rows due for a retry (a failed delivery whose backoff has passed), at
-  // most half of `limit`, then rows never tried. Rows due for a retry are looked for on every call
-  // while `retries_pending` (the caller has rows in backoff), else at most every
-  // kRetriesReadInterval and at once after Connect() or newly acquired shards: rows that another
-  // relay (or an earlier run) left in backoff are retried at most that much late, and never out of
-  // order (their aggregates' later rows wait behind them). Skipped: rows in backoff, rows behind a parked
+  // most half of `limit`, then rows never tried. Skipped: rows in backoff, rows behind a parked
   // or failed row of the same aggregate, and the rows in `in_flight` (seqs produced and not yet
   // reported); at most max_per_key rows per aggregate, counting `in_flight_per_key` (rows of that
   // aggregate already in flight). Holding every shard, it reads the outbox in seq order; holding
@@ -136,8 +132,12 @@ class PgOutboxStore {
   // the shard where the last full batch ended, so that every held shard gets its turn), and
   // stops at `limit` rows: the work is bounded by the rows returned plus one index probe per held
   // shard, whatever the other shards hold. `*scanned` (optional) receives how many rows were read
-  // before the per-aggregate cap (== limit: there is more). UNAVAILABLE when the connection broke
-  // (store disconnected).
+  // before the per-aggregate cap (== limit: there is more). Rows due for a retry are looked for on
+  // every call while `retries_pending` (the caller has rows in backoff), else at once after newly
+  // acquired shards and then at most every kRetriesReadInterval: rows that another relay (or an
+  // earlier run) left in backoff are retried at most that much late, and never out of order
+  // (their aggregates' later rows wait behind them). UNAVAILABLE when the connection broke (store
+  // disconnected).
   absl::StatusOr<std::vector<OutboxRow>> FetchBatch(
       int limit, int* scanned = nullptr, const std::vector<int64_t>& in_flight = {},
       const std::map<std::string, int>& in_flight_per_key = {}, bool retries_pending = false);
