@@ -7,8 +7,8 @@
 #include "consumers/orchestrator/saga_topics.h"
 #include "platform/events/command_codec.h"
 #include "platform/events/event_codec.h"
-#include "platform/postgres/pg_array.h"
 #include "platform/postgres/outbox_writer.h"
+#include "platform/postgres/pg_array.h"
 
 namespace quoteflow::workers {
 
