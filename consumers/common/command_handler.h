@@ -26,14 +26,17 @@ inline constexpr char kSagaModeOrchestration[] = "orchestration";
 // Replies into <schema>.outbox, topic `topic`.
 class PgReplySink : public ReplySink {
  public:
-  PgReplySink(pqxx::work& tx, OutboxTarget target, std::string traceparent, std::string topic)
+  // The reply goes to `outbox_rows` if given (written at COMMIT), else straight into the table.
+  PgReplySink(pqxx::work& tx, OutboxTarget target, std::string traceparent, std::string topic,
+              PendingOutboxRows* outbox_rows)
       : tx_(tx),
         target_(std::move(target)),
         traceparent_(std::move(traceparent)),
-        topic_(std::move(topic)) {}
+        topic_(std::move(topic)),
+        outbox_rows_(outbox_rows) {}
   absl::Status Reply(const DomainEvent& reply) override {
     return PgGuard("writing a saga reply", [&] {
-      InsertOutboxRow(tx_, target_, reply, traceparent_, topic_);
+      WriteOutboxRow(tx_, outbox_rows_, target_, reply, traceparent_, topic_);
       return absl::OkStatus();
     });
   }
@@ -43,15 +46,16 @@ class PgReplySink : public ReplySink {
   OutboxTarget target_;
   std::string traceparent_;
   std::string topic_;
+  PendingOutboxRows* outbox_rows_;
 };
 
 // Service: PolicyCommandService, CustomerCommandService or QuoteCommandService; Store: the
-// service's store port, built per transaction by `make_store(tx, traceparent)`.
+// service's store port, built per command by `make_store(tx, traceparent, outbox_rows)`.
 template <class Service, class Store>
 class CommandHandler : public messaging::EventHandler {
  public:
-  using StoreFactory =
-      std::function<std::unique_ptr<Store>(pqxx::work&, const std::string& traceparent)>;
+  using StoreFactory = std::function<std::unique_ptr<Store>(
+      pqxx::work&, const std::string& traceparent, PendingOutboxRows* outbox_rows)>;
   CommandHandler(Service& service, StoreFactory make_store, OutboxTarget replies,
                  std::string reply_topic)
       : service_(service),
@@ -66,8 +70,8 @@ class CommandHandler : public messaging::EventHandler {
   absl::Status Handle(pqxx::work& tx, const messaging::InboundEvent& in) override {
     if (!in.command.has_value()) return absl::OkStatus();
     const std::string trace = ChildTraceparent(in.traceparent);
-    std::unique_ptr<Store> store = make_store_(tx, trace);
-    PgReplySink sink(tx, replies_, trace, reply_topic_);
+    std::unique_ptr<Store> store = make_store_(tx, trace, in.outbox_rows);
+    PgReplySink sink(tx, replies_, trace, reply_topic_, in.outbox_rows);
     absl::Status s =
         PgGuard("applying a command", [&] { return service_.Handle(*store, sink, *in.command); });
     if (s.ok()) {

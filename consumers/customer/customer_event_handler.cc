@@ -9,7 +9,7 @@ namespace quoteflow::workers {
 
 absl::Status CustomerEventHandler::Handle(pqxx::work& tx, const messaging::InboundEvent& in) {
   PgCustomerSagaStore store(tx, {.schema = "customer", .source = source_},
-                            ChildTraceparent(in.traceparent));
+                            ChildTraceparent(in.traceparent), in.outbox_rows);
   absl::StatusOr<SagaOutcome> outcome =
       PgGuard("applying an event", [&] { return saga_.Apply(store, in.event); });
   if (!outcome.ok()) return outcome.status();

@@ -41,8 +41,8 @@ WorkerDefinition CustomerWorkerDefinition() {
           const OutboxTarget target{.schema = "customer", .source = kCustomerWorkerSource};
           handler = std::make_shared<CommandHandler<CustomerCommandService, CustomerSagaStore>>(
               *service,
-              [target](pqxx::work& tx, const std::string& trace) {
-                return std::make_unique<PgCustomerSagaStore>(tx, target, trace);
+              [target](pqxx::work& tx, const std::string& trace, PendingOutboxRows* outbox_rows) {
+                return std::make_unique<PgCustomerSagaStore>(tx, target, trace, outbox_rows);
               },
               target, kSagaRepliesTopic);
           participant = service;

@@ -142,7 +142,7 @@ absl::Status PgCustomerSagaStore::SaveEntry(const PolicyCountEntry& e) {
 
 absl::Status PgCustomerSagaStore::Emit(const DomainEvent& event) {
   return PgGuard("writing the customer outbox", [&] {
-    InsertOutboxRow(tx_, outbox_, event, traceparent_);
+    WriteOutboxRow(tx_, outbox_rows_, outbox_, event, traceparent_);
     return absl::OkStatus();
   });
 }

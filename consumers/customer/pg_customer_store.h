@@ -23,8 +23,14 @@ namespace quoteflow::workers {
 // (mapped from pqxx); the transaction must then be rolled back.
 class PgCustomerSagaStore : public CustomerSagaStore {
  public:
-  PgCustomerSagaStore(pqxx::work& tx, OutboxTarget outbox, std::string traceparent)
-      : tx_(tx), outbox_(std::move(outbox)), traceparent_(std::move(traceparent)) {}
+  // `traceparent` is written on every emitted outbox row; the rows go to `outbox_rows` if given
+  // (the consumer runtime's, written at COMMIT), else straight into the table.
+  PgCustomerSagaStore(pqxx::work& tx, OutboxTarget outbox, std::string traceparent,
+                      PendingOutboxRows* outbox_rows = nullptr)
+      : tx_(tx),
+        outbox_(std::move(outbox)),
+        traceparent_(std::move(traceparent)),
+        outbox_rows_(outbox_rows) {}
 
   absl::StatusOr<std::optional<Customer>> LockCustomer(absl::string_view customer_id) override;
   absl::StatusOr<std::optional<PolicyCountEntry>> FindEntry(absl::string_view policy_id) override;
@@ -36,6 +42,7 @@ class PgCustomerSagaStore : public CustomerSagaStore {
   pqxx::work& tx_;
   OutboxTarget outbox_;
   std::string traceparent_;
+  PendingOutboxRows* outbox_rows_;
 };
 
 class PgCustomerRepository : public CustomerRepository {

@@ -110,7 +110,7 @@ absl::Status PgPolicySagaStore::InsertDecline(const QuoteDecline& d) {
 
 absl::Status PgPolicySagaStore::Emit(const DomainEvent& event) {
   return PgGuard("writing the policy outbox", [&] {
-    InsertOutboxRow(tx_, outbox_, event, traceparent_);
+    WriteOutboxRow(tx_, outbox_rows_, outbox_, event, traceparent_);
     return absl::OkStatus();
   });
 }

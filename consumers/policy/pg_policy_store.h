@@ -23,9 +23,14 @@ namespace quoteflow::workers {
 // (mapped from pqxx); the transaction must then be rolled back.
 class PgPolicySagaStore : public PolicySagaStore {
  public:
-  // `traceparent` is written on every emitted outbox row.
-  PgPolicySagaStore(pqxx::work& tx, OutboxTarget outbox, std::string traceparent)
-      : tx_(tx), outbox_(std::move(outbox)), traceparent_(std::move(traceparent)) {}
+  // `traceparent` is written on every emitted outbox row; the rows go to `outbox_rows` if given
+  // (the consumer runtime's, written at COMMIT), else straight into the table.
+  PgPolicySagaStore(pqxx::work& tx, OutboxTarget outbox, std::string traceparent,
+                    PendingOutboxRows* outbox_rows = nullptr)
+      : tx_(tx),
+        outbox_(std::move(outbox)),
+        traceparent_(std::move(traceparent)),
+        outbox_rows_(outbox_rows) {}
 
   absl::StatusOr<std::optional<Policy>> LockPolicy(absl::string_view policy_id) override;
   absl::StatusOr<bool> IsDeclined(absl::string_view quote_id) override;
@@ -38,6 +43,7 @@ class PgPolicySagaStore : public PolicySagaStore {
   pqxx::work& tx_;
   OutboxTarget outbox_;
   std::string traceparent_;
+  PendingOutboxRows* outbox_rows_;
 };
 
 class PgPolicyReader : public PolicyReader {

@@ -9,7 +9,7 @@ namespace quoteflow::workers {
 
 absl::Status PolicyEventHandler::Handle(pqxx::work& tx, const messaging::InboundEvent& in) {
   PgPolicySagaStore store(tx, {.schema = "policy", .source = source_},
-                          ChildTraceparent(in.traceparent));
+                          ChildTraceparent(in.traceparent), in.outbox_rows);
   absl::StatusOr<SagaOutcome> outcome =
       PgGuard("applying an event", [&] { return saga_.Apply(store, in.event); });
   if (!outcome.ok()) return outcome.status();

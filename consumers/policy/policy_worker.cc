@@ -45,8 +45,8 @@ WorkerDefinition PolicyWorkerDefinition() {
           const OutboxTarget target{.schema = "policy", .source = kPolicyWorkerSource};
           auto handler = std::make_shared<CommandHandler<PolicyCommandService, PolicySagaStore>>(
               *commands,
-              [target](pqxx::work& tx, const std::string& trace) {
-                return std::make_unique<PgPolicySagaStore>(tx, target, trace);
+              [target](pqxx::work& tx, const std::string& trace, PendingOutboxRows* outbox_rows) {
+                return std::make_unique<PgPolicySagaStore>(tx, target, trace, outbox_rows);
               },
               target, kSagaRepliesTopic);
           parts.keep_alive.insert(parts.keep_alive.end(), {commands, handler});

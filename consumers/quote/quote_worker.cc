@@ -27,7 +27,7 @@ WorkerDefinition QuoteWorkerDefinition() {
           const OutboxTarget target{.schema = "quote", .source = "/quoteflow/quote-worker"};
           auto handler = std::make_shared<CommandHandler<QuoteCommandService, QuoteSagaStore>>(
               *service,
-              [](pqxx::work& tx, const std::string&) {
+              [](pqxx::work& tx, const std::string&, PendingOutboxRows*) {
                 return std::make_unique<PgQuoteSagaStore>(tx);
               },
               target, kSagaRepliesTopic);

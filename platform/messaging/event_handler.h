@@ -2,8 +2,9 @@
 // event handlers: the runtime polls Kafka, decodes the envelope, opens ONE PostgreSQL transaction,
 // inserts (consumer, event id) into <schema>.inbox, and only for a new event id calls the handler
 // in that same transaction; it commits, and only then commits the Kafka offset. A duplicate event
-// id changes nothing. Handlers write the events they emit with InsertOutboxRow
-// (platform/postgres/outbox_writer.h) in the same transaction.
+// id changes nothing. Handlers write the events they emit in the same transaction, with
+// WriteOutboxRow(tx, event.outbox_rows, ...) (platform/postgres/outbox_writer.h): the runtime
+// inserts them all just before COMMIT.
 //
 // Thread-safety: the runtime calls a handler from one thread per partition batch; a handler used by
 // several runtimes must be thread-safe (handlers are normally stateless apart from config).
@@ -22,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "domain/events.h"
 #include "domain/saga_orchestration.h"
+#include "platform/postgres/outbox_writer.h"
 
 namespace quoteflow::messaging {
 
@@ -62,6 +64,9 @@ struct InboundEvent {
   // Set by the runtime while Handle() runs (null otherwise, e.g. in tests that call a handler
   // directly): work for after the commit of Handle()'s transaction.
   AfterCommit* after_commit = nullptr;
+  // Set by the runtime while Handle() runs (null otherwise): the transaction's outbox rows, which
+  // the runtime inserts (one statement per outbox) after the handler returned OK, before COMMIT.
+  PendingOutboxRows* outbox_rows = nullptr;
 };
 
 class EventHandler {

@@ -484,10 +484,15 @@ class InboxConsumer::Session {
     for (const Record* r : batch) ids.push_back(r->event.event.event_id);
     const std::string ids_literal = TextArrayLiteral(ids);
     AfterCommit after_commit;
-    for (Record* r : batch) r->event.after_commit = &after_commit;
+    PendingOutboxRows outbox_rows;
+    for (Record* r : batch) {
+      r->event.after_commit = &after_commit;
+      r->event.outbox_rows = &outbox_rows;
+    }
     absl::Status s = owner_.pool_.Run(absl::Now() + opt_.acquire_timeout, "applying events",
                                       [&](pqxx::connection& conn) -> absl::Status {
                                         after_commit.Clear();
+                                        outbox_rows.Clear();
                                         // Prepared (one per schema): pqxx registers it on the
                                         // connection, the server parses and plans it once.
                                         conn.prepare(inbox_statement_, inbox_sql_);
@@ -513,11 +518,15 @@ class InboxConsumer::Session {
                                         if (!fresh.empty()) {
                                           absl::Status hs = owner_.handler_.HandleBatch(tx, fresh);
                                           if (!hs.ok()) return hs;
+                                          outbox_rows.Flush(tx);
                                         }
                                         tx.commit();
                                         return absl::OkStatus();
                                       });
-    for (Record* r : batch) r->event.after_commit = nullptr;
+    for (Record* r : batch) {
+      r->event.after_commit = nullptr;
+      r->event.outbox_rows = nullptr;
+    }
     if (s.ok()) {
       ++stats_.transactions;
       after_commit.Run();

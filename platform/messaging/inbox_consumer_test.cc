@@ -30,6 +30,7 @@
 #include "platform/kafka/kafka_test_util.h"
 #include "platform/messaging/dlq_admin.h"
 #include "platform/messaging/replay.h"
+#include "platform/postgres/outbox_writer.h"
 #include "platform/postgres/pg_pool.h"
 #include "platform/process/broker_process.h"
 #include "tests/support/test_environment.h"
@@ -115,8 +116,9 @@ class Producer {
   std::deque<kafka::testing::Delivery> pending_;  // stable addresses for the reports
 };
 
-// Records each applied event in policy.test_effects. `hook` (set before the consumer starts, or
-// guarded by the caller) may fail an event.
+// Records each applied event in policy.test_effects and, with `emit`, writes an event "out-<id>"
+// to policy.outbox through the runtime's pending outbox rows. `hook` (set before the consumer
+// starts, or guarded by the caller) may fail an event.
 class TestHandler : public EventHandler {
  public:
   bool Wants(absl::string_view type) const override {
@@ -132,9 +134,15 @@ class TestHandler : public EventHandler {
         "part, kafka_offset) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         consumer, ev.event.event_id, ev.event.aggregate_id, ev.event.aggregate_version, ev.topic,
         ev.partition, ev.offset);
+    if (emit) {
+      DomainEvent out = ev.event;
+      out.event_id = absl::StrCat("out-", ev.event.event_id);
+      WriteOutboxRow(tx, ev.outbox_rows, {.schema = "policy", .source = "/quoteflow/test"}, out);
+    }
     return absl::OkStatus();
   }
   std::string consumer;
+  bool emit = false;
   std::function<absl::Status(const InboundEvent&)> hook;
   std::atomic<int> calls{0};
 };
@@ -208,6 +216,11 @@ class InboxConsumerTest : public ::testing::Test {
     } catch (const std::exception&) {
       return -1;
     }
+  }
+  std::string Text(const std::string& sql) {
+    pqxx::connection c(Env().database_url());
+    pqxx::work tx(c);
+    return tx.exec1(sql)[0].as<std::string>("<null>");
   }
   int64_t Effects() { return Scalar("SELECT count(*) FROM policy.test_effects"); }
   int64_t DistinctEffects() {
@@ -646,9 +659,10 @@ TEST_F(InboxConsumerTest, LagPerPartitionCountsUnappliedRecordsAndFollowsTheAssi
   EXPECT_EQ(a.stats().lag, 0);
 }
 
-// Work a handler leaves for after the commit runs once per applied event: not for a batch that
-// was rolled back (and applied again one record at a time), a poison record or an inbox duplicate.
-TEST_F(InboxConsumerTest, AfterCommitRunsOnceForEachCommittedEvent) {
+// Work a handler leaves for after the commit runs once per applied event, and the outbox rows it
+// writes go in once per applied event, in the order applied: not for a batch that was rolled back
+// (and applied again one record at a time), a poison record or an inbox duplicate.
+TEST_F(InboxConsumerTest, AfterCommitAndOutboxRowsOnceForEachCommittedEvent) {
   const std::string topic = CreateTopics(1);
   const std::string group = UniqueName("g");
   {
@@ -661,8 +675,10 @@ TEST_F(InboxConsumerTest, AfterCommitRunsOnceForEachCommittedEvent) {
   std::mutex mu;
   std::map<std::string, int> after_commit;  // event id -> runs
   TestHandler handler;
+  handler.emit = true;
   handler.hook = [&](const InboundEvent& ev) {
     if (ev.after_commit == nullptr) return absl::InternalError("no AfterCommit");
+    if (ev.outbox_rows == nullptr) return absl::InternalError("no PendingOutboxRows");
     if (ev.event.event_id == "ac-6-v1") return absl::InvalidArgumentError("poison");
     ev.after_commit->Add([&mu, &after_commit, id = ev.event.event_id] {
       std::lock_guard<std::mutex> lock(mu);
@@ -681,6 +697,9 @@ TEST_F(InboxConsumerTest, AfterCommitRunsOnceForEachCommittedEvent) {
   EXPECT_EQ(after_commit.size(), 9u);
   for (const auto& [id, runs] : after_commit) EXPECT_EQ(runs, 1) << id;
   EXPECT_EQ(after_commit.count("ac-6-v1"), 0u);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM policy.outbox"), 9);
+  EXPECT_EQ(Text("SELECT string_agg(substr(event_id, 5), ',' ORDER BY seq) FROM policy.outbox"),
+            Text("SELECT string_agg(event_id, ',' ORDER BY id) FROM policy.test_effects"));
 }
 
 // (e) Gap detection: a missing version is counted (and still applied); an older version with a

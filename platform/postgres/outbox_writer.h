@@ -4,8 +4,10 @@
 #ifndef QUOTEFLOW_PLATFORM_POSTGRES_OUTBOX_WRITER_H_
 #define QUOTEFLOW_PLATFORM_POSTGRES_OUTBOX_WRITER_H_
 
+#include <array>
 #include <pqxx/pqxx>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "domain/events.h"
@@ -24,6 +26,36 @@ struct OutboxTarget {
 void InsertOutboxRow(pqxx::transaction_base& tx, const OutboxTarget& target,
                      const DomainEvent& event, absl::string_view traceparent = "",
                      absl::string_view topic = "");
+
+// The outbox rows of one transaction, held so that they go in as one INSERT per outbox just before
+// COMMIT instead of one round trip each: the consumer runtime keeps one per transaction, so a batch
+// of events costs one outbox statement. Each outbox gets its rows in the order they were added
+// (its seq follows that order).
+class PendingOutboxRows {
+ public:
+  // As InsertOutboxRow's arguments.
+  void Add(const OutboxTarget& target, const DomainEvent& event, absl::string_view traceparent = "",
+           absl::string_view topic = "");
+  // Inserts the rows held (one statement per outbox) and forgets them. Throws pqxx exceptions.
+  void Flush(pqxx::transaction_base& tx);
+  void Clear() { outboxes_.clear(); }
+  bool empty() const { return outboxes_.empty(); }
+
+  static constexpr size_t kColumns = 11;
+
+ private:
+  // The rows held for one outbox: each column's values, row by row.
+  struct Outbox {
+    std::string schema;
+    std::array<std::vector<std::string>, kColumns> columns;
+  };
+  std::vector<Outbox> outboxes_;  // in the order first written to
+};
+
+// Adds the row to `pending` if there is one (it is written at Flush), else inserts it now.
+void WriteOutboxRow(pqxx::transaction_base& tx, PendingOutboxRows* pending,
+                    const OutboxTarget& target, const DomainEvent& event,
+                    absl::string_view traceparent = "", absl::string_view topic = "");
 
 }  // namespace quoteflow
 
