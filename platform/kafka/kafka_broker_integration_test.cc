@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "platform/kafka/kafka_config.h"
 #include "platform/kafka/kafka_test_util.h"
+#include "platform/kafka/mock_broker.h"
 #include "platform/process/broker_process.h"
 #include "platform/process/child_process.h"
 
@@ -33,7 +34,9 @@ class KafkaBrokerIntegrationTest : public ::testing::Test {
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = *std::move(broker);
   }
-  KafkaSettings Settings() const { return KafkaSettings(broker_->bootstrap_servers(), {}); }
+  KafkaSettings Settings() const {
+    return KafkaSettings(broker_->bootstrap_servers(), {MockClusterFetchWait()});
+  }
 
   std::unique_ptr<BrokerProcess> broker_;
 };

@@ -17,8 +17,9 @@
 // Kafka >= 4.0, librdkafka #4956; zstd works, none is the default); defaults linger.ms=5 and
 // allow.auto.create.topics=false (an unknown topic is a permanent error, see mock_broker.h).
 // Consumer: group.id from the caller, enable.auto.commit=false forced (offsets are committed after
-// the database transaction), defaults fetch.wait.max.ms=5 (the mock broker holds an empty fetch
-// for the whole wait, LIMITS.md: p50 258 ms with the default 500), auto.offset.reset=earliest.
+// the database transaction), defaults fetch.wait.max.ms=100 (librdkafka's mock cluster holds an
+// empty fetch for the whole wait, so consumers on it set 5: kMockClusterFetchWait in
+// mock_broker.h), auto.offset.reset=earliest.
 // Rejected everywhere: enable.ssl.certificate.verification=false,
 // ssl.endpoint.identification.algorithm=none, an empty bootstrap list, unknown properties.
 // Secrets (sasl.password, any *password*/*secret* property) are never logged or put in errors.

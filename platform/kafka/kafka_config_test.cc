@@ -126,7 +126,7 @@ TEST(KafkaSettingsTest, ConsumerDefaultsAndForcedValues) {
   auto m = AsMap(*props);
   EXPECT_EQ(m["group.id"], "policy-worker");
   EXPECT_EQ(m["enable.auto.commit"], "false");
-  EXPECT_EQ(m["fetch.wait.max.ms"], "5");
+  EXPECT_EQ(m["fetch.wait.max.ms"], "100");
   EXPECT_EQ(m["auto.offset.reset"], "earliest");
   EXPECT_EQ(m["socket.connection.setup.timeout.ms"], "10000");
   EXPECT_EQ(m["reconnect.backoff.max.ms"], "2000");

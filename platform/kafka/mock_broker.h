@@ -75,6 +75,12 @@ absl::StatusOr<int16_t> ParseKafkaApiKey(absl::string_view name);
 // INVALID_ARGUMENT when librdkafka knows no such error.
 absl::StatusOr<rd_kafka_resp_err_t> ParseKafkaError(absl::string_view name);
 
+// librdkafka's mock cluster holds a fetch that finds no data for the whole fetch.wait.max.ms (a
+// real broker answers it as soon as data arrives), so with KafkaSettings' consumer default of
+// 100 ms every event would reach a consumer on the mock up to 100 ms late (LIMITS.md: p50 258 ms
+// with librdkafka's own 500). Consumers on the mock add this property.
+inline KafkaProperty MockClusterFetchWait() { return {"fetch.wait.max.ms", "5"}; }
+
 class MockBroker {
  public:
   struct Options {

@@ -72,6 +72,7 @@ class MockBrokerTest : public ::testing::Test {
     broker_ = *std::move(broker);
   }
   KafkaSettings Settings(std::vector<KafkaProperty> extra = {}) {
+    extra.insert(extra.begin(), MockClusterFetchWait());
     return KafkaSettings(broker_->bootstrap_servers(), std::move(extra));
   }
   std::unique_ptr<MockBroker> broker_;

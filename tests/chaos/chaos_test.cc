@@ -28,6 +28,7 @@
 #include "gtest/gtest.h"
 #include "platform/kafka/kafka_admin.h"
 #include "platform/kafka/kafka_config.h"
+#include "platform/kafka/mock_broker.h"
 #include "platform/local/local_kafka.h"
 #include "platform/local/local_postgres.h"
 #include "platform/messaging/dlq_admin.h"
@@ -155,6 +156,10 @@ class Chaos : public ::testing::Test {
     // (The flag replaces KAFKA_PROPERTIES: what a scenario put there is repeated.)
     std::string worker_properties =
         "session.timeout.ms=6000,heartbeat.interval.ms=500,topic.metadata.refresh.interval.ms=1000";
+    if (mock != nullptr) {
+      const kafka::KafkaProperty fetch_wait = kafka::MockClusterFetchWait();
+      absl::StrAppend(&worker_properties, ",", fetch_wait.first, "=", fetch_wait.second);
+    }
     for (const auto& [name, value] : options.extra_env) {
       if (name == "KAFKA_PROPERTIES") absl::StrAppend(&worker_properties, ",", value);
     }

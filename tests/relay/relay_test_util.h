@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "platform/kafka/kafka_config.h"
+#include "platform/kafka/mock_broker.h"
 #include "platform/process/broker_process.h"
 #include "platform/process/child_process.h"
 #include "tests/support/test_environment.h"
@@ -272,14 +273,14 @@ struct ReadMessage {
 };
 
 // Reads one topic from the beginning of every partition (assign, no consumer group), on the run's
-// real Kafka or on `bootstrap_servers`.
+// real Kafka or on `bootstrap_servers` (which may be the mock cluster: hence its short fetch wait).
 class TopicReader {
  public:
   explicit TopicReader(const std::string& topic, const std::string& bootstrap_servers = "")
       : topic_(topic) {
     kafka::KafkaSettings settings(
         bootstrap_servers.empty() ? Env().bootstrap_servers() : bootstrap_servers,
-        {{"enable.partition.eof", "false"}});
+        {{"enable.partition.eof", "false"}, kafka::MockClusterFetchWait()});
     absl::StatusOr<kafka::ConfPtr> conf =
         settings.Build(kafka::KafkaRole::kConsumer, absl::StrCat("reader-", topic));
     EXPECT_TRUE(conf.ok()) << conf.status();
