@@ -187,12 +187,17 @@ absl::StatusOr<std::vector<KafkaProperty>> KafkaSettings::EffectiveProperties(
     // for the broker and workers of an idle `make run`, docs/performance.md).
     SetProperty(props, "fetch.wait.max.ms", "100");
     SetProperty(props, "auto.offset.reset", "earliest");
-    // After a silent partition (packets dropped, no RST), a connection attempt made during it
-    // waits out SYN retransmissions (1, 3, 7, 15 s apart) for up to 30 s by default, so workers
-    // came back up to 24 s after a 30 s cut healed (chaos NetPartition.WorkerToKafka). Attempts of
-    // 10 s, retried within 2 s, reconnect within seconds of the heal.
+    // After a silent partition (packets dropped, no RST), workers came back 23-25 s after a
+    // 30 s cut healed (chaos NetPartition.WorkerToKafka): a connection attempt made during the
+    // cut waits out SYN retransmissions for up to 30 s, and a request sent just before it (the
+    // offset commit or metadata refresh that the group's rejoin waits for) waits for TCP's
+    // retransmission backoff, ~20 s past the heal, within librdkafka's 60 s request timeout.
+    // Attempts of 10 s retried within 2 s, and a connection dropped when a request has no answer
+    // within 10 s, bring them back ~1 s after the heal. Broker side, a commit is answered within
+    // offsets.commit.timeout.ms (5 s); a fetch's timeout adds its wait to socket.timeout.ms.
     SetProperty(props, "socket.connection.setup.timeout.ms", "10000");
     SetProperty(props, "reconnect.backoff.max.ms", "2000");
+    SetProperty(props, "socket.timeout.ms", "10000");
   }
   for (const auto& [k, v] : properties_) SetProperty(props, k, v);
   if (!bootstrap_servers_.empty()) SetProperty(props, "bootstrap.servers", bootstrap_servers_);

@@ -18,8 +18,10 @@
 // allow.auto.create.topics=false (an unknown topic is a permanent error, see mock_broker.h).
 // Consumer: group.id from the caller, enable.auto.commit=false forced (offsets are committed after
 // the database transaction), defaults fetch.wait.max.ms=100 (librdkafka's mock cluster holds an
-// empty fetch for the whole wait, so consumers on it set 5: kMockClusterFetchWait in
-// mock_broker.h), auto.offset.reset=earliest.
+// empty fetch for the whole wait, so consumers on it set 5: MockClusterFetchWait() in
+// mock_broker.h), auto.offset.reset=earliest, and connection and request timeouts of 10 s
+// (socket.connection.setup.timeout.ms, socket.timeout.ms) so that consumers resume within seconds
+// of a healed network partition instead of ~25 s (chaos NetPartition.WorkerToKafka).
 // Rejected everywhere: enable.ssl.certificate.verification=false,
 // ssl.endpoint.identification.algorithm=none, an empty bootstrap list, unknown properties.
 // Secrets (sasl.password, any *password*/*secret* property) are never logged or put in errors.

@@ -130,6 +130,7 @@ TEST(KafkaSettingsTest, ConsumerDefaultsAndForcedValues) {
   EXPECT_EQ(m["auto.offset.reset"], "earliest");
   EXPECT_EQ(m["socket.connection.setup.timeout.ms"], "10000");
   EXPECT_EQ(m["reconnect.backoff.max.ms"], "2000");
+  EXPECT_EQ(m["socket.timeout.ms"], "10000");
   EXPECT_EQ(m["session.timeout.ms"], "10000");
   EXPECT_FALSE(m.contains("enable.idempotence"));
   auto conf = s.Build(KafkaRole::kConsumer, "policy-worker");
