@@ -167,6 +167,19 @@ class Chaos : public ::testing::Test {
          {"policy-worker", "customer-worker", "quote-worker", "saga-orchestrator"}) {
       options.extra_args[w].push_back("--kafka-properties=" + worker_properties);
     }
+    if (mock != nullptr) {
+      // The relays' producers under the mock's injected produce errors: see
+      // MockClusterOneProduceInFlight. (Workers take --kafka-properties above, not this.)
+      const kafka::KafkaProperty one_in_flight = kafka::MockClusterOneProduceInFlight();
+      const std::string property = absl::StrCat(one_in_flight.first, "=", one_in_flight.second);
+      bool merged = false;
+      for (auto& [name, value] : options.extra_env) {
+        if (name != "KAFKA_PROPERTIES") continue;
+        absl::StrAppend(&value, ",", property);
+        merged = true;
+      }
+      if (!merged) options.extra_env.push_back({"KAFKA_PROPERTIES", property});
+    }
     system_ = std::make_unique<SagaSystem>(std::move(options));
     absl::Status s = system_->Start();
     ASSERT_TRUE(s.ok()) << s << "\n" << system_->Logs();
