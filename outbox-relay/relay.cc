@@ -1,6 +1,7 @@
 #include "outbox-relay/relay.h"
 
 #include <algorithm>
+#include <functional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -187,19 +188,23 @@ absl::StatusOr<bool> Relay::PublishOneBatch(const std::atomic<bool>& stop) {
   // other aggregates.
   constexpr absl::Duration kReportLull = absl::Milliseconds(50);
   const absl::Time deadline = absl::Now() + options_.batch_wait;
-  size_t outstanding = batch.size();
+  // Every produced row gets exactly one report (a failed produce call's comes at once); `batch`
+  // is in seq order, as FetchBatch returns the rows.
+  size_t outstanding = batch.size() - refused_locally.size();
   absl::Time last_report = absl::Now();
+  std::vector<int64_t> reported;
   while (!stop.load()) {
-    size_t now_outstanding = 0;
-    for (int64_t seq : batch) {
-      auto it = in_flight_.find(seq);
-      if (it != in_flight_.end() && !it->second->tracked.done) ++now_outstanding;
-    }
     const absl::Time now = absl::Now();
-    if (now_outstanding < outstanding) last_report = now;
-    outstanding = now_outstanding;
     if (outstanding == 0 || now - last_report >= kReportLull || now >= deadline) break;
-    RETURN_IF_ERROR(PollDeliveries(std::min(deadline - now, absl::Milliseconds(10))));
+    reported.clear();
+    RETURN_IF_ERROR(PollDeliveries(std::min(deadline - now, absl::Milliseconds(10)), &reported));
+    const size_t of_batch = std::count_if(reported.begin(), reported.end(), [&](int64_t seq) {
+      return std::binary_search(batch.begin(), batch.end(), seq);
+    });
+    if (of_batch > 0) {
+      outstanding -= std::min(of_batch, outstanding);
+      last_report = absl::Now();
+    }
   }
   if (full && stats_.transient_failures.load() == failures_before) {
     batch_size_ = std::min(batch_size_ * 2, options_.max_batch);
@@ -210,8 +215,9 @@ absl::StatusOr<bool> Relay::PublishOneBatch(const std::atomic<bool>& stop) {
   return true;
 }
 
-absl::Status Relay::PollDeliveries(absl::Duration max) {
+absl::Status Relay::PollDeliveries(absl::Duration max, std::vector<int64_t>* reported) {
   std::vector<int64_t> completed = publisher_->Poll(max);
+  if (reported != nullptr) reported->insert(reported->end(), completed.begin(), completed.end());
   absl::Status s = Settle(completed);
   if (std::string reason; publisher_->Fatal(&reason)) {
     log::Error("Kafka producer fatal error; recreating it", {{"error", reason}});
@@ -226,6 +232,7 @@ absl::Status Relay::PollDeliveries(absl::Duration max) {
         rest.push_back(seq);
       }
     }
+    if (reported != nullptr) reported->insert(reported->end(), rest.begin(), rest.end());
     absl::Status settled = Settle(rest);
     if (!r.ok()) return r;
     if (s.ok()) s = settled;
@@ -235,18 +242,27 @@ absl::Status Relay::PollDeliveries(absl::Duration max) {
 
 absl::Status Relay::Settle(const std::vector<int64_t>& completed) {
   if (completed.empty()) return absl::OkStatus();
-  std::set<std::string> keys;
+  // The aggregates of the completed rows, as key_queue_ entries (each once).
+  using KeyQueue = decltype(key_queue_)::iterator;
+  std::vector<KeyQueue> queues;
+  queues.reserve(completed.size());
   for (int64_t seq : completed) {
     auto it = in_flight_.find(seq);
-    if (it != in_flight_.end()) keys.insert(it->second->row.aggregate_id);
+    if (it == in_flight_.end()) continue;
+    auto q = key_queue_.find(it->second->row.aggregate_id);
+    if (q != key_queue_.end()) queues.push_back(q);
   }
+  auto by_node = [](const KeyQueue& a, const KeyQueue& b) {
+    return std::less<const void*>()(&*a, &*b);
+  };
+  std::sort(queues.begin(), queues.end(), by_node);
+  queues.erase(std::unique(queues.begin(), queues.end()), queues.end());
   std::vector<int64_t> delivered;
   std::vector<PermanentFailure> refused;
   std::vector<PermanentFailure> failed;
   const absl::Time now = absl::Now();
-  for (const std::string& key : keys) {
-    auto q = key_queue_.find(key);
-    if (q == key_queue_.end()) continue;
+  for (KeyQueue q : queues) {
+    const std::string& key = q->first;
     // In seq order: a row is settled once it and every earlier row of its aggregate have reports.
     while (!q->second.empty()) {
       auto it = in_flight_.find(q->second.front());
@@ -280,8 +296,8 @@ absl::Status Relay::Settle(const std::vector<int64_t>& completed) {
       }
     }
     if (q->second.empty()) {
-      key_queue_.erase(q);
       blocked_keys_.erase(key);
+      key_queue_.erase(q);  // `key` lives in it
     }
   }
   absl::Status status;

@@ -102,8 +102,9 @@ class Relay {
   // One batch: read (skipping rows in flight), produce, and wait up to batch_wait for the reports.
   // Returns false when there was nothing to read.
   absl::StatusOr<bool> PublishOneBatch(const std::atomic<bool>& stop);
-  // Serves delivery reports for up to `max` and settles the completed rows.
-  absl::Status PollDeliveries(absl::Duration max);
+  // Serves delivery reports for up to `max` and settles the completed rows; adds their seqs to
+  // `reported` when given.
+  absl::Status PollDeliveries(absl::Duration max, std::vector<int64_t>* reported = nullptr);
   // Settles completed rows, per aggregate in seq order: deletes the delivered ones (unless an
   // earlier row of the aggregate failed), backs off the transient failures, records refusals.
   absl::Status Settle(const std::vector<int64_t>& completed);
