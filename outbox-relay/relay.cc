@@ -263,17 +263,15 @@ absl::Status Relay::Settle(const std::vector<int64_t>& completed) {
   const absl::Time now = absl::Now();
   for (KeyQueue q : queues) {
     const std::string& key = q->first;
+    std::vector<int64_t>& queue = q->second;
     // In seq order: a row is settled once it and every earlier row of its aggregate have reports.
-    while (!q->second.empty()) {
-      auto it = in_flight_.find(q->second.front());
-      if (it == in_flight_.end()) {
-        q->second.pop_front();
-        continue;
-      }
+    size_t settled = 0;
+    for (; settled < queue.size(); ++settled) {
+      auto it = in_flight_.find(queue[settled]);
+      if (it == in_flight_.end()) continue;
       if (!it->second->tracked.done) break;
       std::unique_ptr<InFlight> f = std::move(it->second);
       in_flight_.erase(it);
-      q->second.pop_front();
       const bool blocked = blocked_keys_.count(key) > 0;
       const Delivery& d = f->tracked.delivery;
       if (d.outcome == DeliveryOutcome::kDelivered) {
@@ -295,7 +293,8 @@ absl::Status Relay::Settle(const std::vector<int64_t>& completed) {
         failed_rows_[f->row.seq] = f->row.shard;
       }
     }
-    if (q->second.empty()) {
+    queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(settled));
+    if (queue.empty()) {
       blocked_keys_.erase(key);
       key_queue_.erase(q);  // `key` lives in it
     }

@@ -26,8 +26,8 @@
 #define QUOTEFLOW_OUTBOX_RELAY_RELAY_H_
 
 #include <atomic>
-#include <deque>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <set>
 #include <string>
@@ -130,9 +130,10 @@ class Relay {
   absl::Time last_stats_ = absl::Now();
   int64_t published_at_last_stats_ = 0;
 
-  // Rows produced and not settled, by seq; per aggregate, their seqs in order.
-  std::map<int64_t, std::unique_ptr<InFlight>> in_flight_;
-  std::map<std::string, std::deque<int64_t>> key_queue_;
+  // Rows produced and not settled, by seq; per aggregate, their seqs in order (a few at most:
+  // max_in_flight_per_key).
+  std::unordered_map<int64_t, std::unique_ptr<InFlight>> in_flight_;
+  std::unordered_map<std::string, std::vector<int64_t>> key_queue_;
   // Aggregates with a failed row among those in flight: their later rows are not deleted.
   std::set<std::string> blocked_keys_;
   // Rows in backoff after a transient failure (seq -> shard), until delivered or shards move.
