@@ -396,8 +396,8 @@ absl::StatusOr<std::vector<OutboxRow>> PgOutboxStore::FetchBatch(
     std::unordered_map<std::string_view, int> per_key(in_flight_per_key.begin(),
                                                        in_flight_per_key.end());
     rows.reserve(retries.size() + fresh.size());
-    // The two reads in one seq order, sorted by position (a pqxx::row is a counted reference to
-    // its result: copying 5,000 of them, as the sort did, cost more than the sort).
+    // The two reads in one seq order, sorted as (seq, position): a pqxx::row is a counted
+    // reference to its result, too dear to copy and re-parse for each comparison of 5,000 rows.
     struct RowRef {
       int64_t seq;
       const pqxx::result* result;
