@@ -152,16 +152,21 @@ class Chaos : public ::testing::Test {
     options.group_prefix = prefix_;
     options.log_prefix = "chaos-" + scenario;
     options.underwriting_limit = kLimit;
+    // The scenario's KAFKA_PROPERTIES, in every process's environment: the relays read it, the
+    // workers' --kafka-properties below replaces it (so it is repeated there).
+    std::string* scenario_properties = nullptr;
+    for (auto& [name, value] : options.extra_env) {
+      if (name == "KAFKA_PROPERTIES") scenario_properties = &value;
+    }
     // Short group timings, so that a SIGKILLed worker's partitions move within seconds.
-    // (The flag replaces KAFKA_PROPERTIES: what a scenario put there is repeated.)
     std::string worker_properties =
         "session.timeout.ms=6000,heartbeat.interval.ms=500,topic.metadata.refresh.interval.ms=1000";
     if (mock != nullptr) {
       const kafka::KafkaProperty fetch_wait = kafka::MockClusterFetchWait();
       absl::StrAppend(&worker_properties, ",", fetch_wait.first, "=", fetch_wait.second);
     }
-    for (const auto& [name, value] : options.extra_env) {
-      if (name == "KAFKA_PROPERTIES") absl::StrAppend(&worker_properties, ",", value);
+    if (scenario_properties != nullptr) {
+      absl::StrAppend(&worker_properties, ",", *scenario_properties);
     }
     for (const char* w :
          {"policy-worker", "customer-worker", "quote-worker", "saga-orchestrator"}) {
@@ -172,13 +177,11 @@ class Chaos : public ::testing::Test {
       // MockClusterOneProduceInFlight. (Workers take --kafka-properties above, not this.)
       const kafka::KafkaProperty one_in_flight = kafka::MockClusterOneProduceInFlight();
       const std::string property = absl::StrCat(one_in_flight.first, "=", one_in_flight.second);
-      bool merged = false;
-      for (auto& [name, value] : options.extra_env) {
-        if (name != "KAFKA_PROPERTIES") continue;
-        absl::StrAppend(&value, ",", property);
-        merged = true;
+      if (scenario_properties != nullptr) {
+        absl::StrAppend(scenario_properties, ",", property);
+      } else {
+        options.extra_env.push_back({"KAFKA_PROPERTIES", property});
       }
-      if (!merged) options.extra_env.push_back({"KAFKA_PROPERTIES", property});
     }
     system_ = std::make_unique<SagaSystem>(std::move(options));
     absl::Status s = system_->Start();
