@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
@@ -166,24 +167,34 @@ class Watermarks {
     return w;
   }
 
-  // Retries a partition's query for 10 s (a partition may be moving its leader).
+  // One ListOffsets request (latest offsets of every partition) per partition leader, retried for
+  // 10 s (a partition may be moving its leader). The drain is timed by calling this every 20 ms:
+  // querying each partition's watermarks instead cost the broker two requests per partition,
+  // ~1,000 requests/s taken from the relay it is measuring.
   absl::StatusOr<int64_t> Sum(const std::string& topic) {
-    int64_t sum = 0;
-    for (int p = 0; p < kPartitions; ++p) {
-      int64_t lo = 0, hi = 0;
-      rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-      for (const absl::Time until = absl::Now() + absl::Seconds(10);;) {
-        err = rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), p, &lo, &hi, 10000);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR || absl::Now() > until) break;
-        absl::SleepFor(absl::Milliseconds(100));
+    for (const absl::Time until = absl::Now() + absl::Seconds(10);;) {
+      std::unique_ptr<rd_kafka_topic_partition_list_t,
+                      decltype(&rd_kafka_topic_partition_list_destroy)>
+          offsets(rd_kafka_topic_partition_list_new(kPartitions),
+                  &rd_kafka_topic_partition_list_destroy);
+      for (int p = 0; p < kPartitions; ++p) {
+        // Timestamp "latest": the offset the next message gets, i.e. messages ever appended.
+        rd_kafka_topic_partition_list_add(offsets.get(), topic.c_str(), p)->offset =
+            RD_KAFKA_OFFSET_END;
       }
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk_.get(), offsets.get(), 10000);
+      int64_t sum = 0;
+      for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < offsets->cnt; ++i) {
+        err = offsets->elems[i].err;
+        sum += offsets->elems[i].offset;
+      }
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return sum;
+      if (absl::Now() > until) {
         return absl::InternalError(
-            absl::StrCat("watermarks of ", topic, ": ", rd_kafka_err2str(err)));
+            absl::StrCat("latest offsets of ", topic, ": ", rd_kafka_err2str(err)));
       }
-      sum += hi;
+      absl::SleepFor(absl::Milliseconds(100));
     }
-    return sum;
   }
 
  private:
