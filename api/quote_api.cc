@@ -52,6 +52,7 @@ void DeclareOptions(Config& config) {
 }  // namespace
 
 int RunQuoteApi(int argc, char** argv) {
+  DisableMutexDeadlockDetection();
   BlockTerminationSignals();
   log::Init("quote-api");
   Config config("quote-api", "the quoteflow command API (quoteflow.v1.QuoteService)");

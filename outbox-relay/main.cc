@@ -13,6 +13,7 @@
 #include "platform/kafka/kafka_config.h"
 #include "platform/observability/log.h"
 #include "platform/observability/metrics_server.h"
+#include "platform/runtime/runtime.h"
 
 namespace {
 
@@ -29,6 +30,7 @@ int Refuse(const absl::Status& s) {
 
 int main(int argc, char** argv) {
   using namespace quoteflow;
+  DisableMutexDeadlockDetection();
   log::Init("outbox-relay");
   std::signal(SIGPIPE, SIG_IGN);
 

@@ -91,6 +91,7 @@ int ConfigError(const std::string& program, const absl::Status& s) {
 }  // namespace
 
 int RunWorker(int argc, char** argv, const WorkerDefinition& def) {
+  DisableMutexDeadlockDetection();
   BlockTerminationSignals();
   log::Init(def.program);
   Config config(def.program, def.summary);

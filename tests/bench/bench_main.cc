@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "platform/runtime/runtime.h"
 #include "tests/bench/benchmarks.h"
 
 namespace {
@@ -42,6 +43,8 @@ int Usage(const std::string& error) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Its load generator shares the cores with what it measures (platform/runtime/runtime.h).
+  quoteflow::DisableMutexDeadlockDetection();
   absl::StatusOr<BenchFlags> flags = BenchFlags::Parse(argc, argv);
   if (!flags.ok()) return Usage(std::string(flags.status().message()));
   if (flags->positional().size() != 1) return Usage("name one benchmark, or all");

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "platform/runtime/runtime.h"
 #include "tests/bench/bench_flags.h"
 #include "tests/bench/load_generator.h"
 
@@ -30,6 +31,8 @@ int Usage(const std::string& error) {
 
 int main(int argc, char** argv) {
   using namespace quoteflow::bench;
+  // Its gRPC client shares the cores with what it loads (platform/runtime/runtime.h).
+  quoteflow::DisableMutexDeadlockDetection();
   absl::StatusOr<BenchFlags> flags = BenchFlags::Parse(argc, argv);
   if (!flags.ok()) return Usage(std::string(flags.status().message()));
   LoadOptions o;
