@@ -1,5 +1,5 @@
-// Process-level adapters that main() owns: the system clock, random UUIDs, and waiting for SIGTERM
-// / SIGINT. SystemClock and UuidGenerator are thread-safe.
+// Process-level adapters that main() owns: the system clock, random UUIDs, abseil's mutex mode,
+// and waiting for SIGTERM / SIGINT. SystemClock and UuidGenerator are thread-safe.
 #ifndef QUOTEFLOW_PLATFORM_RUNTIME_RUNTIME_H_
 #define QUOTEFLOW_PLATFORM_RUNTIME_RUNTIME_H_
 
