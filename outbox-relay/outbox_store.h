@@ -11,10 +11,10 @@
 //
 // Cost (issue 13): every statement is prepared once per session. A lease tick that changes nothing
 // is one statement (one read of pg_locks); the registration row is written when the held shards
-// change and on Heartbeat(); Stats() counts at most 100,000 rows and reads one index entry per
-// shard instead of counting the whole outbox. An idle relay with the default intervals makes
-// about 3.2 statements per second: 2 lease ticks, 1 fallback poll, and Stats() + Heartbeat() every
-// 10 s.
+// change and on Heartbeat(). The backlog gauges (PgBacklogReader, on a second connection) count
+// at most 100,000 rows and read one index entry per shard instead of counting the whole outbox. An
+// idle relay with the default intervals makes about 3.2 statements per second: 2 lease ticks, 1
+// fallback poll, and the gauges + Heartbeat() every 10 s.
 //
 // Not thread-safe: owned and used by the relay's single worker thread.
 #ifndef QUOTEFLOW_OUTBOX_RELAY_OUTBOX_STORE_H_
@@ -163,10 +163,6 @@ class PgOutboxStore {
   // UNAVAILABLE when the connection broke.
   absl::StatusOr<bool> WaitForNotification(absl::Duration max, const std::atomic<bool>& stop);
 
-  // Backlog of the whole outbox (all shards), without reading it all (see BacklogStats).
-  // UNAVAILABLE as above.
-  absl::StatusOr<BacklogStats> Stats();
-
   // Releases every lease, removes this relay's heartbeat row and disconnects. Best effort: errors are
   // returned for logging only, the leases go with the connection anyway.
   absl::Status ReleaseAndDisconnect();
@@ -188,6 +184,35 @@ class PgOutboxStore {
   bool registered_ = false;  // the registration row was written on this connection
   size_t fetch_start_ = 0;   // FetchBatch of some shards starts at held_[fetch_start_]
   absl::Time next_retries_read_ = absl::InfinitePast();  // see FetchBatch
+};
+
+// PgBacklogReader: reads BacklogStats on a connection of its own, apart from the lease session:
+// a read may take tens of milliseconds (a large backlog counted, or the dead rows a drain leaves
+// until autovacuum scanned), which on the publishing connection held up every row behind it
+// (BacklogMonitor runs it on a thread of its own). Not thread-safe.
+class PgBacklogReader {
+ public:
+  struct Options {
+    std::string database_url;
+    std::string schema;  // holds the outbox table
+    std::string relay_id;
+    int shards = 64;
+    PgLinkLiveness liveness;
+  };
+
+  explicit PgBacklogReader(Options options);
+  ~PgBacklogReader();
+  PgBacklogReader(const PgBacklogReader&) = delete;
+  PgBacklogReader& operator=(const PgBacklogReader&) = delete;
+
+  // The backlog of the whole outbox (all shards), without reading it all; held_backlog for the
+  // shards `held`. Connects first when it has no connection. UNAVAILABLE when Postgres cannot be
+  // reached or the connection broke (the next call reconnects).
+  absl::StatusOr<BacklogStats> Read(const std::vector<int>& held);
+
+ private:
+  Options options_;
+  std::unique_ptr<pqxx::connection> conn_;
 };
 
 // FetchBatch's statements (exposed for tests and benchmarks), for the outbox table `outbox`

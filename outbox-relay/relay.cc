@@ -26,6 +26,12 @@ Relay::Relay(RelayOptions options, KafkaBatchPublisher::ConfFactory producer_con
                                     .liveness = options_.pg_liveness,
                                     .row_backoff = options_.row_backoff,
                                     .max_row_backoff = options_.max_row_backoff}),
+      backlog_monitor_(PgBacklogReader::Options{.database_url = options_.database_url,
+                                                .schema = options_.schema,
+                                                .relay_id = options_.relay_id,
+                                                .shards = options_.shards,
+                                                .liveness = options_.pg_liveness},
+                       options_.stats_interval),
       producer_conf_(std::move(producer_conf)),
       batch_size_(std::min(options_.min_batch, options_.max_batch)),
       next_stats_(absl::Now() + options_.stats_interval),
@@ -66,6 +72,7 @@ bool Relay::MaybeRebalance(bool force) {
   }
   stats_.shards_held = static_cast<int>(store_.held_shards().size());
   stats_.live_relays = r->live_relays;
+  backlog_monitor_.SetHeldShards(store_.held_shards());
   if (!r->released.empty()) {
     const std::set<int> held(store_.held_shards().begin(), store_.held_shards().end());
     for (auto it = failed_rows_.begin(); it != failed_rows_.end();) {
@@ -84,21 +91,23 @@ bool Relay::MaybeRebalance(bool force) {
   return !r->acquired.empty();
 }
 
+void Relay::TakeBacklogStats() {
+  std::optional<BacklogStats> s = backlog_monitor_.TakeLatest();
+  if (!s.has_value()) return;
+  stats_.backlog = s->backlog;
+  stats_.parked_rows = s->parked;
+  stats_.oldest_unpublished_age_s = s->oldest_age_seconds;
+  held_backlog_ = s->held_backlog;
+  UpdateWork();
+}
+
 void Relay::MaybeLogStats() {
   absl::Time now = absl::Now();
   if (now < next_stats_) return;
   next_stats_ = now + options_.stats_interval;
-  absl::StatusOr<BacklogStats> s = store_.Stats();
-  if (s.ok()) {
-    stats_.backlog = s->backlog;
-    stats_.parked_rows = s->parked;
-    stats_.oldest_unpublished_age_s = s->oldest_age_seconds;
-    held_backlog_ = s->held_backlog;
-    UpdateWork();
-    // The registration row's counters and heartbeat_at, at the same pace.
-    if (absl::Status h = store_.Heartbeat(stats_.published.load(), stats_.parked.load()); !h.ok()) {
-      log::Warn("writing the relay's registration failed", {{"error", h.ToString()}});
-    }
+  // The registration row's counters and heartbeat_at, at the same pace.
+  if (absl::Status h = store_.Heartbeat(stats_.published.load(), stats_.parked.load()); !h.ok()) {
+    log::Warn("writing the relay's registration failed", {{"error", h.ToString()}});
   }
   int64_t published = stats_.published.load();
   double seconds = absl::ToDoubleSeconds(now - last_stats_);
@@ -412,12 +421,14 @@ absl::Status Relay::Run(const std::atomic<bool>& stop) {
         continue;
       }
       ++stats_.reconnects;
+      backlog_monitor_.Start();  // once the schema is known good (no-op when started)
       MaybeRebalance(/*force=*/true);
       read_now = true;
       continue;
     }
     if (MaybeRebalance(false)) read_now = true;
     if (!store_.connected()) continue;
+    TakeBacklogStats();
     MaybeLogStats();
     if (in_flight_.empty() && failed_rows_.empty()) kafka_ok_at_ = absl::Now();
     MaybeReleaseForKafka();
@@ -487,6 +498,7 @@ absl::Status Relay::Run(const std::atomic<bool>& stop) {
     log::Warn("releasing leases failed (they go with the connection)", {{"error", s.ToString()}});
   }
   stats_.shards_held = 0;
+  backlog_monitor_.Stop();
   log::Info("outbox relay stopped", {{"published_total", static_cast<long long>(stats_.published.load())},
                                      {"parked_total", static_cast<long long>(stats_.parked.load())}});
   return absl::OkStatus();

@@ -35,6 +35,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "outbox-relay/backlog_monitor.h"
 #include "outbox-relay/fail_point.h"
 #include "outbox-relay/kafka_publisher.h"
 #include "outbox-relay/outbox_store.h"
@@ -115,13 +116,16 @@ class Relay {
   void UpdateWork();
   // Rebalances when the lease tick is due (or `force`); returns whether shards were acquired.
   bool MaybeRebalance(bool force);
-  // When the stats tick is due: backlog figures, the registration heartbeat, the log line.
+  // Takes the backlog gauges when the monitor read them anew.
+  void TakeBacklogStats();
+  // When the stats tick is due: the registration heartbeat and the log line.
   void MaybeLogStats();
   void SleepFor(absl::Duration d, const std::atomic<bool>& stop);
 
   RelayOptions options_;
   FailPoints fail_points_;
   PgOutboxStore store_;
+  BacklogMonitor backlog_monitor_;
   KafkaBatchPublisher::ConfFactory producer_conf_;
   std::unique_ptr<KafkaBatchPublisher> publisher_;
   RelayStats stats_;
@@ -143,7 +147,7 @@ class Relay {
   absl::Time kafka_ok_at_ = absl::Now();
   absl::Time holdoff_until_ = absl::InfinitePast();
   absl::Duration holdoff_;
-  bool held_backlog_ = false;  // the held shards had rows at the last stats tick
+  bool held_backlog_ = false;  // the held shards had rows at the monitor's last read
   int last_fetch_rows_ = 0;
   absl::Time last_failure_log_ = absl::InfinitePast();
   int unlogged_failures_ = 0;

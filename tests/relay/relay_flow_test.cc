@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "domain/quote_commands.h"
+#include "outbox-relay/backlog_monitor.h"
 #include "outbox-relay/outbox_admin.h"
 #include "outbox-relay/outbox_store.h"
 #include "platform/postgres/outbox_doorbell.h"
@@ -548,12 +549,75 @@ TEST_F(RelayFlowTest, FetchOfSomeShardsReadsOnlyThemInSeqOrderAndStaysCheap) {
     pqxx::nontransaction tx(c);
     EXPECT_EQ(tx.exec1("SELECT count(*) FROM quote.outbox")[0].as<int64_t>(), others);
   }
-  // The gauges: the backlog is exact below 100,000 rows (whatever the table statistics say).
-  absl::StatusOr<BacklogStats> stats = store.Stats();
+  // The gauges, on a connection of their own: the backlog is exact below 100,000 rows (whatever
+  // the table statistics say); the held shards are drained, the others are not.
+  PgBacklogReader gauges(
+      {.database_url = Env().database_url(), .schema = "quote", .relay_id = "fetch-test"});
+  absl::StatusOr<BacklogStats> stats = gauges.Read(store.held_shards());
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->backlog, others);
   EXPECT_EQ(stats->parked, 0);
   EXPECT_GT(stats->oldest_age_seconds, 0);
+  EXPECT_FALSE(stats->held_backlog);
+  stats = gauges.Read({0, 1});
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_TRUE(stats->held_backlog);
+}
+
+// The backlog gauges come from a thread and connection of their own ("outbox-relay <id> gauges"),
+// which the relay's publishing never waits for, and follow the held shards they are given.
+TEST_F(RelayFlowTest, BacklogMonitorReadsTheGaugesOnItsOwnConnection) {
+  OutboxRowWriter writer("gauges");
+  int held_shard = 0;
+  {
+    pqxx::connection c(Env().database_url());
+    pqxx::work tx(c);
+    for (int a = 1; a <= 3; ++a) writer.Insert(tx, a, 1);
+    held_shard = tx.exec1("SELECT min(shard) FROM quote.outbox")[0].as<int>();
+    tx.commit();
+  }
+  auto gauge_sessions = [] {
+    pqxx::connection c(Env().database_url());
+    pqxx::nontransaction tx(c);
+    return tx.exec1("SELECT count(*) FROM pg_stat_activity "
+                    "WHERE application_name = 'outbox-relay gauges-test gauges'")[0]
+        .as<int>();
+  };
+  std::optional<BacklogStats> last;
+  {
+    BacklogMonitor monitor(
+        {.database_url = Env().database_url(), .schema = "quote", .relay_id = "gauges-test"},
+        absl::Milliseconds(50));
+    monitor.SetHeldShards({held_shard});
+    monitor.Start();
+    auto latest = [&] {
+      if (std::optional<BacklogStats> s = monitor.TakeLatest()) last = s;
+      return last.has_value();
+    };
+    ASSERT_TRUE(WaitFor([&] { return latest() && last->held_backlog; }, absl::Seconds(10),
+                        "gauges of the held shard")
+                    .ok());
+    EXPECT_EQ(last->backlog, 3);
+    EXPECT_EQ(last->parked, 0);
+    EXPECT_EQ(gauge_sessions(), 1);
+    std::vector<int> empty_shards;
+    {
+      pqxx::connection c(Env().database_url());
+      pqxx::nontransaction tx(c);
+      for (const pqxx::row& r : tx.exec("SELECT s FROM generate_series(0, 63) s EXCEPT "
+                                        "SELECT shard FROM quote.outbox")) {
+        empty_shards.push_back(r[0].as<int>());
+      }
+    }
+    monitor.SetHeldShards(empty_shards);
+    EXPECT_TRUE(WaitFor([&] { return latest() && !last->held_backlog; }, absl::Seconds(10),
+                        "gauges of shards without rows")
+                    .ok());
+    monitor.Stop();
+  }
+  EXPECT_TRUE(
+      WaitFor([&] { return gauge_sessions() == 0; }, absl::Seconds(10), "gauges session closed")
+          .ok());
 }
 
 // The read of rows due for a retry is planned afresh like every read and costs about as much as
