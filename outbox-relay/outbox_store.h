@@ -70,7 +70,8 @@ struct BacklogStats {
   // rather than reading a large backlog every stats tick.
   int64_t backlog = 0;
   int64_t parked = 0;  // exact
-  // Age of the oldest unparked row (the lowest seq of each shard); 0 when none.
+  // Age of the oldest unparked row (the lowest seq waiting, or the oldest row in backoff); 0 when
+  // none.
   double oldest_age_seconds = 0;
   // Whether the shards this relay holds have unparked rows (waiting, in flight or in backoff).
   bool held_backlog = false;

@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <numeric>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
@@ -562,6 +563,46 @@ TEST_F(RelayFlowTest, FetchOfSomeShardsReadsOnlyThemInSeqOrderAndStaysCheap) {
   stats = gauges.Read({0, 1});
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_TRUE(stats->held_backlog);
+}
+
+// Rows in backoff count in the backlog and may be the oldest; parked rows are counted apart. A
+// relay holding every shard has a backlog when the outbox has one.
+TEST_F(RelayFlowTest, BacklogGaugesCountRowsInBackoffAndParkedRowsApart) {
+  OutboxRowWriter writer("gauge-kinds");
+  int64_t backoff_seq = 0, parked_seq = 0;
+  {
+    pqxx::connection c(Env().database_url());
+    pqxx::work tx(c);
+    backoff_seq = writer.Insert(tx, 1, 1);
+    parked_seq = writer.Insert(tx, 2, 1);
+    writer.Insert(tx, 3, 1);
+    tx.exec_params("UPDATE quote.outbox SET created_at = now() - interval '1 hour', retries = 1, "
+                   "next_attempt_at = now() + interval '1 hour' WHERE seq = $1",
+                   backoff_seq);
+    tx.exec_params("UPDATE quote.outbox SET parked_at = now() WHERE seq = $1", parked_seq);
+    tx.commit();
+  }
+  std::vector<int> all(64);
+  std::iota(all.begin(), all.end(), 0);
+  PgBacklogReader gauges(
+      {.database_url = Env().database_url(), .schema = "quote", .relay_id = "gauge-kinds"});
+  absl::StatusOr<BacklogStats> stats = gauges.Read(all);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->backlog, 2);
+  EXPECT_EQ(stats->parked, 1);
+  EXPECT_GT(stats->oldest_age_seconds, 3000);  // the row in backoff
+  EXPECT_TRUE(stats->held_backlog);
+  {
+    pqxx::connection c(Env().database_url());
+    pqxx::nontransaction tx(c);
+    tx.exec_params("DELETE FROM quote.outbox WHERE seq <> $1", parked_seq);
+  }
+  stats = gauges.Read(all);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->backlog, 0);
+  EXPECT_EQ(stats->parked, 1);
+  EXPECT_EQ(stats->oldest_age_seconds, 0);
+  EXPECT_FALSE(stats->held_backlog);
 }
 
 // The backlog gauges come from a thread and connection of their own ("outbox-relay <id> gauges"),
