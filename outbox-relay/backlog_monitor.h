@@ -1,7 +1,7 @@
 // BacklogMonitor: reads the outbox's backlog gauges (PgBacklogReader) every `interval` on a thread
 // and Postgres connection of its own, so that the relay's publishing loop never waits for them.
-// On the publishing connection the read held up every row behind it: 115 ms right after a
-// 100,000-row drain, while the deleted rows waited for autovacuum (the Debezium benchmark's paced
+// On the publishing connection the read held up every row behind it: 115-167 ms right after a
+// 100,000-row drain, before it walked the indexes the relay cleans (the Debezium benchmark's paced
 // phase saw it as its commit -> consumed maximum, issue 13).
 //
 // Thread-safety: every method may be called from any thread.
@@ -28,7 +28,8 @@ class BacklogMonitor {
 
   // Starts reading: at once, then every interval. No-op when started.
   void Start();
-  // Ends the thread, after the read under way if any.
+  // Ends the thread, after the read under way if any (bounded, on a lost link, by the
+  // connection's tcp_user_timeout).
   void Stop();
 
   // The shards whose rows make BacklogStats::held_backlog true (the relay's, as of its last

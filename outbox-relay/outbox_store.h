@@ -188,9 +188,9 @@ class PgOutboxStore {
 };
 
 // PgBacklogReader: reads BacklogStats on a connection of its own, apart from the lease session:
-// a read may take tens of milliseconds (a large backlog counted, or the dead rows a drain leaves
-// until autovacuum scanned), which on the publishing connection held up every row behind it
-// (BacklogMonitor runs it on a thread of its own). Not thread-safe.
+// a read may take tens of milliseconds (up to 100,000 rows counted), which on the publishing
+// connection would hold up every row behind it (BacklogMonitor runs it on a thread of its own).
+// Not thread-safe.
 class PgBacklogReader {
  public:
   struct Options {
