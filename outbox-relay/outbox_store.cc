@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "domain/status_macros.h"
 #include "platform/postgres/migrations.h"
 #include "platform/postgres/pg_array.h"
 #include "platform/postgres/pg_errors.h"
@@ -35,6 +36,7 @@ constexpr char kFetchRetries[] = "quoteflow_relay_fetch_retries";
 constexpr char kDelete[] = "quoteflow_relay_delete";
 constexpr char kRegister[] = "quoteflow_relay_register";
 constexpr char kBacklogStats[] = "quoteflow_relay_backlog_stats";
+constexpr absl::Duration kGaugesConnectTimeout = absl::Seconds(3);
 
 // BacklogStatsSql counts the backlog exactly up to this many rows, and estimates it beyond.
 constexpr int kExactBacklog = 100000;
@@ -534,8 +536,11 @@ PgBacklogReader::~PgBacklogReader() = default;
 absl::StatusOr<BacklogStats> PgBacklogReader::Read(const std::vector<int>& held) {
   try {
     if (conn_ == nullptr) {
-      auto conn = std::make_unique<pqxx::connection>(
-          WithClientLiveness(options_.database_url, options_.liveness));
+      // A bounded connect: on SIGTERM the relay waits for this thread's read under way.
+      ASSIGN_OR_RETURN(
+          std::unique_ptr<pqxx::connection> conn,
+          OpenPgConnection(WithClientLiveness(options_.database_url, options_.liveness),
+                           kGaugesConnectTimeout));
       pqxx::nontransaction tx(*conn);
       tx.exec_params("SELECT set_config('application_name', $1, false)",
                      ("outbox-relay " + options_.relay_id + " gauges").substr(0, 63));
