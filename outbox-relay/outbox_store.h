@@ -193,13 +193,9 @@ class PgOutboxStore {
 // Not thread-safe.
 class PgBacklogReader {
  public:
-  struct Options {
-    std::string database_url;
-    std::string schema;  // holds the outbox table
-    std::string relay_id;
-    int shards = 64;
-    PgLinkLiveness liveness;
-  };
+  // The relay's store options: its database, schema, relay id (in application_name), shard count
+  // and link liveness (the other fields are not used).
+  using Options = PgOutboxStore::Options;
 
   explicit PgBacklogReader(Options options);
   ~PgBacklogReader();

@@ -12,26 +12,25 @@
 namespace quoteflow::relay {
 namespace {
 constexpr absl::Duration kMinBackoff = absl::Milliseconds(100);
+
+PgOutboxStore::Options StoreOptions(const RelayOptions& o) {
+  return {.database_url = o.database_url,
+          .schema = o.schema,
+          .relay_id = o.relay_id,
+          .shards = o.shards,
+          .max_per_key = o.max_in_flight_per_key,
+          .liveness = o.pg_liveness,
+          .row_backoff = o.row_backoff,
+          .max_row_backoff = o.max_row_backoff};
+}
 }  // namespace
 
 Relay::Relay(RelayOptions options, KafkaBatchPublisher::ConfFactory producer_conf,
              FailPoints fail_points)
     : options_(std::move(options)),
       fail_points_(std::move(fail_points)),
-      store_(PgOutboxStore::Options{.database_url = options_.database_url,
-                                    .schema = options_.schema,
-                                    .relay_id = options_.relay_id,
-                                    .shards = options_.shards,
-                                    .max_per_key = options_.max_in_flight_per_key,
-                                    .liveness = options_.pg_liveness,
-                                    .row_backoff = options_.row_backoff,
-                                    .max_row_backoff = options_.max_row_backoff}),
-      backlog_monitor_(PgBacklogReader::Options{.database_url = options_.database_url,
-                                                .schema = options_.schema,
-                                                .relay_id = options_.relay_id,
-                                                .shards = options_.shards,
-                                                .liveness = options_.pg_liveness},
-                       options_.stats_interval),
+      store_(StoreOptions(options_)),
+      backlog_monitor_(StoreOptions(options_), options_.stats_interval),
       producer_conf_(std::move(producer_conf)),
       batch_size_(std::min(options_.min_batch, options_.max_batch)),
       next_stats_(absl::Now() + options_.stats_interval),
