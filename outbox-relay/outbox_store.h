@@ -12,9 +12,9 @@
 // Cost (issue 13): every statement is prepared once per session. A lease tick that changes nothing
 // is one statement (one read of pg_locks); the registration row is written when the held shards
 // change and on Heartbeat(). The backlog gauges (PgBacklogReader, on a second connection) count
-// at most 100,000 rows and read one index entry per shard instead of counting the whole outbox. An
-// idle relay with the default intervals makes about 3.2 statements per second: 2 lease ticks, 1
-// fallback poll, and the gauges + Heartbeat() every 10 s.
+// at most 100,000 rows instead of the whole outbox. An idle relay with the default intervals makes
+// about 3.2 statements per second: 2 lease ticks, 1 fallback poll, and the gauges + Heartbeat()
+// every 10 s.
 //
 // Not thread-safe: owned and used by the relay's single worker thread.
 #ifndef QUOTEFLOW_OUTBOX_RELAY_OUTBOX_STORE_H_
