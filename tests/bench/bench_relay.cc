@@ -173,10 +173,7 @@ class Watermarks {
   // per poll, taken from the relay it is measuring.
   absl::StatusOr<int64_t> Sum(const std::string& topic) {
     for (const absl::Time until = absl::Now() + absl::Seconds(10);;) {
-      std::unique_ptr<rd_kafka_topic_partition_list_t,
-                      decltype(&rd_kafka_topic_partition_list_destroy)>
-          offsets(rd_kafka_topic_partition_list_new(kPartitions),
-                  &rd_kafka_topic_partition_list_destroy);
+      kafka::TopicPartitionListPtr offsets(rd_kafka_topic_partition_list_new(kPartitions));
       for (int p = 0; p < kPartitions; ++p) {
         // Timestamp "latest": the offset the next message gets, i.e. messages ever appended.
         rd_kafka_topic_partition_list_add(offsets.get(), topic.c_str(), p)->offset =
