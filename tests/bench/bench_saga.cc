@@ -355,8 +355,8 @@ absl::StatusOr<double> LatencyRate(const BenchContext& ctx, double flat_out) {
 }
 
 // Brings a mode's fresh system to its steady state before anything is measured: `backlog`
-// approvals flat out, then approvals at `rate` (0: half of that run's sagas/s, or --saga-rate)
-// for --saga-warmup, none of them measured. A fresh broker's JIT compiler works through about the
+// approvals flat out, then approvals at `rate` (0: LatencyRate of that flat-out run) for
+// --saga-warmup, none of them measured. A fresh broker's JIT compiler works through about the
 // first minute of load on the same two cores (its compiler threads took 12 s of CPU in the first
 // 55 s of a saga run, then 0.4 s per 6 s): approve -> ISSUED at 160/s had p99 100-116 ms measured
 // in that minute and 43-83 ms after it, and a broker in service is past it.
@@ -386,9 +386,9 @@ absl::Status ReachSteadyState(const BenchContext& ctx, BenchSystem& sys,
   return WaitAllFinal(sys, absl::Minutes(2)).status();
 }
 
-// Choreography: ReachSteadyState, then `backlog` sagas flat out, approve -> ISSUED at the latency rate for `duration`,
-// then the consumer scaling (a second instance of every worker, the same backlog again). Its own
-// Postgres, broker and processes stop when it returns.
+// Choreography: ReachSteadyState, then `backlog` sagas flat out, approve -> ISSUED at the latency
+// rate for `duration`, then the consumer scaling (a second instance of every worker, the same
+// backlog again). Its own Postgres, broker and processes stop when it returns.
 absl::Status RunChoreography(const BenchContext& ctx, absl::Duration duration, int64_t backlog,
                              SagaFigures* out) {
   BenchSystem sys(ctx.binaries, ctx.work_dir);
@@ -427,9 +427,9 @@ absl::Status RunChoreography(const BenchContext& ctx, absl::Duration duration, i
 }
 
 // Orchestration on a fresh Postgres and broker (logs in <work_dir>/orchestration), one instance of
-// every process: ReachSteadyState, then `backlog` sagas flat out, then approve -> ISSUED at `rate` (choreography's; 0 when
-// it did not run: the latency rate of orchestration's own flat out) for `duration`, and when each
-// saga step was recorded.
+// every process: ReachSteadyState, then `backlog` sagas flat out, then approve -> ISSUED at `rate`
+// (choreography's; 0 when it did not run: the latency rate of orchestration's own flat out) for
+// `duration`, and when each saga step was recorded.
 absl::Status RunOrchestration(const BenchContext& ctx, double rate, absl::Duration duration,
                               int64_t backlog, SagaFigures* out) {
   const std::string orchestration_dir = ctx.work_dir + "/orchestration";
