@@ -242,6 +242,17 @@ absl::Status PrintSagaHops(BenchSystem& sys, const std::string& label_suffix) {
   return absl::OkStatus();
 }
 
+// Creates and approves quotes through `address` at `rate` for `duration` (8 streams).
+absl::StatusOr<LoadResult> RunPaced(const std::string& address, double rate,
+                                    absl::Duration duration) {
+  LoadOptions lo;
+  lo.target = address;
+  lo.streams = 8;
+  lo.rate = rate;
+  lo.duration = duration;
+  return LoadGenerator(lo).Run();
+}
+
 // After WarmUp(), creates and approves quotes through `address` at `rate` for `duration`, waits
 // until every approved quote is final, and prints "approve -> ISSUED<label_suffix>" from the
 // database's timestamps (warm-up quotes left out). Returns the approve -> ISSUED latencies.
@@ -250,12 +261,7 @@ absl::StatusOr<LatencyHistogram> MeasureApproveToIssued(BenchSystem& sys,
                                                         absl::Duration duration,
                                                         const std::string& label_suffix) {
   if (absl::Status s = WarmUp(sys, address); !s.ok()) return s;
-  LoadOptions lo;
-  lo.target = address;
-  lo.streams = 8;
-  lo.rate = rate;
-  lo.duration = duration;
-  absl::StatusOr<LoadResult> r = LoadGenerator(lo).Run();
+  absl::StatusOr<LoadResult> r = RunPaced(address, rate, duration);
   if (!r.ok()) return r.status();
   if (absl::StatusOr<absl::Time> s = WaitAllFinal(sys, absl::Minutes(2)); !s.ok())
     return s.status();
@@ -373,12 +379,7 @@ absl::Status ReachSteadyState(const BenchContext& ctx, BenchSystem& sys,
     if (!own.ok()) return own.status();
     rate = *own;
   }
-  LoadOptions lo;
-  lo.target = address;
-  lo.streams = 8;
-  lo.rate = rate;
-  lo.duration = *warmup;
-  absl::StatusOr<LoadResult> r = LoadGenerator(lo).Run();
+  absl::StatusOr<LoadResult> r = RunPaced(address, rate, *warmup);
   if (!r.ok()) return r.status();
   Figure("warm-up (not measured)",
          absl::StrFormat("%d approvals flat out, then %.0f approvals/s for %s", flat->approved,
