@@ -32,6 +32,11 @@ void DeclareOptions(Config& config) {
   config.Declare("database-url", "postgresql://quoteflow@127.0.0.1:5432/quoteflow",
                  "PostgreSQL connection URL (libpq syntax)");
   config.Declare("db-pool-size", "16", "database connections (the most concurrent transactions)");
+  config.Declare("max-write-batches", "1",
+                 "group commit: ApproveQuote calls that arrive while this many batches are being "
+                 "written wait and go in the next batch together (one statement and one commit "
+                 "for all, each call still all-or-nothing); 0 writes every call on its own");
+  config.Declare("max-write-batch-size", "64", "the most ApproveQuote calls in one batch");
   config.Declare("statement-timeout", "5s", "Postgres statement_timeout of every connection");
   config.Declare("max-message-bytes", "65536", "largest request message accepted");
   config.Declare("max-concurrent-calls", "1000",
@@ -59,6 +64,8 @@ int RunQuoteApi(int argc, char** argv) {
   DeclareOptions(config);
   auto args = config.Parse(argc, argv);
   auto pool_size = config.GetInt("db-pool-size", 1, 1000);
+  auto max_batches = config.GetInt("max-write-batches", 0, 1000);
+  auto max_batch_size = config.GetInt("max-write-batch-size", 1, 10000);
   auto max_message = config.GetInt("max-message-bytes", 1024, 64 << 20);
   auto max_calls = config.GetInt("max-concurrent-calls", 1, 100000);
   auto notify_interval = config.GetDuration("outbox-notify-interval");
@@ -67,8 +74,8 @@ int RunQuoteApi(int argc, char** argv) {
   auto grace = config.GetDuration("shutdown-grace");
   auto migrate = config.GetBool("migrate");
   for (const absl::Status& s :
-       {args.status(), pool_size.status(), max_message.status(), max_calls.status(),
-        notify_interval.status(),
+       {args.status(), pool_size.status(), max_batches.status(), max_batch_size.status(),
+        max_message.status(), max_calls.status(), notify_interval.status(),
         statement_timeout.status(), startup_timeout.status(), grace.status(), migrate.status(),
         metrics::ValidateMetricsAddress(config)}) {
     if (!s.ok()) {
@@ -101,7 +108,9 @@ int RunQuoteApi(int argc, char** argv) {
         .database_url = url, .schema = "quote", .min_interval = *notify_interval});
   }
   PgQuoteRepository repository(pool, {.schema = "quote", .source = "/quoteflow/quote-api"},
-                               absl::Seconds(5), doorbell.get());
+                               absl::Seconds(5), doorbell.get(),
+                               {.max_concurrent_batches = static_cast<int>(*max_batches),
+                                .max_batch_size = static_cast<int>(*max_batch_size)});
   SystemClock clock;
   UuidGenerator ids;
   QuoteCommands commands(repository, clock, ids);
@@ -116,6 +125,16 @@ int RunQuoteApi(int argc, char** argv) {
 
   metrics::Registry registry;
   if (doorbell != nullptr) RegisterOutboxDoorbellMetrics(registry, doorbell->stats());
+  const PgQuoteRepository::Stats* writes = &repository.stats();
+  registry.AddCounterCallback("quoteflow_quote_write_batches_total",
+                              "writes of quote commands (group commits; a batch of one included)",
+                              [writes] { return static_cast<double>(writes->batches.load()); });
+  registry.AddCounterCallback("quoteflow_quote_write_batch_commands_total",
+                              "quote commands those writes carried",
+                              [writes] { return static_cast<double>(writes->commands.load()); });
+  registry.AddGaugeCallback("quoteflow_quote_write_queue",
+                            "quote commands waiting for a batch to write them",
+                            [writes] { return static_cast<double>(writes->queued.load()); });
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   // A request that does not parse is the caller's error: INVALID_ARGUMENT, not gRPC's INTERNAL.

@@ -15,7 +15,8 @@ constexpr char kOutboxColumns[] =
     " payload, source, traceparent, occurred_at";
 constexpr size_t kColumns = PendingOutboxRows::kColumns;
 
-// One outbox row's values as text, in kOutboxColumns' order; topic "" stands for NULL.
+}  // namespace
+
 std::array<std::string, kColumns> OutboxValues(const OutboxTarget& target, const DomainEvent& event,
                                                absl::string_view traceparent,
                                                absl::string_view topic) {
@@ -31,8 +32,6 @@ std::array<std::string, kColumns> OutboxValues(const OutboxTarget& target, const
           traceparent.empty() ? NewTraceparent() : std::string(traceparent),
           FormatRfc3339(event.occurred_at)};
 }
-
-}  // namespace
 
 void InsertOutboxRow(pqxx::transaction_base& tx, const OutboxTarget& target,
                      const DomainEvent& event, absl::string_view traceparent,

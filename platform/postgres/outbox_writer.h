@@ -27,6 +27,16 @@ void InsertOutboxRow(pqxx::transaction_base& tx, const OutboxTarget& target,
                      const DomainEvent& event, absl::string_view traceparent = "",
                      absl::string_view topic = "");
 
+constexpr size_t kOutboxRowValues = 11;
+
+// One outbox row's values as text, in the outbox table's column order (event_id, event_type,
+// aggregate_type, aggregate_id, aggregate_version, quote_id, topic, payload, source, traceparent,
+// occurred_at); topic "" stands for NULL, an empty `traceparent` starts a new trace.
+std::array<std::string, kOutboxRowValues> OutboxValues(const OutboxTarget& target,
+                                                       const DomainEvent& event,
+                                                       absl::string_view traceparent = "",
+                                                       absl::string_view topic = "");
+
 // The outbox rows of one transaction, held so that they go in as one INSERT per outbox just before
 // COMMIT instead of one round trip each: the consumer runtime keeps one per transaction, so a batch
 // of events costs one outbox statement. Each outbox gets its rows in the order they were added
@@ -41,7 +51,7 @@ class PendingOutboxRows {
   void Clear() { outboxes_.clear(); }
   bool empty() const { return outboxes_.empty(); }
 
-  static constexpr size_t kColumns = 11;
+  static constexpr size_t kColumns = kOutboxRowValues;
 
  private:
   // The rows held for one outbox: each column's values, row by row.

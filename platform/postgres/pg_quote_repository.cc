@@ -1,9 +1,15 @@
 #include "platform/postgres/pg_quote_repository.h"
 
+#include <array>
+#include <optional>
+
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "domain/errors.h"
 #include "domain/status_macros.h"
 #include "platform/events/event_codec.h"
+#include "platform/observability/log.h"
+#include "platform/postgres/pg_array.h"
 #include "platform/postgres/pg_errors.h"
 
 namespace quoteflow {
@@ -32,6 +38,8 @@ constexpr char kGetStatement[] = "quoteflow_quote_get";
 constexpr char kCreateStatement[] = "quoteflow_quote_create";
 constexpr char kReadStatement[] = "quoteflow_quote_read_for_command";
 constexpr char kApproveStatement[] = "quoteflow_quote_write_with_event";
+constexpr char kReadBatchStatement[] = "quoteflow_quote_read_batch_for_command";
+constexpr char kWriteBatchStatement[] = "quoteflow_quote_write_batch_with_events";
 
 constexpr char kCreateSql[] =
     "WITH claimed AS ("
@@ -81,6 +89,51 @@ constexpr char kApproveSql[] =
     " SELECT $7::text, 'approve', $1::text, $2::text, $3::bigint, $4::text, $5::timestamptz,"
     " NULLIF($8::text, '') FROM upd WHERE $7::text <> '')"
     " SELECT count(*) FROM upd";
+
+// kReadSql for the commands of a batch: $1 their quote ids, $2 their request ids ('' = none), as
+// arrays. One row per command in their order: kReadSql's columns, then the command's position.
+constexpr char kReadBatchSql[] =
+    "SELECT q.quote_id, q.customer_id, q.premium, q.status, q.version, q.rejection_reason,"
+    " (extract(epoch from q.created_at) * 1000000)::bigint,"
+    " (extract(epoch from q.updated_at) * 1000000)::bigint,"
+    " r.operation, r.quote_id, r.status, r.version, r.rejection_reason,"
+    " (extract(epoch from r.updated_at) * 1000000)::bigint, r.event_id, k.ord"
+    " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k (quote_id, request_id, ord)"
+    " LEFT JOIN quote.quotes q ON q.quote_id = k.quote_id"
+    " LEFT JOIN quote.requests r ON r.request_id = k.request_id"
+    " ORDER BY k.ord";
+
+// kApproveSql for the commands of a batch, one element of each array per command (no quote and
+// no request id twice): $1 quote_id, $2 status, $3 version, $4 rejection_reason, $5 updated_at,
+// $6 version read, $7 request_id ('' = none), $8.. the outbox row in outbox_writer.h's
+// OutboxValues order. Each command's quote is updated only if still at the version read, and its
+// outbox row and request record are inserted only then, all in one statement (one transaction).
+// Returns the positions of the commands written.
+constexpr char kWriteBatchSql[] =
+    "WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[],"
+    " $5::timestamptz[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[],"
+    " $11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[],"
+    " $17::text[], $18::timestamptz[]) WITH ORDINALITY AS k (quote_id, status, version,"
+    " rejection_reason, updated_at, old_version, request_id, event_id, event_type,"
+    " aggregate_type, aggregate_id, aggregate_version, event_quote_id, topic, payload, source,"
+    " traceparent, occurred_at, ord)),"
+    " upd AS ("
+    " UPDATE quote.quotes q SET status = k.status, version = k.version,"
+    " rejection_reason = k.rejection_reason, updated_at = k.updated_at FROM k"
+    " WHERE q.quote_id = k.quote_id AND q.version = k.old_version RETURNING k.ord),"
+    " w AS (SELECT k.* FROM k JOIN upd USING (ord)),"
+    " ob AS ("
+    " INSERT INTO quote.outbox (event_id, event_type, aggregate_type, aggregate_id,"
+    " aggregate_version, quote_id, topic, payload, source, traceparent, occurred_at)"
+    " SELECT event_id, event_type, aggregate_type, aggregate_id, aggregate_version,"
+    " event_quote_id, NULLIF(topic, ''), payload, source, traceparent, occurred_at FROM w"
+    " ORDER BY ord),"
+    " req AS ("
+    " INSERT INTO quote.requests (request_id, operation, quote_id, status, version,"
+    " rejection_reason, updated_at, event_id)"
+    " SELECT request_id, 'approve', quote_id, status, version, rejection_reason, updated_at,"
+    " NULLIF(event_id, '') FROM w WHERE request_id <> '')"
+    " SELECT ord FROM upd";
 
 // A command that keeps losing the race for its quote gives up after this many reads.
 constexpr int kMaxAttempts = 20;
@@ -150,14 +203,70 @@ bool WriteStatementByStatement(pqxx::transaction_base& tx, const std::string& ri
   return true;
 }
 
-}  // namespace
+// Reads the quote and its request record (a kReadSql or kReadBatchSql row) and decides the
+// command's outcome where the read alone settles it: NOT_FOUND, the recorded result of a request
+// already committed, or a request id reused. Otherwise returns the quote as read, to decide on.
+absl::StatusOr<std::optional<Quote>> QuoteToDecideOn(const pqxx::row& row, const std::string& qid,
+                                                     absl::StatusOr<QuoteCommandResult>* result) {
+  if (row[0].is_null()) {
+    *result = NotFound(qid);
+    return std::nullopt;
+  }
+  ASSIGN_OR_RETURN(Quote quote, QuoteFromRow(row));
+  if (row[8].is_null()) return quote;
+  // A committed request with this id: its recorded result, or a reuse error.
+  if (row[8].as<std::string>() != "approve" || row[9].as<std::string>() != qid) {
+    *result = RequestIdReused();
+    return std::nullopt;
+  }
+  ASSIGN_OR_RETURN(QuoteStatus recorded, ParseQuoteStatus(row[10].as<std::string>()));
+  QuoteCommandResult recorded_result{
+      Quote::Restore(quote.quote_id(), quote.customer_id(), quote.premium(), recorded,
+                     row[11].as<int64_t>(), row[12].as<std::string>(), quote.created_at(),
+                     absl::FromUnixMicros(row[13].as<int64_t>())),
+      {}};
+  if (!row[14].is_null()) recorded_result.event_ids.push_back(row[14].as<std::string>());
+  *result = std::move(recorded_result);
+  return std::nullopt;
+}
 
-PgQuoteRepository::PgQuoteRepository(PgPool& pool, OutboxTarget outbox,
-                                     absl::Duration acquire_timeout, OutboxDoorbell* doorbell)
-    : pool_(pool),
-      outbox_(std::move(outbox)),
-      acquire_timeout_(acquire_timeout),
-      doorbell_(doorbell) {}
+// kWriteBatchSql's arrays, filled command by command.
+class BatchWriteColumns {
+ public:
+  void Add(const std::string& request_id, const Quote& quote, int64_t old_version,
+           const DomainEvent& event, const OutboxTarget& outbox) {
+    const std::array<std::string, kStateColumns> state = {
+        quote.quote_id(),
+        std::string(QuoteStatusName(quote.status())),
+        absl::StrCat(quote.version()),
+        quote.rejection_reason(),
+        FormatRfc3339(quote.updated_at()),
+        absl::StrCat(old_version),
+        request_id};
+    std::array<std::string, kOutboxRowValues> row = OutboxValues(outbox, event, event.traceparent);
+    for (size_t c = 0; c < kStateColumns; ++c) columns_[c].push_back(state[c]);
+    for (size_t c = 0; c < kOutboxRowValues; ++c) {
+      columns_[kStateColumns + c].push_back(std::move(row[c]));
+    }
+  }
+
+  // The event id of the i-th command added.
+  const std::string& event_id(size_t i) const { return columns_[kStateColumns][i]; }
+
+  pqxx::result Write(pqxx::transaction_base& tx) const {
+    std::array<std::string, kColumns> a;
+    for (size_t c = 0; c < kColumns; ++c) a[c] = TextArrayLiteral(columns_[c]);
+    return tx.exec_prepared(kWriteBatchStatement, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
+                            a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16], a[17]);
+  }
+
+ private:
+  static constexpr size_t kStateColumns = 7;  // $1..$7
+  static constexpr size_t kColumns = kStateColumns + kOutboxRowValues;
+  std::array<std::vector<std::string>, kColumns> columns_;
+};
+
+}  // namespace
 
 absl::StatusOr<Quote> PgQuoteRepository::Insert(absl::string_view request_id, const Quote& quote) {
   absl::StatusOr<Quote> result = absl::UnknownError("not run");
@@ -200,82 +309,240 @@ absl::StatusOr<Quote> PgQuoteRepository::Insert(absl::string_view request_id, co
   return result;
 }
 
+// One Update call waiting to be written, alone or in a batch.
+struct PgQuoteRepository::PendingUpdate {
+  std::string request_id;
+  std::string quote_id;
+  Decide decide;
+  absl::StatusOr<QuoteCommandResult> result = absl::UnknownError("not run");
+  bool resolved = false;          // `result` is the call's outcome
+  bool committed_events = false;  // this call committed outbox rows
+  bool done = false;              // guarded by mu_: the batch that took it has ended
+};
+
+PgQuoteRepository::PgQuoteRepository(PgPool& pool, OutboxTarget outbox,
+                                     absl::Duration acquire_timeout, OutboxDoorbell* doorbell,
+                                     QuoteWriteBatching batching)
+    : pool_(pool),
+      outbox_(std::move(outbox)),
+      acquire_timeout_(acquire_timeout),
+      doorbell_(doorbell),
+      batching_(batching) {}
+
+PgQuoteRepository::~PgQuoteRepository() = default;
+
 absl::StatusOr<QuoteCommandResult> PgQuoteRepository::Update(absl::string_view request_id,
                                                              absl::string_view quote_id,
                                                              Decide decide) {
-  absl::StatusOr<QuoteCommandResult> result = absl::UnknownError("not run");
-  bool committed_events = false;  // this call committed outbox rows
-  absl::Status status = pool_.Run(
-      absl::Now() + acquire_timeout_, absl::StrCat("changing quote ", quote_id),
-      [&](pqxx::connection& conn) -> absl::Status {
-        const std::string rid(request_id);
-        const std::string qid(quote_id);
-        Prepare(conn, kReadStatement, kReadSql);
-        for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-          pqxx::result rows;
-          {
-            pqxx::nontransaction read(conn);
-            rows = read.exec_prepared(kReadStatement, qid, rid);
-          }
-          if (rows.empty() || rows[0][0].is_null()) {
-            result = NotFound(quote_id);
-            return absl::OkStatus();
-          }
-          const pqxx::row row = rows[0];
-          ASSIGN_OR_RETURN(Quote quote, QuoteFromRow(row));
-          if (!row[8].is_null()) {
-            // A committed request with this id: its recorded result, or a reuse error.
-            if (row[8].as<std::string>() != "approve" || row[9].as<std::string>() != qid) {
-              result = RequestIdReused();
-              return absl::OkStatus();
-            }
-            ASSIGN_OR_RETURN(QuoteStatus recorded, ParseQuoteStatus(row[10].as<std::string>()));
-            QuoteCommandResult recorded_result{
-                Quote::Restore(quote.quote_id(), quote.customer_id(), quote.premium(), recorded,
-                               row[11].as<int64_t>(), row[12].as<std::string>(), quote.created_at(),
-                               absl::FromUnixMicros(row[13].as<int64_t>())),
-                {}};
-            if (!row[14].is_null()) recorded_result.event_ids.push_back(row[14].as<std::string>());
-            result = std::move(recorded_result);
-            return absl::OkStatus();
-          }
-          const int64_t old_version = quote.version();
-          absl::StatusOr<std::vector<DomainEvent>> events = decide(quote);
-          if (!events.ok()) {
-            result = events.status();
-            return absl::OkStatus();
-          }
-          QuoteCommandResult done{quote, {}};
-          bool written = false;
-          if (events->size() == 1) {
-            // The common path: one statement, committed on its own.
-            pqxx::nontransaction tx(conn);
-            written = WriteWithEvent(tx, rid, quote, old_version, events->front(), outbox_);
-            if (written) done.event_ids.push_back(events->front().event_id);
-          } else {
-            pqxx::work tx(conn);
-            written = WriteStatementByStatement(tx, rid, quote, old_version, *events, outbox_,
-                                                &done.event_ids);
-            if (!written) continue;  // the work rolls back (nothing was written anyway)
-            tx.commit();
-          }
-          if (!written) continue;  // the quote moved on since the read: read it again
-          committed_events = !done.event_ids.empty();
-          result = std::move(done);
-          return absl::OkStatus();
-        }
-        return absl::AbortedError(
-            absl::StrCat("quote ", quote_id, " kept changing concurrently; try again"));
-      });
-  if (status.code() == absl::StatusCode::kAlreadyExists) {
+  PendingUpdate call{std::string(request_id), std::string(quote_id), decide};
+  if (batching_.max_concurrent_batches <= 0) {
+    WriteBatch({&call});
+  } else {
+    // Group commit: the caller that finds fewer than max_concurrent_batches batches in progress
+    // writes everything queued (up to max_batch_size) as one batch; the others wait in the queue,
+    // so under load many commands share one read, one write statement and one commit. A caller
+    // whose command another batch took waits for that batch to end.
+    mu_.Lock();
+    queue_.push_back(&call);
+    stats_.queued.fetch_add(1, std::memory_order_relaxed);
+    auto can_lead = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return call.done || (batches_in_progress_ < batching_.max_concurrent_batches &&
+                           !queue_.empty());
+    };
+    while (!call.done) {
+      mu_.Await(absl::Condition(&can_lead));
+      if (call.done) break;
+      std::vector<PendingUpdate*> batch = TakeBatch();
+      ++batches_in_progress_;
+      mu_.Unlock();
+      WriteBatch(batch);
+      mu_.Lock();
+      --batches_in_progress_;
+      for (PendingUpdate* taken : batch) taken->done = true;
+    }
+    mu_.Unlock();
+  }
+  if (call.result.status().code() == absl::StatusCode::kAlreadyExists) {
     // The request id was claimed concurrently by a request for another quote.
     return RequestIdReused();
   }
-  if (!status.ok()) return status;
-  // Committed (the statement in autocommit, or the explicit transaction): wake the relays. Never
-  // before the commit, so that a relay woken by it sees the row.
+  return std::move(call.result);
+}
+
+std::vector<PgQuoteRepository::PendingUpdate*> PgQuoteRepository::TakeBatch() {
+  // One command per quote and per request id in a batch: the batch's statement writes each quote
+  // row and each request record at most once. Later commands for them wait for the next batch.
+  std::vector<PendingUpdate*> batch;
+  absl::flat_hash_set<absl::string_view> quotes, requests;
+  std::deque<PendingUpdate*> left;
+  for (PendingUpdate* call : queue_) {
+    const bool fits = static_cast<int>(batch.size()) < batching_.max_batch_size &&
+                      !quotes.contains(call->quote_id) &&
+                      (call->request_id.empty() || !requests.contains(call->request_id));
+    if (!fits) {
+      left.push_back(call);
+      continue;
+    }
+    quotes.insert(call->quote_id);
+    if (!call->request_id.empty()) requests.insert(call->request_id);
+    batch.push_back(call);
+  }
+  queue_.swap(left);
+  stats_.queued.fetch_sub(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+  return batch;
+}
+
+void PgQuoteRepository::WriteBatch(const std::vector<PendingUpdate*>& batch) {
+  absl::Status status = pool_.Run(
+      absl::Now() + acquire_timeout_,
+      batch.size() == 1 ? absl::StrCat("changing quote ", batch.front()->quote_id)
+                        : absl::StrCat("changing ", batch.size(), " quotes"),
+      [&](pqxx::connection& conn) {
+        return batch.size() == 1 ? UpdateOne(conn, *batch.front()) : UpdateMany(conn, batch);
+      });
+  bool committed_events = false;
+  for (PendingUpdate* call : batch) {
+    if (!call->resolved) call->result = status;
+    committed_events = committed_events || call->committed_events;
+  }
+  stats_.batches.fetch_add(1, std::memory_order_relaxed);
+  stats_.commands.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
+  // Committed (in autocommit, or the explicit transaction): wake the relays. Never before the
+  // commit, so that a relay woken by it sees the rows.
   if (doorbell_ != nullptr && committed_events) doorbell_->Ring();
-  return result;
+}
+
+absl::Status PgQuoteRepository::UpdateOne(pqxx::connection& conn, PendingUpdate& call) {
+  Prepare(conn, kReadStatement, kReadSql);
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    pqxx::result rows;
+    {
+      pqxx::nontransaction read(conn);
+      rows = read.exec_prepared(kReadStatement, call.quote_id, call.request_id);
+    }
+    if (rows.empty()) return absl::InternalError("the quote read returned no row");
+    ASSIGN_OR_RETURN(std::optional<Quote> quote,
+                     QuoteToDecideOn(rows[0], call.quote_id, &call.result));
+    if (!quote.has_value()) {
+      call.resolved = true;
+      return absl::OkStatus();
+    }
+    const int64_t old_version = quote->version();
+    absl::StatusOr<std::vector<DomainEvent>> events = call.decide(*quote);
+    if (!events.ok()) {
+      call.result = events.status();
+      call.resolved = true;
+      return absl::OkStatus();
+    }
+    QuoteCommandResult done{*quote, {}};
+    bool written = false;
+    if (events->size() == 1) {
+      // The common path: one statement, committed on its own.
+      pqxx::nontransaction tx(conn);
+      written = WriteWithEvent(tx, call.request_id, *quote, old_version, events->front(), outbox_);
+      if (written) done.event_ids.push_back(events->front().event_id);
+    } else {
+      pqxx::work tx(conn);
+      written = WriteStatementByStatement(tx, call.request_id, *quote, old_version, *events,
+                                          outbox_, &done.event_ids);
+      if (written) tx.commit();  // otherwise the work rolls back (nothing was written anyway)
+    }
+    if (!written) continue;  // the quote moved on since the read: read it again
+    call.committed_events = !done.event_ids.empty();
+    call.result = std::move(done);
+    call.resolved = true;
+    return absl::OkStatus();
+  }
+  return absl::AbortedError(
+      absl::StrCat("quote ", call.quote_id, " kept changing concurrently; try again"));
+}
+
+absl::Status PgQuoteRepository::UpdateMany(pqxx::connection& conn,
+                                           const std::vector<PendingUpdate*>& batch) {
+  Prepare(conn, kReadBatchStatement, kReadBatchSql);
+  Prepare(conn, kWriteBatchStatement, kWriteBatchSql);
+  std::vector<std::string> quote_ids, request_ids;
+  for (const PendingUpdate* call : batch) {
+    quote_ids.push_back(call->quote_id);
+    request_ids.push_back(call->request_id);
+  }
+  pqxx::result rows;
+  {
+    pqxx::nontransaction read(conn);
+    rows = read.exec_prepared(kReadBatchStatement, TextArrayLiteral(quote_ids),
+                              TextArrayLiteral(request_ids));
+  }
+  // What the read did not settle is decided here and written in one statement; a command that
+  // decided other than exactly one event, or whose quote moved on since the read, is written on
+  // its own afterwards (UpdateOne reads again).
+  std::vector<PendingUpdate*> alone;
+  std::vector<PendingUpdate*> written;
+  std::vector<Quote> quotes;
+  BatchWriteColumns columns;
+  for (const pqxx::row& row : rows) {
+    PendingUpdate& call = *batch.at(row[15].as<size_t>() - 1);
+    ASSIGN_OR_RETURN(std::optional<Quote> quote,
+                     QuoteToDecideOn(row, call.quote_id, &call.result));
+    if (!quote.has_value()) {
+      call.resolved = true;
+      continue;
+    }
+    const int64_t old_version = quote->version();
+    absl::StatusOr<std::vector<DomainEvent>> events = call.decide(*quote);
+    if (!events.ok()) {
+      call.result = events.status();
+      call.resolved = true;
+      continue;
+    }
+    if (events->size() != 1) {
+      alone.push_back(&call);
+      continue;
+    }
+    columns.Add(call.request_id, *quote, old_version, events->front(), outbox_);
+    written.push_back(&call);
+    quotes.push_back(*std::move(quote));
+  }
+  if (!written.empty()) {
+    absl::flat_hash_set<int64_t> updated;  // positions in `written`, from 1
+    try {
+      pqxx::nontransaction tx(conn);
+      for (const pqxx::row& row : columns.Write(tx)) updated.insert(row[0].as<int64_t>());
+    } catch (const std::exception& e) {
+      // A broken connection fails the batch. Any other error (a request id claimed meanwhile by
+      // another process, a deadlock with another batch) rolled the whole statement back: each
+      // command is then written on its own, where that error is its alone.
+      absl::Status status = StatusFromPqxx(e, "writing a batch of quote changes");
+      if (IsConnectionLoss(status)) return status;
+      log::Warn("quote batch write failed, writing its commands one by one",
+                {{"commands", static_cast<int64_t>(written.size())},
+                 {"error", status.ToString()}});
+    }
+    for (size_t i = 0; i < written.size(); ++i) {
+      PendingUpdate& call = *written[i];
+      if (!updated.contains(static_cast<int64_t>(i) + 1)) {
+        alone.push_back(&call);
+        continue;
+      }
+      call.result = QuoteCommandResult{std::move(quotes[i]), {columns.event_id(i)}};
+      call.committed_events = true;
+      call.resolved = true;
+    }
+  }
+  for (PendingUpdate* call : alone) {
+    // Its error is its alone, except a lost connection, which ends the batch.
+    absl::Status status;
+    try {
+      status = UpdateOne(conn, *call);
+    } catch (const std::exception& e) {
+      status = StatusFromPqxx(e, absl::StrCat("changing quote ", call->quote_id));
+    }
+    if (IsConnectionLoss(status)) return status;
+    if (!status.ok()) {
+      call->result = status;
+      call->resolved = true;
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Quote> PgQuoteRepository::Get(absl::string_view quote_id) {

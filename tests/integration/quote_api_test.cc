@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "api/grpc_status.h"
 #include "api/quote_grpc_service.h"
 #include "domain/quote_commands.h"
@@ -63,6 +64,12 @@ class QuoteApiTest : public ::testing::Test {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
     return stub_->ApproveQuote(&ctx, req, response);
+  }
+
+  void Exec(const std::string& sql) {
+    pqxx::connection c(Env().database_url());
+    pqxx::nontransaction tx(c);
+    tx.exec(sql);
   }
 
   int64_t Count(const std::string& sql) {
@@ -144,14 +151,7 @@ struct InjectedFailure {
 };
 
 class QuoteApiFailureTest : public QuoteApiTest,
-                            public ::testing::WithParamInterface<InjectedFailure> {
- protected:
-  void Exec(const std::string& sql) {
-    pqxx::connection c(Env().database_url());
-    pqxx::nontransaction tx(c);
-    tx.exec(sql);
-  }
-};
+                            public ::testing::WithParamInterface<InjectedFailure> {};
 
 TEST_P(QuoteApiFailureTest, LeavesNeitherQuoteChangeNorOutboxRowNorRequestRecord) {
   v1::Quote quote = Create();
@@ -244,6 +244,135 @@ TEST_F(QuoteApiTest, EightConcurrentDifferentRequestsGiveOneApprovalAndSayWhy) {
   }
   EXPECT_EQ(ok, 1);
   EXPECT_EQ(Count("SELECT count(*) FROM quote.outbox"), 1);
+}
+
+// Group commit (PgQuoteRepository's batches): a transaction holding one quote's row lock keeps
+// the one batch in progress waiting, so every call made meanwhile queues; then they are written
+// together. Each command keeps its own outcome: its quote, its one outbox row, its request record,
+// the recorded result for a repeated request, NOT_FOUND and INVALID_ARGUMENT for the bad ones.
+class QuoteApiBatchTest : public QuoteApiTest {
+ protected:
+  struct Call {
+    std::string quote_id;
+    std::string request_id;
+    grpc::Status status;
+    v1::ApproveQuoteResponse response;
+  };
+
+  // Runs `calls` concurrently while `blocked_quote`'s row is locked, once all of them are queued
+  // behind the batch that waits for that lock. Returns the blocked quote's own approval status.
+  grpc::Status ApproveBehindALock(const std::string& blocked_quote, std::vector<Call>& calls) {
+    pqxx::connection locker(Env().database_url());
+    pqxx::work lock(locker);
+    lock.exec_params("SELECT 1 FROM quote.quotes WHERE quote_id = $1 FOR UPDATE", blocked_quote);
+    grpc::Status blocked_status;
+    std::thread blocked([&] {
+      v1::ApproveQuoteResponse r;
+      blocked_status = Approve(blocked_quote, "", &r);
+    });
+    EXPECT_TRUE(testing::WaitFor(
+                    [&] {
+                      return Count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
+                                   " 'Lock' AND query LIKE 'WITH upd AS%'") == 1;
+                    },
+                    absl::Seconds(20), "the blocked quote's write to wait for the row lock")
+                    .ok());
+    std::vector<std::thread> threads;
+    for (Call& call : calls) {
+      threads.emplace_back(
+          [&] { call.status = Approve(call.quote_id, call.request_id, &call.response); });
+    }
+    EXPECT_TRUE(testing::WaitFor(
+                    [&] {
+                      return repository_.stats().queued.load() ==
+                             static_cast<int64_t>(calls.size());
+                    },
+                    absl::Seconds(20), "every call to queue behind the blocked batch")
+                    .ok());
+    lock.commit();
+    blocked.join();
+    for (auto& t : threads) t.join();
+    return blocked_status;
+  }
+};
+
+TEST_F(QuoteApiBatchTest, CallsQueuedTogetherAreWrittenInOneBatchEachWithItsOwnOutcome) {
+  const std::string blocked = Create().quote_id();
+  std::vector<std::string> quotes;
+  for (int i = 0; i < 20; ++i) quotes.push_back(Create().quote_id());
+  v1::ApproveQuoteResponse earlier;
+  ASSERT_TRUE(Approve(quotes[0], "done-before", &earlier).ok());
+  const int64_t batches_before = repository_.stats().batches.load();
+
+  std::vector<Call> calls;
+  for (int i = 1; i < 20; ++i) calls.push_back({quotes[i], absl::StrCat("req-", i)});
+  calls.push_back({quotes[1], "req-1"});          // the same request again: its one result
+  calls.push_back({quotes[0], "done-before"});    // a request committed before: its result
+  calls.push_back({quotes[2], "done-before"});    // that request id for another quote
+  calls.push_back({"no-such-quote", "req-none"});  // NOT_FOUND
+  ASSERT_TRUE(ApproveBehindALock(blocked, calls).ok());
+
+  for (int i = 0; i < 19; ++i) {
+    ASSERT_TRUE(calls[i].status.ok()) << i << ": " << calls[i].status.error_message();
+    EXPECT_EQ(calls[i].response.quote().status(), v1::QUOTE_STATUS_APPROVED);
+    EXPECT_EQ(calls[i].response.quote().version(), 2);
+  }
+  ASSERT_TRUE(calls[19].status.ok()) << calls[19].status.error_message();
+  EXPECT_EQ(calls[19].response.SerializeAsString(), calls[0].response.SerializeAsString());
+  ASSERT_TRUE(calls[20].status.ok()) << calls[20].status.error_message();
+  EXPECT_EQ(calls[20].response.SerializeAsString(), earlier.SerializeAsString());
+  EXPECT_EQ(calls[21].status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(calls[22].status.error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // One outbox row per approved quote, carrying the event id its caller got; one request record
+  // per request id.
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.outbox"), 21);
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.requests WHERE operation = 'approve'"), 20);
+  pqxx::connection c(Env().database_url());
+  pqxx::nontransaction tx(c);
+  for (int i = 0; i < 19; ++i) {
+    pqxx::result row = tx.exec_params(
+        "SELECT o.aggregate_id, o.aggregate_version, r.event_id FROM quote.outbox o"
+        " JOIN quote.requests r ON r.event_id = o.event_id WHERE o.event_id = $1",
+        calls[i].response.event_id());
+    ASSERT_EQ(row.size(), 1u) << i;
+    EXPECT_EQ(row[0][0].as<std::string>(), calls[i].quote_id);
+    EXPECT_EQ(row[0][1].as<int64_t>(), 2);
+  }
+  // The blocked quote's batch, the 22 distinct commands queued behind it in one, and the
+  // repeated request (same quote and request id as another queued call) in the next.
+  EXPECT_EQ(repository_.stats().batches.load() - batches_before, 3);
+}
+
+// A command that fails inside a batch's statement fails alone: the batch's statement rolls back
+// whole, and its commands are then written one by one.
+TEST_F(QuoteApiBatchTest, ACommandThatFailsInABatchFailsAloneAndTheOthersAreWritten) {
+  const std::string blocked = Create().quote_id();
+  std::vector<Call> calls;
+  for (int i = 0; i < 6; ++i) calls.push_back({Create().quote_id(), absl::StrCat("req-", i)});
+  Exec(absl::StrCat(
+      "CREATE FUNCTION public.inject_failure() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+      " IF NEW.aggregate_id = '",
+      calls[3].quote_id,
+      "' THEN RAISE EXCEPTION 'injected outbox failure'; END IF; RETURN NEW; END$$;"
+      " CREATE TRIGGER inject_failure BEFORE INSERT ON quote.outbox"
+      " FOR EACH ROW EXECUTE FUNCTION public.inject_failure()"));
+  ASSERT_TRUE(ApproveBehindALock(blocked, calls).ok());
+  Exec("DROP FUNCTION public.inject_failure() CASCADE");
+
+  for (int i = 0; i < 6; ++i) {
+    if (i == 3) {
+      EXPECT_EQ(calls[i].status.error_code(), grpc::StatusCode::INTERNAL);
+    } else {
+      EXPECT_TRUE(calls[i].status.ok()) << i << ": " << calls[i].status.error_message();
+    }
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.outbox"), 6);  // the blocked quote's and 5
+  EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM quote.quotes WHERE quote_id = '",
+                               calls[3].quote_id, "' AND status = 'DRAFT' AND version = 1")),
+            1);
+  EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM quote.requests WHERE request_id = 'req-3'")),
+            0);
 }
 
 TEST_F(QuoteApiTest, ErrorsAreProperStatuses) {
