@@ -31,7 +31,9 @@ void DeclareOptions(Config& config) {
   config.Declare("grpc-address", "127.0.0.1:50051", "address the gRPC server listens on");
   config.Declare("database-url", "postgresql://quoteflow@127.0.0.1:5432/quoteflow",
                  "PostgreSQL connection URL (libpq syntax)");
-  config.Declare("db-pool-size", "16", "database connections (the most concurrent transactions)");
+  config.Declare("db-pool-size", "16",
+                 "database connections: a CreateQuote or GetQuote call in progress holds one, "
+                 "each ApproveQuote write batch one (--max-write-batches)");
   config.Declare("max-write-batches", "1",
                  "group commit: ApproveQuote calls that arrive while this many batches are being "
                  "written wait and go in the next batch together (one statement and one commit "
@@ -40,9 +42,9 @@ void DeclareOptions(Config& config) {
   config.Declare("statement-timeout", "5s", "Postgres statement_timeout of every connection");
   config.Declare("max-message-bytes", "65536", "largest request message accepted");
   config.Declare("max-concurrent-calls", "1000",
-                 "the overload bound: calls in progress at once (one server thread each; beyond "
-                 "--db-pool-size they wait up to 5 s for a database connection); calls past it "
-                 "are refused with RESOURCE_EXHAUSTED");
+                 "the overload bound: calls in progress at once (one server thread each; they "
+                 "wait up to 5 s for a database connection or a write batch); calls past it are "
+                 "refused with RESOURCE_EXHAUSTED");
   config.Declare("outbox-notify-interval", "2ms",
                  "wakes the outbox relays after each commit that wrote outbox rows: at most one "
                  "NOTIFY per this interval, sent on its own connection; 0 turns it off (relays "
@@ -148,8 +150,8 @@ int RunQuoteApi(int argc, char** argv) {
   // resource quota's thread budget, and answers RESOURCE_EXHAUSTED ("Server Threadpool
   // Exhausted") to a call that arrives when that budget is spent. The budget used to be 64 calls,
   // so 256 clients were refused although the calls only needed to wait for a database connection:
-  // now it is --max-concurrent-calls (default 1000), and calls beyond --db-pool-size wait in
-  // PgPool::Acquire (up to the repository's 5 s acquire timeout) instead of being refused. The
+  // now it is --max-concurrent-calls (default 1000), and calls wait in PgPool::Acquire or in the
+  // repository's write queue (up to its 5 s acquire timeout) instead of being refused. The
   // polling threads come out of the same budget: a call is refused when the thread that took it
   // was the last poller and no thread is left to replace it, so a budget of the bound + 1 serves
   // the bound. One completion queue, at most 32 pollers: a thread whose call is done polls again

@@ -1,5 +1,6 @@
 #include "platform/postgres/pg_quote_repository.h"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 
@@ -317,6 +318,7 @@ struct PgQuoteRepository::PendingUpdate {
   absl::StatusOr<QuoteCommandResult> result = absl::UnknownError("not run");
   bool resolved = false;          // `result` is the call's outcome
   bool committed_events = false;  // this call committed outbox rows
+  bool taken = false;             // guarded by mu_: a batch took it off the queue
   bool done = false;              // guarded by mu_: the batch that took it has ended
 };
 
@@ -349,9 +351,22 @@ absl::StatusOr<QuoteCommandResult> PgQuoteRepository::Update(absl::string_view r
       return call.done || (batches_in_progress_ < batching_.max_concurrent_batches &&
                            !queue_.empty());
     };
+    // A call no batch took within the acquire timeout gives up, as one waiting for a pooled
+    // connection would: nothing of it was written. Once taken, it waits for its batch to end.
+    const absl::Time give_up = absl::Now() + acquire_timeout_;
     while (!call.done) {
-      mu_.Await(absl::Condition(&can_lead));
+      const bool can = call.taken ? (mu_.Await(absl::Condition(&can_lead)), true)
+                                  : mu_.AwaitWithDeadline(absl::Condition(&can_lead), give_up);
       if (call.done) break;
+      if (!can) {
+        if (call.taken) continue;
+        queue_.erase(std::find(queue_.begin(), queue_.end(), &call));
+        stats_.queued.fetch_sub(1, std::memory_order_relaxed);
+        call.result = absl::DeadlineExceededError(
+            absl::StrCat("changing quote ", call.quote_id, ": no write batch took the call within ",
+                         absl::FormatDuration(acquire_timeout_)));
+        break;
+      }
       std::vector<PendingUpdate*> batch = TakeBatch();
       ++batches_in_progress_;
       mu_.Unlock();
@@ -383,6 +398,7 @@ std::vector<PgQuoteRepository::PendingUpdate*> PgQuoteRepository::TakeBatch() {
       left.push_back(call);
       continue;
     }
+    call->taken = true;
     quotes.insert(call->quote_id);
     if (!call->request_id.empty()) requests.insert(call->request_id);
     batch.push_back(call);

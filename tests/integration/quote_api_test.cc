@@ -259,6 +259,17 @@ class QuoteApiBatchTest : public QuoteApiTest {
     v1::ApproveQuoteResponse response;
   };
 
+  // Waits until the write of a quote whose row `lock` holds waits for that lock.
+  void WaitForTheBlockedWrite() {
+    EXPECT_TRUE(testing::WaitFor(
+                    [&] {
+                      return Count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
+                                   " 'Lock' AND query LIKE 'WITH upd AS%'") == 1;
+                    },
+                    absl::Seconds(20), "the blocked quote's write to wait for the row lock")
+                    .ok());
+  }
+
   // Runs `calls` concurrently while `blocked_quote`'s row is locked, once all of them are queued
   // behind the batch that waits for that lock. Returns the blocked quote's own approval status.
   grpc::Status ApproveBehindALock(const std::string& blocked_quote, std::vector<Call>& calls) {
@@ -270,13 +281,7 @@ class QuoteApiBatchTest : public QuoteApiTest {
       v1::ApproveQuoteResponse r;
       blocked_status = Approve(blocked_quote, "", &r);
     });
-    EXPECT_TRUE(testing::WaitFor(
-                    [&] {
-                      return Count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
-                                   " 'Lock' AND query LIKE 'WITH upd AS%'") == 1;
-                    },
-                    absl::Seconds(20), "the blocked quote's write to wait for the row lock")
-                    .ok());
+    WaitForTheBlockedWrite();
     std::vector<std::thread> threads;
     for (Call& call : calls) {
       threads.emplace_back(
@@ -373,6 +378,36 @@ TEST_F(QuoteApiBatchTest, ACommandThatFailsInABatchFailsAloneAndTheOthersAreWrit
             1);
   EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM quote.requests WHERE request_id = 'req-3'")),
             0);
+}
+
+// A call that no batch takes within the acquire timeout (the batch in progress is stuck) gives
+// up with DEADLINE_EXCEEDED, as a call waiting for a pooled connection does, and writes nothing.
+TEST_F(QuoteApiBatchTest, ACallNoBatchTakesInTimeGivesUpAndWritesNothing) {
+  PgQuoteRepository repository(pool_, {.schema = "quote", .source = "/quoteflow/quote-api"},
+                               absl::Milliseconds(300));
+  QuoteCommands commands(repository, clock_, ids_);
+  const std::string blocked = Create().quote_id();
+  const std::string late = Create().quote_id();
+  pqxx::connection locker(Env().database_url());
+  pqxx::work lock(locker);
+  lock.exec_params("SELECT 1 FROM quote.quotes WHERE quote_id = $1 FOR UPDATE", blocked);
+  absl::Status blocked_status;
+  std::thread blocked_call(
+      [&] { blocked_status = commands.ApproveQuote({.quote_id = blocked}).status(); });
+  WaitForTheBlockedWrite();
+
+  absl::StatusOr<ApproveQuoteResult> gave_up =
+      commands.ApproveQuote({.quote_id = late, .request_id = "req-late"});
+  EXPECT_EQ(gave_up.status().code(), absl::StatusCode::kDeadlineExceeded) << gave_up.status();
+  EXPECT_EQ(repository.stats().queued.load(), 0);
+  lock.commit();
+  blocked_call.join();
+  EXPECT_TRUE(blocked_status.ok()) << blocked_status;
+  EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM quote.quotes WHERE quote_id = '", late,
+                               "' AND status = 'DRAFT' AND version = 1")),
+            1);
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.requests WHERE request_id = 'req-late'"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.outbox"), 1);  // the blocked quote's
 }
 
 TEST_F(QuoteApiTest, ErrorsAreProperStatuses) {
