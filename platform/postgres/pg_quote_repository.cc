@@ -27,7 +27,10 @@ namespace {
 //     over from the read, where it now sees the other command's request record or the new state.
 //     The UPDATE's row lock orders concurrent writers of one quote, so its events enter the outbox
 //     in commit order (DESIGN.md section 3).
-// tests/bench/bench_api.cc runs these statements verbatim under pgbench: keep them in sync.
+//   A batch of ApproveQuote calls (the group commit, pg_quote_repository.h): the same two
+//     statements with an array per parameter, one element per call, so the batch costs two round
+//     trips and one commit whatever its size.
+// tests/bench/bench_api.cc runs the one-call statements verbatim under pgbench: keep them in sync.
 
 // Timestamps cross the wire as RFC 3339 text and are read back as epoch microseconds.
 constexpr char kQuoteColumns[] =

@@ -1,7 +1,10 @@
 // (a) API vs Postgres: ApproveQuote throughput and latency through quote-api (gRPC, the load
-// generator in this process) against pgbench running the very statements the repository runs
-// (platform/postgres/pg_quote_repository.cc), prepared, on the same tables, on the same server,
-// one after the other. The baseline is the machine's limit: the bench checks that quote.outbox has
+// generator in this process) against pgbench running the very statements the repository runs for
+// one call (platform/postgres/pg_quote_repository.cc), prepared, on the same tables, on the same
+// server, one after the other: one transaction per approval, which is what each call costs when
+// none overlap. Under concurrency quote-api group-commits the calls that queue behind the batch
+// in progress (the same statements over arrays), which is how it can pass this baseline at 64
+// clients. The baseline is the machine's limit: the bench checks that quote.outbox has
 // no trigger (migrations/0007_outbox_doorbell.sql dropped the NOTIFY one), and runs pgbench at the
 // api's concurrency up to --pgbench-max-clients (64): the api's 256-client row is shown against
 // pgbench with 64. The TPS and p99 RATIO lines judge 16 and 64 clients, where both ran at the same

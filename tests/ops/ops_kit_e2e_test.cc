@@ -208,6 +208,8 @@ TEST_F(OpsKitE2eTest, HealthySystemPassesTheRunbooksChecks) {
                                 "quoteflow_grpc_server_handling_seconds_count{method=\"/"
                                 "quoteflow.v1.QuoteService/ApproveQuote\"} 3"))
       << out;
+  EXPECT_TRUE(absl::StrContains(out, "quoteflow_quote_write_batch_commands_total 3")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "quoteflow_quote_write_queue 0")) << out;
   out = RunBlock("approved-quotes");
   EXPECT_TRUE(absl::StrContains(out, "(0 rows)")) << out;
 }
