@@ -421,7 +421,11 @@ void PgQuoteRepository::WriteBatch(const std::vector<PendingUpdate*>& batch) {
       });
   bool committed_events = false;
   for (PendingUpdate* call : batch) {
-    if (!call->resolved) call->result = status;
+    if (!call->resolved) {
+      call->result = status.ok() ? absl::InternalError(absl::StrCat(
+                                       "changing quote ", call->quote_id, ": no outcome recorded"))
+                                 : status;
+    }
     committed_events = committed_events || call->committed_events;
   }
   stats_.batches.fetch_add(1, std::memory_order_relaxed);
