@@ -207,33 +207,6 @@ bool WriteStatementByStatement(pqxx::transaction_base& tx, const std::string& ri
   return true;
 }
 
-// Reads the quote and its request record (a kReadSql or kReadBatchSql row) and decides the
-// command's outcome where the read alone settles it: NOT_FOUND, the recorded result of a request
-// already committed, or a request id reused. Otherwise returns the quote as read, to decide on.
-absl::StatusOr<std::optional<Quote>> QuoteToDecideOn(const pqxx::row& row, const std::string& qid,
-                                                     absl::StatusOr<QuoteCommandResult>* result) {
-  if (row[0].is_null()) {
-    *result = NotFound(qid);
-    return std::nullopt;
-  }
-  ASSIGN_OR_RETURN(Quote quote, QuoteFromRow(row));
-  if (row[8].is_null()) return quote;
-  // A committed request with this id: its recorded result, or a reuse error.
-  if (row[8].as<std::string>() != "approve" || row[9].as<std::string>() != qid) {
-    *result = RequestIdReused();
-    return std::nullopt;
-  }
-  ASSIGN_OR_RETURN(QuoteStatus recorded, ParseQuoteStatus(row[10].as<std::string>()));
-  QuoteCommandResult recorded_result{
-      Quote::Restore(quote.quote_id(), quote.customer_id(), quote.premium(), recorded,
-                     row[11].as<int64_t>(), row[12].as<std::string>(), quote.created_at(),
-                     absl::FromUnixMicros(row[13].as<int64_t>())),
-      {}};
-  if (!row[14].is_null()) recorded_result.event_ids.push_back(row[14].as<std::string>());
-  *result = std::move(recorded_result);
-  return std::nullopt;
-}
-
 // kWriteBatchSql's arrays, filled command by command.
 class BatchWriteColumns {
  public:
@@ -313,17 +286,63 @@ absl::StatusOr<Quote> PgQuoteRepository::Insert(absl::string_view request_id, co
   return result;
 }
 
-// One Update call waiting to be written, alone or in a batch.
-struct PgQuoteRepository::PendingUpdate {
+struct PendingQuoteUpdate {
   std::string request_id;
   std::string quote_id;
-  Decide decide;
+  QuoteRepository::Decide decide;
   absl::StatusOr<QuoteCommandResult> result = absl::UnknownError("not run");
   bool resolved = false;          // `result` is the call's outcome
   bool committed_events = false;  // this call committed outbox rows
-  bool taken = false;             // guarded by mu_: a batch took it off the queue
-  bool done = false;              // guarded by mu_: the batch that took it has ended
+  bool taken = false;             // guarded by the repository's mu_: a batch took it off the queue
+  bool done = false;              // guarded by the repository's mu_: that batch has ended
 };
+
+namespace {
+
+// What a command decided to write: the quote as changed, its version as read, its events.
+struct Decision {
+  Quote quote;
+  int64_t old_version;
+  std::vector<DomainEvent> events;
+};
+
+// Decides `call` on the quote and request record of a kReadSql or kReadBatchSql row. Where the
+// read or the decision settles the outcome (NOT_FOUND, the recorded result of a request already
+// committed, a reused request id, the decision's error) it is set in `call` and nullopt returned.
+absl::StatusOr<std::optional<Decision>> DecideOn(const pqxx::row& row, PendingQuoteUpdate& call) {
+  call.resolved = true;
+  if (row[0].is_null()) {
+    call.result = NotFound(call.quote_id);
+    return std::nullopt;
+  }
+  ASSIGN_OR_RETURN(Quote quote, QuoteFromRow(row));
+  if (!row[8].is_null()) {
+    // A committed request with this id: its recorded result, or a reuse error.
+    if (row[8].as<std::string>() != "approve" || row[9].as<std::string>() != call.quote_id) {
+      call.result = RequestIdReused();
+      return std::nullopt;
+    }
+    ASSIGN_OR_RETURN(QuoteStatus recorded, ParseQuoteStatus(row[10].as<std::string>()));
+    QuoteCommandResult recorded_result{
+        Quote::Restore(quote.quote_id(), quote.customer_id(), quote.premium(), recorded,
+                       row[11].as<int64_t>(), row[12].as<std::string>(), quote.created_at(),
+                       absl::FromUnixMicros(row[13].as<int64_t>())),
+        {}};
+    if (!row[14].is_null()) recorded_result.event_ids.push_back(row[14].as<std::string>());
+    call.result = std::move(recorded_result);
+    return std::nullopt;
+  }
+  const int64_t old_version = quote.version();
+  absl::StatusOr<std::vector<DomainEvent>> events = call.decide(quote);
+  if (!events.ok()) {
+    call.result = events.status();
+    return std::nullopt;
+  }
+  call.resolved = false;
+  return Decision{std::move(quote), old_version, *std::move(events)};
+}
+
+}  // namespace
 
 PgQuoteRepository::PgQuoteRepository(PgPool& pool, OutboxTarget outbox,
                                      absl::Duration acquire_timeout, OutboxDoorbell* doorbell,
@@ -334,12 +353,10 @@ PgQuoteRepository::PgQuoteRepository(PgPool& pool, OutboxTarget outbox,
       doorbell_(doorbell),
       batching_(batching) {}
 
-PgQuoteRepository::~PgQuoteRepository() = default;
-
 absl::StatusOr<QuoteCommandResult> PgQuoteRepository::Update(absl::string_view request_id,
                                                              absl::string_view quote_id,
                                                              Decide decide) {
-  PendingUpdate call{std::string(request_id), std::string(quote_id), decide};
+  PendingQuoteUpdate call{std::string(request_id), std::string(quote_id), decide};
   if (batching_.max_concurrent_batches <= 0) {
     WriteBatch({&call});
   } else {
@@ -370,13 +387,13 @@ absl::StatusOr<QuoteCommandResult> PgQuoteRepository::Update(absl::string_view r
                          absl::FormatDuration(acquire_timeout_)));
         break;
       }
-      std::vector<PendingUpdate*> batch = TakeBatch();
+      std::vector<PendingQuoteUpdate*> batch = TakeBatch();
       ++batches_in_progress_;
       mu_.Unlock();
       WriteBatch(batch);
       mu_.Lock();
       --batches_in_progress_;
-      for (PendingUpdate* taken : batch) taken->done = true;
+      for (PendingQuoteUpdate* taken : batch) taken->done = true;
     }
     mu_.Unlock();
   }
@@ -387,13 +404,13 @@ absl::StatusOr<QuoteCommandResult> PgQuoteRepository::Update(absl::string_view r
   return std::move(call.result);
 }
 
-std::vector<PgQuoteRepository::PendingUpdate*> PgQuoteRepository::TakeBatch() {
+std::vector<PendingQuoteUpdate*> PgQuoteRepository::TakeBatch() {
   // One command per quote and per request id in a batch: the batch's statement writes each quote
   // row and each request record at most once. Later commands for them wait for the next batch.
-  std::vector<PendingUpdate*> batch;
+  std::vector<PendingQuoteUpdate*> batch;
   absl::flat_hash_set<absl::string_view> quotes, requests;
-  std::deque<PendingUpdate*> left;
-  for (PendingUpdate* call : queue_) {
+  std::deque<PendingQuoteUpdate*> left;
+  for (PendingQuoteUpdate* call : queue_) {
     const bool fits = static_cast<int>(batch.size()) < batching_.max_batch_size &&
                       !quotes.contains(call->quote_id) &&
                       (call->request_id.empty() || !requests.contains(call->request_id));
@@ -411,7 +428,7 @@ std::vector<PgQuoteRepository::PendingUpdate*> PgQuoteRepository::TakeBatch() {
   return batch;
 }
 
-void PgQuoteRepository::WriteBatch(const std::vector<PendingUpdate*>& batch) {
+void PgQuoteRepository::WriteBatch(const std::vector<PendingQuoteUpdate*>& batch) {
   absl::Status status = pool_.Run(
       absl::Now() + acquire_timeout_,
       batch.size() == 1 ? absl::StrCat("changing quote ", batch.front()->quote_id)
@@ -420,7 +437,7 @@ void PgQuoteRepository::WriteBatch(const std::vector<PendingUpdate*>& batch) {
         return batch.size() == 1 ? UpdateOne(conn, *batch.front()) : UpdateMany(conn, batch);
       });
   bool committed_events = false;
-  for (PendingUpdate* call : batch) {
+  for (PendingQuoteUpdate* call : batch) {
     if (!call->resolved) {
       call->result = status.ok() ? absl::InternalError(absl::StrCat(
                                        "changing quote ", call->quote_id, ": no outcome recorded"))
@@ -435,7 +452,7 @@ void PgQuoteRepository::WriteBatch(const std::vector<PendingUpdate*>& batch) {
   if (doorbell_ != nullptr && committed_events) doorbell_->Ring();
 }
 
-absl::Status PgQuoteRepository::UpdateOne(pqxx::connection& conn, PendingUpdate& call) {
+absl::Status PgQuoteRepository::UpdateOne(pqxx::connection& conn, PendingQuoteUpdate& call) {
   Prepare(conn, kReadStatement, kReadSql);
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     pqxx::result rows;
@@ -444,30 +461,22 @@ absl::Status PgQuoteRepository::UpdateOne(pqxx::connection& conn, PendingUpdate&
       rows = read.exec_prepared(kReadStatement, call.quote_id, call.request_id);
     }
     if (rows.empty()) return absl::InternalError("the quote read returned no row");
-    ASSIGN_OR_RETURN(std::optional<Quote> quote,
-                     QuoteToDecideOn(rows[0], call.quote_id, &call.result));
-    if (!quote.has_value()) {
-      call.resolved = true;
-      return absl::OkStatus();
-    }
-    const int64_t old_version = quote->version();
-    absl::StatusOr<std::vector<DomainEvent>> events = call.decide(*quote);
-    if (!events.ok()) {
-      call.result = events.status();
-      call.resolved = true;
-      return absl::OkStatus();
-    }
-    QuoteCommandResult done{*quote, {}};
+    ASSIGN_OR_RETURN(std::optional<Decision> decision, DecideOn(rows[0], call));
+    if (!decision.has_value()) return absl::OkStatus();
+    const Quote& quote = decision->quote;
+    const std::vector<DomainEvent>& events = decision->events;
+    QuoteCommandResult done{quote, {}};
     bool written = false;
-    if (events->size() == 1) {
+    if (events.size() == 1) {
       // The common path: one statement, committed on its own.
       pqxx::nontransaction tx(conn);
-      written = WriteWithEvent(tx, call.request_id, *quote, old_version, events->front(), outbox_);
-      if (written) done.event_ids.push_back(events->front().event_id);
+      written = WriteWithEvent(tx, call.request_id, quote, decision->old_version, events.front(),
+                               outbox_);
+      if (written) done.event_ids.push_back(events.front().event_id);
     } else {
       pqxx::work tx(conn);
-      written = WriteStatementByStatement(tx, call.request_id, *quote, old_version, *events,
-                                          outbox_, &done.event_ids);
+      written = WriteStatementByStatement(tx, call.request_id, quote, decision->old_version,
+                                          events, outbox_, &done.event_ids);
       if (written) tx.commit();  // otherwise the work rolls back (nothing was written anyway)
     }
     if (!written) continue;  // the quote moved on since the read: read it again
@@ -481,11 +490,11 @@ absl::Status PgQuoteRepository::UpdateOne(pqxx::connection& conn, PendingUpdate&
 }
 
 absl::Status PgQuoteRepository::UpdateMany(pqxx::connection& conn,
-                                           const std::vector<PendingUpdate*>& batch) {
+                                           const std::vector<PendingQuoteUpdate*>& batch) {
   Prepare(conn, kReadBatchStatement, kReadBatchSql);
   Prepare(conn, kWriteBatchStatement, kWriteBatchSql);
   std::vector<std::string> quote_ids, request_ids;
-  for (const PendingUpdate* call : batch) {
+  for (const PendingQuoteUpdate* call : batch) {
     quote_ids.push_back(call->quote_id);
     request_ids.push_back(call->request_id);
   }
@@ -498,32 +507,22 @@ absl::Status PgQuoteRepository::UpdateMany(pqxx::connection& conn,
   // What the read did not settle is decided here and written in one statement; a command that
   // decided other than exactly one event, or whose quote moved on since the read, is written on
   // its own afterwards (UpdateOne reads again).
-  std::vector<PendingUpdate*> alone;
-  std::vector<PendingUpdate*> written;
+  std::vector<PendingQuoteUpdate*> alone;
+  std::vector<PendingQuoteUpdate*> written;
   std::vector<Quote> quotes;
   BatchWriteColumns columns;
   for (const pqxx::row& row : rows) {
-    PendingUpdate& call = *batch.at(row[15].as<size_t>() - 1);
-    ASSIGN_OR_RETURN(std::optional<Quote> quote,
-                     QuoteToDecideOn(row, call.quote_id, &call.result));
-    if (!quote.has_value()) {
-      call.resolved = true;
-      continue;
-    }
-    const int64_t old_version = quote->version();
-    absl::StatusOr<std::vector<DomainEvent>> events = call.decide(*quote);
-    if (!events.ok()) {
-      call.result = events.status();
-      call.resolved = true;
-      continue;
-    }
-    if (events->size() != 1) {
+    PendingQuoteUpdate& call = *batch.at(row[15].as<size_t>() - 1);
+    ASSIGN_OR_RETURN(std::optional<Decision> decision, DecideOn(row, call));
+    if (!decision.has_value()) continue;
+    if (decision->events.size() != 1) {
       alone.push_back(&call);
       continue;
     }
-    columns.Add(call.request_id, *quote, old_version, events->front(), outbox_);
+    columns.Add(call.request_id, decision->quote, decision->old_version,
+                decision->events.front(), outbox_);
     written.push_back(&call);
-    quotes.push_back(*std::move(quote));
+    quotes.push_back(std::move(decision->quote));
   }
   if (!written.empty()) {
     absl::flat_hash_set<int64_t> updated;  // positions in `written`, from 1
@@ -541,7 +540,7 @@ absl::Status PgQuoteRepository::UpdateMany(pqxx::connection& conn,
                  {"error", status.ToString()}});
     }
     for (size_t i = 0; i < written.size(); ++i) {
-      PendingUpdate& call = *written[i];
+      PendingQuoteUpdate& call = *written[i];
       if (!updated.contains(static_cast<int64_t>(i) + 1)) {
         alone.push_back(&call);
         continue;
@@ -551,7 +550,7 @@ absl::Status PgQuoteRepository::UpdateMany(pqxx::connection& conn,
       call.resolved = true;
     }
   }
-  for (PendingUpdate* call : alone) {
+  for (PendingQuoteUpdate* call : alone) {
     // Its error is its alone, except a lost connection, which ends the batch.
     absl::Status status;
     try {

@@ -25,6 +25,8 @@
 
 namespace quoteflow {
 
+struct PendingQuoteUpdate;  // one Update call waiting to be written (pg_quote_repository.cc)
+
 struct QuoteWriteBatching {
   // The most batches written at once (each on its own connection); 0 writes every call on its own.
   int max_concurrent_batches = 1;
@@ -47,7 +49,6 @@ class PgQuoteRepository : public QuoteRepository {
   PgQuoteRepository(PgPool& pool, OutboxTarget outbox,
                     absl::Duration acquire_timeout = absl::Seconds(5),
                     OutboxDoorbell* doorbell = nullptr, QuoteWriteBatching batching = {});
-  ~PgQuoteRepository() override;
 
   absl::StatusOr<Quote> Insert(absl::string_view request_id, const Quote& quote) override;
   absl::StatusOr<QuoteCommandResult> Update(absl::string_view request_id,
@@ -57,14 +58,14 @@ class PgQuoteRepository : public QuoteRepository {
   const Stats& stats() const { return stats_; }
 
  private:
-  struct PendingUpdate;
-
   // Takes the next batch off the queue.
-  std::vector<PendingUpdate*> TakeBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<PendingQuoteUpdate*> TakeBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the batch on one pooled connection and sets every call's result.
-  void WriteBatch(const std::vector<PendingUpdate*>& batch);
-  absl::Status UpdateOne(pqxx::connection& conn, PendingUpdate& call);
-  absl::Status UpdateMany(pqxx::connection& conn, const std::vector<PendingUpdate*>& batch);
+  void WriteBatch(const std::vector<PendingQuoteUpdate*>& batch);
+  // One call on its own: read, decide, write, and again while its quote moves on meanwhile.
+  absl::Status UpdateOne(pqxx::connection& conn, PendingQuoteUpdate& call);
+  // Several calls with one read and one write statement; UpdateOne for what that leaves.
+  absl::Status UpdateMany(pqxx::connection& conn, const std::vector<PendingQuoteUpdate*>& batch);
 
   PgPool& pool_;
   OutboxTarget outbox_;
@@ -74,7 +75,7 @@ class PgQuoteRepository : public QuoteRepository {
   Stats stats_;
 
   absl::Mutex mu_;
-  std::deque<PendingUpdate*> queue_ ABSL_GUARDED_BY(mu_);  // calls no batch has taken yet
+  std::deque<PendingQuoteUpdate*> queue_ ABSL_GUARDED_BY(mu_);  // calls no batch has taken yet
   int batches_in_progress_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
