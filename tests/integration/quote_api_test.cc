@@ -259,7 +259,7 @@ class QuoteApiBatchTest : public QuoteApiTest {
     v1::ApproveQuoteResponse response;
   };
 
-  // Waits until the write of a quote whose row `lock` holds waits for that lock.
+  // Waits until a one-call write (kApproveSql, "WITH upd AS ...") waits for a row lock.
   void WaitForTheBlockedWrite() {
     EXPECT_TRUE(testing::WaitFor(
                     [&] {
@@ -285,7 +285,7 @@ class QuoteApiBatchTest : public QuoteApiTest {
     std::vector<std::thread> threads;
     for (Call& call : calls) {
       threads.emplace_back(
-          [&] { call.status = Approve(call.quote_id, call.request_id, &call.response); });
+          [this, c = &call] { c->status = Approve(c->quote_id, c->request_id, &c->response); });
     }
     EXPECT_TRUE(testing::WaitFor(
                     [&] {
