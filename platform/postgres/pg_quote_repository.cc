@@ -74,9 +74,10 @@ constexpr char kReadSql[] =
     " LEFT JOIN quote.requests r ON r.request_id = $2::text";
 
 // $1 quote_id, $2 status, $3 version, $4 rejection_reason, $5 updated_at, $6 version read,
-// $7 request_id ('' = none), $8.. the outbox row (event_id, event_type, aggregate_type,
-// aggregate_id, aggregate_version, quote_id, topic ('' = mapped by the relay), payload, source,
-// traceparent, occurred_at). Returns the number of quote rows updated (0 or 1).
+// $7 request_id ('' = none), $8.. the outbox row in outbox_writer.h's OutboxValues order
+// (event_id, event_type, aggregate_type, aggregate_id, aggregate_version, quote_id, topic ('' =
+// mapped by the relay), payload, source, traceparent, occurred_at). Returns the number of quote
+// rows updated (0 or 1).
 constexpr char kApproveSql[] =
     "WITH upd AS ("
     " UPDATE quote.quotes SET status = $2::text, version = $3::bigint,"
@@ -96,16 +97,17 @@ constexpr char kApproveSql[] =
 
 // kReadSql for the commands of a batch: $1 their quote ids, $2 their request ids ('' = none), as
 // arrays. One row per command in their order: kReadSql's columns, then the command's position.
-constexpr char kReadBatchSql[] =
-    "SELECT q.quote_id, q.customer_id, q.premium, q.status, q.version, q.rejection_reason,"
-    " (extract(epoch from q.created_at) * 1000000)::bigint,"
-    " (extract(epoch from q.updated_at) * 1000000)::bigint,"
-    " r.operation, r.quote_id, r.status, r.version, r.rejection_reason,"
-    " (extract(epoch from r.updated_at) * 1000000)::bigint, r.event_id, k.ord"
-    " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k (quote_id, request_id, ord)"
-    " LEFT JOIN quote.quotes q ON q.quote_id = k.quote_id"
-    " LEFT JOIN quote.requests r ON r.request_id = k.request_id"
-    " ORDER BY k.ord";
+const std::string& ReadBatchSql() {
+  static const std::string* const sql = new std::string(absl::StrCat(
+      "SELECT ", kQuoteColumns,
+      ", r.operation, r.quote_id, r.status, r.version, r.rejection_reason,"
+      " (extract(epoch from r.updated_at) * 1000000)::bigint, r.event_id, k.ord"
+      " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k (quote_id, request_id, ord)"
+      " LEFT JOIN quote.quotes q ON q.quote_id = k.quote_id"
+      " LEFT JOIN quote.requests r ON r.request_id = k.request_id"
+      " ORDER BY k.ord"));
+  return *sql;
+}
 
 // kApproveSql for the commands of a batch, one element of each array per command (no quote and
 // no request id twice): $1 quote_id, $2 status, $3 version, $4 rejection_reason, $5 updated_at,
@@ -169,13 +171,11 @@ void Prepare(pqxx::connection_base& conn, const char* name, const char* sql) {
 bool WriteWithEvent(pqxx::transaction_base& tx, const std::string& rid, const Quote& quote,
                     int64_t old_version, const DomainEvent& e, const OutboxTarget& outbox) {
   Prepare(tx.conn(), kApproveStatement, kApproveSql);
-  const std::string updated_at = FormatRfc3339(quote.updated_at());
+  const std::array<std::string, kOutboxRowValues> o = OutboxValues(outbox, e, e.traceparent);
   pqxx::result r = tx.exec_prepared(
       kApproveStatement, quote.quote_id(), std::string(QuoteStatusName(quote.status())),
-      quote.version(), quote.rejection_reason(), updated_at, old_version, rid, e.event_id,
-      std::string(e.type()), std::string(e.aggregate_type()), e.aggregate_id, e.aggregate_version,
-      e.quote_id, std::string(), EncodeEnvelope(e), outbox.source,
-      e.traceparent.empty() ? NewTraceparent() : e.traceparent, FormatRfc3339(e.occurred_at));
+      quote.version(), quote.rejection_reason(), FormatRfc3339(quote.updated_at()), old_version,
+      rid, o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10]);
   return !r.empty() && r[0][0].as<int64_t>() == 1;
 }
 
@@ -212,7 +212,7 @@ class BatchWriteColumns {
  public:
   void Add(const std::string& request_id, const Quote& quote, int64_t old_version,
            const DomainEvent& event, const OutboxTarget& outbox) {
-    const std::array<std::string, kStateColumns> state = {
+    std::array<std::string, kStateColumns> state = {
         quote.quote_id(),
         std::string(QuoteStatusName(quote.status())),
         absl::StrCat(quote.version()),
@@ -221,7 +221,7 @@ class BatchWriteColumns {
         absl::StrCat(old_version),
         request_id};
     std::array<std::string, kOutboxRowValues> row = OutboxValues(outbox, event, event.traceparent);
-    for (size_t c = 0; c < kStateColumns; ++c) columns_[c].push_back(state[c]);
+    for (size_t c = 0; c < kStateColumns; ++c) columns_[c].push_back(std::move(state[c]));
     for (size_t c = 0; c < kOutboxRowValues; ++c) {
       columns_[kStateColumns + c].push_back(std::move(row[c]));
     }
@@ -491,7 +491,7 @@ absl::Status PgQuoteRepository::UpdateOne(pqxx::connection& conn, PendingQuoteUp
 
 absl::Status PgQuoteRepository::UpdateMany(pqxx::connection& conn,
                                            const std::vector<PendingQuoteUpdate*>& batch) {
-  Prepare(conn, kReadBatchStatement, kReadBatchSql);
+  Prepare(conn, kReadBatchStatement, ReadBatchSql().c_str());
   Prepare(conn, kWriteBatchStatement, kWriteBatchSql);
   std::vector<std::string> quote_ids, request_ids;
   for (const PendingQuoteUpdate* call : batch) {
