@@ -149,6 +149,12 @@ class Relay {
   absl::Duration holdoff_;
   bool held_backlog_ = false;  // the held shards had rows at the monitor's last read
   int last_fetch_rows_ = 0;
+  // The last read returned every row it could see (fewer than its limit, none held back by the
+  // per-aggregate cap).
+  bool read_all_visible_ = false;
+  // When a NOTIFY last arrived: while writers ring, a row committed during a batch leaves one
+  // waiting on the connection, so a batch that read everything needs no re-read to find it.
+  absl::Time last_notify_at_ = absl::InfinitePast();
   absl::Time last_failure_log_ = absl::InfinitePast();
   int unlogged_failures_ = 0;
 };

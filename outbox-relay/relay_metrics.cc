@@ -12,6 +12,7 @@ void RegisterRelayMetrics(metrics::Registry& registry, const RelayStats& stats) 
   };
   counter("quoteflow_outbox_published_total", "outbox rows published and deleted", s->published);
   counter("quoteflow_outbox_batches_total", "batches produced", s->batches);
+  counter("quoteflow_outbox_reads_total", "outbox reads, those that found nothing too", s->reads);
   counter("quoteflow_outbox_transient_failures_total", "deliveries failed transiently (retried)",
           s->transient_failures);
   counter("quoteflow_outbox_permanent_failures_total",

@@ -3,6 +3,8 @@
 // the target's labels say which service's outbox it is):
 //   quoteflow_outbox_published_total            rows published and deleted (rate() = published/s)
 //   quoteflow_outbox_batches_total              batches produced
+//   quoteflow_outbox_reads_total                outbox reads, those that found nothing too
+//   quoteflow_outbox_wakeups_total              idle waits ended by a writer's NOTIFY
 //   quoteflow_outbox_transient_failures_total   deliveries failed transiently (retried)
 //   quoteflow_outbox_permanent_failures_total   deliveries refused permanently (attempt counted)
 //   quoteflow_outbox_parked_total               rows this relay parked

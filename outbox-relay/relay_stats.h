@@ -14,6 +14,7 @@ struct RelayStats {
   // Counters since start.
   std::atomic<int64_t> published{0};           // rows deleted after a successful delivery report
   std::atomic<int64_t> batches{0};             // batches produced
+  std::atomic<int64_t> reads{0};               // outbox reads, those that found nothing too
   std::atomic<int64_t> transient_failures{0};  // deliveries failed transiently (retried)
   std::atomic<int64_t> permanent_failures{0};  // deliveries refused permanently (attempt counted)
   std::atomic<int64_t> parked{0};              // rows parked by this relay

@@ -9,9 +9,9 @@
 // by a background thread on its own connection, each in its own transaction with synchronous_commit
 // off, and at most one per `min_interval`: the first ring after a quiet period is sent at once, the
 // rings of the following interval are coalesced into one NOTIFY at its end. Every NOTIFY starts
-// after the rings it answers, so a relay woken by it sees their commits. Between two NOTIFYs the
-// relay is either busy (and reads again right after its batch) or woken by the next one, so the
-// coalescing adds at most `min_interval` to an idle relay's wake-up.
+// after the rings it answers, so a relay woken by it sees their commits. A NOTIFY that arrives
+// while the relay is busy waits on its connection and makes it read again right after its batch;
+// an idle relay is woken by it, so the coalescing adds at most `min_interval` to a wake-up.
 //
 // Best effort: while Postgres is unreachable, rings are dropped (counted); the relays then find the
 // rows by their bounded fallback poll (outbox-relay --poll-interval).

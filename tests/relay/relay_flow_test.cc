@@ -289,10 +289,23 @@ class SequentialIds : public IdGenerator {
   std::atomic<int> n_{0};
 };
 
+// The value of the last `"field":<integer>` in a relay's log (-1: none).
+int64_t LastLoggedInt(const std::string& log, absl::string_view field) {
+  const std::string key = absl::StrCat("\"", field, "\":");
+  const size_t at = log.rfind(key);
+  if (at == std::string::npos) return -1;
+  const size_t begin = at + key.size();
+  const size_t end = log.find_first_not_of("0123456789", begin);
+  int64_t value = -1;
+  return absl::SimpleAtoi(log.substr(begin, end - begin), &value) ? value : -1;
+}
+
 // The writers' doorbell is what wakes an idle relay: with its fallback poll, lease tick and stats
 // tick at a minute, every approval made through PgQuoteRepository (which rings the doorbell after
 // its commit) must be on the topic within a second. A relay woken only by its poll, a doorbell
 // that is never rung, or one rung before the commit (the relay finds nothing and sleeps on) fails.
+// And a relay that read every row it could see waits for the next NOTIFY instead of reading
+// again at once: one read per wake-up, not two (the second would find nothing).
 TEST_F(RelayFlowTest, DoorbellWakesIdleRelayWithoutPolling) {
   std::string topic = CreateTestTopic();
   auto relay = RelayProcess::Start(
@@ -336,6 +349,13 @@ TEST_F(RelayFlowTest, DoorbellWakesIdleRelayWithoutPolling) {
   EXPECT_EQ(doorbell.stats().dropped.load(), 0);
   EXPECT_TRUE(WaitFor([] { return OutboxRows() == 0; }, absl::Seconds(10), "outbox empty").ok());
   EXPECT_EQ(relay->Terminate(), 0);
+  // 11 wake-ups, plus the reads at start (and after taking the shards); re-reading after each
+  // batch would make it 22 more.
+  const std::string log = RelayProcess::ReadLog("doorbell");
+  EXPECT_EQ(LastLoggedInt(log, "published_total"), 11) << log;
+  const int64_t reads = LastLoggedInt(log, "reads_total");
+  EXPECT_GE(reads, 11) << log;
+  EXPECT_LE(reads, 11 + 3) << log;
 }
 
 // Counts NOTIFYs on one channel.
