@@ -13,14 +13,16 @@ class MalformedRequestInterceptor : public grpc::experimental::Interceptor {
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     // A unary handler's request that failed to deserialize reaches the interceptors as a null
-    // message; gRPC then skips the handler and sends INTERNAL.
+    // message; gRPC then skips the handler and sends INTERNAL (sync methods) or UNIMPLEMENTED
+    // with no message (callback methods).
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
         methods->GetRecvMessage() == nullptr) {
       unparsable_ = true;
     }
     if (unparsable_ &&
         methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) &&
-        methods->GetSendStatus().error_code() == grpc::StatusCode::INTERNAL) {
+        (methods->GetSendStatus().error_code() == grpc::StatusCode::INTERNAL ||
+         methods->GetSendStatus().error_code() == grpc::StatusCode::UNIMPLEMENTED)) {
       methods->ModifySendStatus(grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
           std::string("the request is not a valid message for ") + method_ +

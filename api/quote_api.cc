@@ -35,16 +35,18 @@ void DeclareOptions(Config& config) {
                  "database connections: a CreateQuote or GetQuote call in progress holds one, "
                  "each ApproveQuote write batch one (--max-write-batches)");
   config.Declare("max-write-batches", "1",
-                 "group commit: ApproveQuote calls that arrive while this many batches are being "
-                 "written wait and go in the next batch together (one statement and one commit "
-                 "for all, each call still all-or-nothing); 0 writes every call on its own");
+                 "group commit: this many writer threads each take every ApproveQuote call "
+                 "queued and write them as one batch (one statement and one commit for all, each "
+                 "call still all-or-nothing); 0 writes every call on its own, on the gRPC thread "
+                 "that received it");
   config.Declare("max-write-batch-size", "64", "the most ApproveQuote calls in one batch");
   config.Declare("statement-timeout", "5s", "Postgres statement_timeout of every connection");
   config.Declare("max-message-bytes", "65536", "largest request message accepted");
   config.Declare("max-concurrent-calls", "1000",
-                 "the overload bound: calls in progress at once (one server thread each; they "
-                 "wait up to 5 s for a database connection or a write batch); calls past it are "
-                 "refused with RESOURCE_EXHAUSTED");
+                 "the overload bound: ApproveQuote calls in progress at once (queued for a write "
+                 "batch, up to 5 s), and as many CreateQuote and GetQuote calls (a server thread "
+                 "each, waiting up to 5 s for a database connection); calls past it are refused "
+                 "with RESOURCE_EXHAUSTED");
   config.Declare("outbox-notify-interval", "2ms",
                  "wakes the outbox relays after each commit that wrote outbox rows: at most one "
                  "NOTIFY per this interval, sent on its own connection; 0 turns it off (relays "
@@ -116,7 +118,7 @@ int RunQuoteApi(int argc, char** argv) {
   SystemClock clock;
   UuidGenerator ids;
   QuoteCommands commands(repository, clock, ids);
-  QuoteGrpcService quote_service(commands);
+  QuoteGrpcService quote_service(commands, static_cast<int>(*max_calls));
   HealthService health({"quoteflow.v1.QuoteService"}, [&pool] {
     return pool.Run(absl::Now() + absl::Seconds(1), "health check", [](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
@@ -146,18 +148,15 @@ int RunQuoteApi(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(config.Get("grpc-address"), *credentials, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(*max_message));
-  // The overload bound. The sync server runs each call on a thread of its own, taken from the
-  // resource quota's thread budget, and answers RESOURCE_EXHAUSTED ("Server Threadpool
-  // Exhausted") to a call that arrives when that budget is spent. The budget used to be 64 calls,
-  // so 256 clients were refused although the calls only needed to wait for a database connection:
-  // now it is --max-concurrent-calls (default 1000), and calls wait in PgPool::Acquire or in the
-  // repository's write queue (up to its 5 s acquire timeout) instead of being refused. The
-  // polling threads come out of the same budget: a call is refused when the thread that took it
-  // was the last poller and no thread is left to replace it, so a budget of the bound + 1 serves
-  // the bound. One completion queue, at most 32 pollers: a thread whose call is done polls again
-  // while fewer than 32 do, and exits otherwise (with 2, nearly every call under load created and
-  // destroyed a thread; 32: about 10% less CPU per ApproveQuote, 194-203 against 217-223 us, at
-  // 16/64/256 clients).
+  // The overload bound. ApproveQuote is a callback method: its calls queue for the repository's
+  // write batches with no thread each, and QuoteGrpcService refuses those past the bound. The
+  // other methods are sync: each call runs on a thread of its own, taken from the resource
+  // quota's thread budget, and gRPC answers RESOURCE_EXHAUSTED ("Server Threadpool Exhausted") to
+  // a call that arrives when that budget is spent. The polling threads come out of the same
+  // budget: a call is refused when the thread that took it was the last poller and no thread is
+  // left to replace it, so a budget of the bound + 1 serves the bound. One completion queue, at
+  // most 32 pollers: a thread whose call is done polls again while fewer than 32 do, and exits
+  // otherwise (with 2, nearly every call under load created and destroyed a thread).
   constexpr int kMaxPollers = 32;
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);

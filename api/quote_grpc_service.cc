@@ -1,5 +1,6 @@
 #include "api/quote_grpc_service.h"
 
+#include "absl/strings/str_cat.h"
 #include "api/grpc_status.h"
 #include "platform/observability/trace_context.h"
 
@@ -27,7 +28,7 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
 }
 
 // A call whose deadline already passed is not started: the client has given up on it.
-bool Expired(const grpc::ServerContext* context) {
+bool Expired(const grpc::ServerContextBase* context) {
   return context->deadline() < std::chrono::system_clock::now();
 }
 
@@ -35,7 +36,7 @@ const grpc::Status kDeadlinePassed(grpc::StatusCode::DEADLINE_EXCEEDED,
                                    "the call's deadline passed before it was started");
 
 // The caller's W3C `traceparent` header, or "" (the event then starts a new trace).
-std::string IncomingTraceparent(const grpc::ServerContext& context) {
+std::string IncomingTraceparent(const grpc::ServerContextBase& context) {
   auto it = context.client_metadata().find("traceparent");
   return it == context.client_metadata().end() ? std::string()
                                                : std::string(it->second.data(), it->second.size());
@@ -66,19 +67,45 @@ grpc::Status QuoteGrpcService::CreateQuote(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status QuoteGrpcService::ApproveQuote(grpc::ServerContext* context,
-                                            const v1::ApproveQuoteRequest* request,
-                                            v1::ApproveQuoteResponse* response) {
-  if (Expired(context)) return kDeadlinePassed;
-  absl::StatusOr<ApproveQuoteResult> result =
-      commands_.ApproveQuote({.quote_id = request->quote_id(),
-                              .request_id = request->request_id(),
-                              .expected_version = request->expected_version(),
-                              .traceparent = ChildTraceparent(IncomingTraceparent(*context))});
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  QuoteToProto(result->quote, response->mutable_quote());
-  response->set_event_id(result->event_id);
-  return grpc::Status::OK;
+grpc::ServerUnaryReactor* QuoteGrpcService::ApproveQuote(grpc::CallbackServerContext* context,
+                                                         const v1::ApproveQuoteRequest* request,
+                                                         v1::ApproveQuoteResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Approve(*context, *request, response, [reactor](grpc::Status s) { reactor->Finish(s); });
+  return reactor;
+}
+
+void QuoteGrpcService::Approve(const grpc::ServerContextBase& context,
+                               const v1::ApproveQuoteRequest& request,
+                               v1::ApproveQuoteResponse* response,
+                               std::function<void(grpc::Status)> finish) {
+  if (Expired(&context)) {
+    finish(kDeadlinePassed);
+    return;
+  }
+  if (approvals_in_progress_.fetch_add(1, std::memory_order_relaxed) >= max_approvals_) {
+    approvals_in_progress_.fetch_sub(1, std::memory_order_relaxed);
+    finish(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("quote-api is overloaded: ", max_approvals_,
+                     " ApproveQuote calls are in progress (--max-concurrent-calls); retry later")));
+    return;
+  }
+  commands_.ApproveQuoteThen(
+      {.quote_id = request.quote_id(),
+       .request_id = request.request_id(),
+       .expected_version = request.expected_version(),
+       .traceparent = ChildTraceparent(IncomingTraceparent(context))},
+      [this, response, finish = std::move(finish)](absl::StatusOr<ApproveQuoteResult> result) {
+        approvals_in_progress_.fetch_sub(1, std::memory_order_relaxed);
+        if (!result.ok()) {
+          finish(ToGrpcStatus(result.status()));
+          return;
+        }
+        QuoteToProto(result->quote, response->mutable_quote());
+        response->set_event_id(result->event_id);
+        finish(grpc::Status::OK);
+      });
 }
 
 grpc::Status QuoteGrpcService::GetQuote(grpc::ServerContext* context,

@@ -21,13 +21,39 @@ absl::StatusOr<Quote> QuoteCommands::CreateQuote(const CreateQuoteCommand& comma
 }
 
 absl::StatusOr<ApproveQuoteResult> QuoteCommands::ApproveQuote(const ApproveQuoteCommand& command) {
+  RETURN_IF_ERROR(Validate(command));
+  return ApprovalResult(
+      command.quote_id,
+      repository_.Update(command.request_id, command.quote_id, Approval(command)));
+}
+
+void QuoteCommands::ApproveQuoteThen(ApproveQuoteCommand command, ApproveQuoteDone done) {
+  if (absl::Status invalid = Validate(command); !invalid.ok()) {
+    done(std::move(invalid));
+    return;
+  }
+  // Copies: `command` moves into the decision.
+  std::string request_id = command.request_id;
+  std::string quote_id = command.quote_id;
+  repository_.UpdateThen(
+      std::move(request_id), quote_id, Approval(std::move(command)),
+      [quote_id, done = std::move(done)](absl::StatusOr<QuoteCommandResult> result) {
+        done(ApprovalResult(quote_id, std::move(result)));
+      });
+}
+
+absl::Status QuoteCommands::Validate(const ApproveQuoteCommand& command) {
   RETURN_IF_ERROR(ValidateId("quote_id", command.quote_id));
   RETURN_IF_ERROR(ValidateRequestId(command.request_id));
   if (command.expected_version < 0) {
     return InvalidField("expected_version", "must be 0 (don't check) or a positive version");
   }
-  const absl::Time now = clock_.Now();
-  auto decide = [&](Quote& quote) -> absl::StatusOr<std::vector<DomainEvent>> {
+  return absl::OkStatus();
+}
+
+QuoteRepository::OwnedDecide QuoteCommands::Approval(ApproveQuoteCommand command) {
+  return [this, command = std::move(command),
+          now = clock_.Now()](Quote& quote) -> absl::StatusOr<std::vector<DomainEvent>> {
     if (command.expected_version != 0 && quote.version() != command.expected_version) {
       return absl::AbortedError(absl::StrCat("version conflict: quote ", quote.quote_id(),
                                              " is at version ", quote.version(),
@@ -43,13 +69,16 @@ absl::StatusOr<ApproveQuoteResult> QuoteCommands::ApproveQuote(const ApproveQuot
                       .traceparent = command.traceparent};
     return std::vector<DomainEvent>{std::move(event)};
   };
-  ASSIGN_OR_RETURN(QuoteCommandResult result,
-                   repository_.Update(command.request_id, command.quote_id, decide));
-  if (result.event_ids.size() != 1) {
-    return absl::InternalError(absl::StrCat("approval of quote ", command.quote_id, " recorded ",
-                                            result.event_ids.size(), " events, want 1"));
+}
+
+absl::StatusOr<ApproveQuoteResult> QuoteCommands::ApprovalResult(
+    const std::string& quote_id, absl::StatusOr<QuoteCommandResult> result) {
+  if (!result.ok()) return std::move(result).status();
+  if (result->event_ids.size() != 1) {
+    return absl::InternalError(absl::StrCat("approval of quote ", quote_id, " recorded ",
+                                            result->event_ids.size(), " events, want 1"));
   }
-  return ApproveQuoteResult{std::move(result.quote), std::move(result.event_ids.front())};
+  return ApproveQuoteResult{std::move(result->quote), std::move(result->event_ids.front())};
 }
 
 absl::StatusOr<Quote> QuoteCommands::GetQuote(const std::string& quote_id) {

@@ -5,6 +5,7 @@
 #define QUOTEFLOW_DOMAIN_QUOTE_COMMANDS_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -45,10 +46,21 @@ class QuoteCommands {
   // is not the current version), FAILED_PRECONDITION (quote not DRAFT), UNAVAILABLE.
   absl::StatusOr<ApproveQuoteResult> ApproveQuote(const ApproveQuoteCommand& command);
 
+  // ApproveQuote without waiting for the write: calls `done` once with its result, maybe on
+  // another thread (QuoteRepository::UpdateThen's), maybe before returning.
+  using ApproveQuoteDone = std::function<void(absl::StatusOr<ApproveQuoteResult> result)>;
+  void ApproveQuoteThen(ApproveQuoteCommand command, ApproveQuoteDone done);
+
   // INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE.
   absl::StatusOr<Quote> GetQuote(const std::string& quote_id);
 
  private:
+  static absl::Status Validate(const ApproveQuoteCommand& command);
+  // The approval's decision on the quote, at the time of the call.
+  QuoteRepository::OwnedDecide Approval(ApproveQuoteCommand command);
+  static absl::StatusOr<ApproveQuoteResult> ApprovalResult(
+      const std::string& quote_id, absl::StatusOr<QuoteCommandResult> result);
+
   QuoteRepository& repository_;
   Clock& clock_;
   IdGenerator& ids_;

@@ -34,6 +34,26 @@ TEST_F(QuoteCommandsTest, ApproveEmitsOneQuoteApprovedEvent) {
   EXPECT_EQ(std::get<QuoteApproved>(outbox[0].payload).premium, 1200);
 }
 
+// ApproveQuoteThen settles through `done`, once, with what ApproveQuote returns; a bad command
+// is refused before the repository sees it.
+TEST_F(QuoteCommandsTest, ApproveQuoteThenHandsTheResultToDone) {
+  Quote q = NewQuote();
+  std::vector<absl::StatusOr<ApproveQuoteResult>> results;
+  auto record = [&](absl::StatusOr<ApproveQuoteResult> r) { results.push_back(std::move(r)); };
+  commands_.ApproveQuoteThen({.quote_id = q.quote_id(), .request_id = "r1"}, record);
+  commands_.ApproveQuoteThen({.quote_id = q.quote_id(), .request_id = "r1"}, record);
+  commands_.ApproveQuoteThen({.quote_id = q.quote_id(), .expected_version = -1}, record);
+  ASSERT_EQ(results.size(), 3u);
+  ASSERT_TRUE(results[0].ok()) << results[0].status();
+  EXPECT_EQ(results[0]->quote.status(), QuoteStatus::kApproved);
+  ASSERT_EQ(repo_.outbox().size(), 1u);
+  EXPECT_EQ(repo_.outbox()[0].event_id, results[0]->event_id);
+  ASSERT_TRUE(results[1].ok()) << results[1].status();
+  EXPECT_EQ(results[1]->event_id, results[0]->event_id);
+  EXPECT_EQ(results[2].status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(repo_.outbox().size(), 1u);
+}
+
 TEST_F(QuoteCommandsTest, SameRequestIdReturnsTheOriginalResult) {
   Quote q = NewQuote();
   auto first = commands_.ApproveQuote({.quote_id = q.quote_id(), .request_id = "r1"});

@@ -3,6 +3,7 @@
 #ifndef QUOTEFLOW_DOMAIN_QUOTE_REPOSITORY_H_
 #define QUOTEFLOW_DOMAIN_QUOTE_REPOSITORY_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,16 @@ class QuoteRepository {
   // DEADLINE_EXCEEDED.
   virtual absl::StatusOr<QuoteCommandResult> Update(absl::string_view request_id,
                                                     absl::string_view quote_id, Decide decide) = 0;
+
+  // Update without waiting: returns at once and calls `done` once with what Update would have
+  // returned, maybe on another thread and maybe before it returns. `decide` runs before `done`.
+  // This default runs Update on the caller's thread.
+  using OwnedDecide = std::function<absl::StatusOr<std::vector<DomainEvent>>(Quote& quote)>;
+  using UpdateDone = std::function<void(absl::StatusOr<QuoteCommandResult> result)>;
+  virtual void UpdateThen(std::string request_id, std::string quote_id, OwnedDecide decide,
+                          UpdateDone done) {
+    done(Update(request_id, quote_id, decide));
+  }
 
   // NOT_FOUND, UNAVAILABLE.
   virtual absl::StatusOr<Quote> Get(absl::string_view quote_id) = 0;

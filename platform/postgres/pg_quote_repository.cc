@@ -1,11 +1,11 @@
 #include "platform/postgres/pg_quote_repository.h"
 
-#include <algorithm>
 #include <array>
 #include <optional>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "domain/errors.h"
 #include "domain/status_macros.h"
 #include "platform/events/event_codec.h"
@@ -289,12 +289,12 @@ absl::StatusOr<Quote> PgQuoteRepository::Insert(absl::string_view request_id, co
 struct PendingQuoteUpdate {
   std::string request_id;
   std::string quote_id;
-  QuoteRepository::Decide decide;
+  QuoteRepository::OwnedDecide decide;
+  QuoteRepository::UpdateDone done;  // called with `result` once the call is settled
+  absl::Time queued_at;
   absl::StatusOr<QuoteCommandResult> result = absl::UnknownError("not run");
   bool resolved = false;          // `result` is the call's outcome
   bool committed_events = false;  // this call committed outbox rows
-  bool taken = false;             // guarded by the repository's mu_: a batch took it off the queue
-  bool done = false;              // guarded by the repository's mu_: that batch has ended
 };
 
 namespace {
@@ -351,77 +351,127 @@ PgQuoteRepository::PgQuoteRepository(PgPool& pool, OutboxTarget outbox,
       outbox_(std::move(outbox)),
       acquire_timeout_(acquire_timeout),
       doorbell_(doorbell),
-      batching_(batching) {}
+      batching_(batching) {
+  for (int i = 0; i < batching_.max_concurrent_batches; ++i) {
+    writers_.emplace_back([this] { RunWriter(); });
+  }
+  if (!writers_.empty()) writers_.emplace_back([this] { RunExpiry(); });
+}
+
+PgQuoteRepository::~PgQuoteRepository() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  for (std::thread& writer : writers_) writer.join();
+}
 
 absl::StatusOr<QuoteCommandResult> PgQuoteRepository::Update(absl::string_view request_id,
                                                              absl::string_view quote_id,
                                                              Decide decide) {
-  PendingQuoteUpdate call{std::string(request_id), std::string(quote_id), decide};
-  if (batching_.max_concurrent_batches <= 0) {
-    WriteBatch({&call});
-  } else {
-    // Group commit: the caller that finds fewer than max_concurrent_batches batches in progress
-    // writes everything queued (up to max_batch_size) as one batch; the others wait in the queue,
-    // so under load many commands share one read, one write statement and one commit. A caller
-    // whose command another batch took waits for that batch to end.
-    mu_.Lock();
-    queue_.push_back(&call);
-    stats_.queued.fetch_add(1, std::memory_order_relaxed);
-    auto can_lead = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return call.done || (batches_in_progress_ < batching_.max_concurrent_batches &&
-                           !queue_.empty());
-    };
-    // A call no batch took within the acquire timeout gives up, as one waiting for a pooled
-    // connection would: nothing of it was written. Once taken, it waits for its batch to end.
-    const absl::Time give_up = absl::Now() + acquire_timeout_;
-    while (!call.done) {
-      const bool can = call.taken ? (mu_.Await(absl::Condition(&can_lead)), true)
-                                  : mu_.AwaitWithDeadline(absl::Condition(&can_lead), give_up);
-      if (call.done) break;
-      if (!can) {
-        if (call.taken) continue;
-        queue_.erase(std::find(queue_.begin(), queue_.end(), &call));
-        stats_.queued.fetch_sub(1, std::memory_order_relaxed);
-        call.result = absl::DeadlineExceededError(
-            absl::StrCat("changing quote ", call.quote_id, ": no write batch took the call within ",
-                         absl::FormatDuration(acquire_timeout_)));
-        break;
-      }
-      std::vector<PendingQuoteUpdate*> batch = TakeBatch();
-      ++batches_in_progress_;
-      mu_.Unlock();
-      WriteBatch(batch);
-      mu_.Lock();
-      --batches_in_progress_;
-      for (PendingQuoteUpdate* taken : batch) taken->done = true;
-    }
-    mu_.Unlock();
-  }
-  if (call.result.status().code() == absl::StatusCode::kAlreadyExists) {
-    // The request id was claimed concurrently by a request for another quote.
-    return RequestIdReused();
-  }
-  return std::move(call.result);
+  absl::StatusOr<QuoteCommandResult> result = absl::UnknownError("not run");
+  absl::Notification settled;
+  UpdateThen(std::string(request_id), std::string(quote_id), decide,
+             [&](absl::StatusOr<QuoteCommandResult> r) {
+               result = std::move(r);
+               settled.Notify();
+             });
+  settled.WaitForNotification();
+  return result;
 }
 
-std::vector<PendingQuoteUpdate*> PgQuoteRepository::TakeBatch() {
+void PgQuoteRepository::UpdateThen(std::string request_id, std::string quote_id,
+                                   OwnedDecide decide, UpdateDone done) {
+  auto call = std::make_unique<PendingQuoteUpdate>(PendingQuoteUpdate{
+      std::move(request_id), std::move(quote_id), std::move(decide), std::move(done)});
+  if (writers_.empty()) {
+    WriteBatch({call.get()});
+    Settle(*call);
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  call->queued_at = absl::Now();
+  queue_.push_back(std::move(call));
+  stats_.queued.fetch_add(1, std::memory_order_relaxed);
+}
+
+void PgQuoteRepository::RunWriter() {
+  // Group commit: each writer takes everything queued (up to max_batch_size) as one batch, so
+  // under load many commands share one read, one write statement and one commit.
+  for (;;) {
+    std::vector<std::unique_ptr<PendingQuoteUpdate>> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &PgQuoteRepository::StoppingOrQueued));
+      if (queue_.empty()) return;  // stopping, and every call written
+      batch = TakeBatch();
+    }
+    std::vector<PendingQuoteUpdate*> calls;
+    for (auto& call : batch) calls.push_back(call.get());
+    WriteBatch(calls);
+    for (auto& call : batch) Settle(*call);
+  }
+}
+
+void PgQuoteRepository::RunExpiry() {
+  // A call no batch took within the acquire timeout gives up, as one waiting as long for a pooled
+  // connection would: nothing of it was written. The writers may all be stuck in a batch, so this
+  // is a thread of its own, asleep until the oldest queued call's time is up.
+  for (;;) {
+    std::vector<std::unique_ptr<PendingQuoteUpdate>> expired;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &PgQuoteRepository::StoppingOrQueued));
+      if (stopping_) return;  // the writers write what is left
+      mu_.AwaitWithDeadline(absl::Condition(&stopping_),
+                            queue_.front()->queued_at + acquire_timeout_);
+      expired = TakeExpired(absl::Now() - acquire_timeout_);
+    }
+    for (auto& call : expired) {
+      call->result = absl::DeadlineExceededError(
+          absl::StrCat("changing quote ", call->quote_id, ": no write batch took the call within ",
+                       absl::FormatDuration(acquire_timeout_)));
+      Settle(*call);
+    }
+  }
+}
+
+void PgQuoteRepository::Settle(PendingQuoteUpdate& call) {
+  if (call.result.status().code() == absl::StatusCode::kAlreadyExists) {
+    // The request id was claimed concurrently by a request for another quote.
+    call.result = RequestIdReused();
+  }
+  call.done(std::move(call.result));
+}
+
+std::vector<std::unique_ptr<PendingQuoteUpdate>> PgQuoteRepository::TakeExpired(
+    absl::Time queued_before) {
+  std::vector<std::unique_ptr<PendingQuoteUpdate>> expired;
+  while (!queue_.empty() && queue_.front()->queued_at < queued_before) {
+    expired.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  stats_.queued.fetch_sub(static_cast<int64_t>(expired.size()), std::memory_order_relaxed);
+  return expired;
+}
+
+std::vector<std::unique_ptr<PendingQuoteUpdate>> PgQuoteRepository::TakeBatch() {
   // One command per quote and per request id in a batch: the batch's statement writes each quote
   // row and each request record at most once. Later commands for them wait for the next batch.
-  std::vector<PendingQuoteUpdate*> batch;
+  std::vector<std::unique_ptr<PendingQuoteUpdate>> batch;
   absl::flat_hash_set<absl::string_view> quotes, requests;
-  std::deque<PendingQuoteUpdate*> left;
-  for (PendingQuoteUpdate* call : queue_) {
+  std::deque<std::unique_ptr<PendingQuoteUpdate>> left;
+  for (std::unique_ptr<PendingQuoteUpdate>& call : queue_) {
     const bool fits = static_cast<int>(batch.size()) < batching_.max_batch_size &&
                       !quotes.contains(call->quote_id) &&
                       (call->request_id.empty() || !requests.contains(call->request_id));
     if (!fits) {
-      left.push_back(call);
+      left.push_back(std::move(call));
       continue;
     }
-    call->taken = true;
     quotes.insert(call->quote_id);
     if (!call->request_id.empty()) requests.insert(call->request_id);
-    batch.push_back(call);
+    batch.push_back(std::move(call));
   }
   queue_.swap(left);
   stats_.queued.fetch_sub(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);

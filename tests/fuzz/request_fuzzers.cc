@@ -227,7 +227,7 @@ void FuzzGrpcRequests(absl::string_view data) {
   testing::SequentialIds ids("q-");
   testing::InMemoryQuoteRepository quotes;
   QuoteCommands quote_commands(quotes, clock, ids);
-  QuoteGrpcService quote_service(quote_commands);
+  QuoteGrpcService quote_service(quote_commands, /*max_approvals=*/1);
   (void)quote_commands.CreateQuote({.customer_id = "c-1", .premium = 100});  // quote "q-1"
   testing::InMemoryCustomerRepository customers;
   CustomerCommands customer_commands(customers, clock, /*default_max_policies=*/5);
@@ -252,7 +252,11 @@ void FuzzGrpcRequests(absl::string_view data) {
     case 1:
       if (auto request = Parse<v1::ApproveQuoteRequest>(bytes)) {
         v1::ApproveQuoteResponse reply;
-        CheckReply(quote_service.ApproveQuote(&context, &*request, &reply), *request,
+        // The in-memory repository settles the call before Approve returns.
+        std::optional<grpc::Status> status;
+        quote_service.Approve(context, *request, &reply, [&](grpc::Status s) { status = s; });
+        FUZZ_CHECK(status.has_value(), "ApproveQuote was not settled");
+        CheckReply(*status, *request,
                    {StatusCode::OK, StatusCode::INVALID_ARGUMENT, StatusCode::NOT_FOUND,
                     StatusCode::ABORTED, StatusCode::FAILED_PRECONDITION});
       }

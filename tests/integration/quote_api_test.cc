@@ -83,7 +83,7 @@ class QuoteApiTest : public ::testing::Test {
   SystemClock clock_;
   UuidGenerator ids_;
   QuoteCommands commands_{repository_, clock_, ids_};
-  QuoteGrpcService service_{commands_};
+  QuoteGrpcService service_{commands_, /*max_approvals=*/1000};
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::QuoteService::Stub> stub_;
 };
@@ -408,6 +408,50 @@ TEST_F(QuoteApiBatchTest, ACallNoBatchTakesInTimeGivesUpAndWritesNothing) {
             1);
   EXPECT_EQ(Count("SELECT count(*) FROM quote.requests WHERE request_id = 'req-late'"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM quote.outbox"), 1);  // the blocked quote's
+}
+
+// ApproveQuoteThen (what quote-api's ApproveQuote, a gRPC callback method, calls) queues the call
+// and returns: no thread waits for the write. The repository's writer settles each call, and the
+// repository's destruction writes what is still queued.
+TEST_F(QuoteApiBatchTest, ApprovalsQueueWithoutAWaitingThreadAndTheWriterSettlesThem) {
+  auto repository = std::make_unique<PgQuoteRepository>(
+      pool_, OutboxTarget{.schema = "quote", .source = "/quoteflow/quote-api"});
+  QuoteCommands commands(*repository, clock_, ids_);
+  const std::string blocked = Create().quote_id();
+  std::vector<std::string> quotes;
+  for (int i = 0; i < 50; ++i) quotes.push_back(Create().quote_id());
+  pqxx::connection locker(Env().database_url());
+  pqxx::work lock(locker);
+  lock.exec_params("SELECT 1 FROM quote.quotes WHERE quote_id = $1 FOR UPDATE", blocked);
+
+  absl::Mutex mu;
+  std::map<std::string, absl::StatusOr<ApproveQuoteResult>> results;
+  auto record = [&](const std::string& quote_id) {
+    return [&, quote_id](absl::StatusOr<ApproveQuoteResult> result) {
+      absl::MutexLock l(&mu);
+      results.emplace(quote_id, std::move(result));
+    };
+  };
+  // Every call from this one thread, each returning before its write.
+  commands.ApproveQuoteThen({.quote_id = blocked}, record(blocked));
+  WaitForTheBlockedWrite();
+  for (const std::string& q : quotes) {
+    commands.ApproveQuoteThen({.quote_id = q, .request_id = "req-" + q}, record(q));
+  }
+  EXPECT_EQ(repository->stats().queued.load(), 50);
+  {
+    absl::MutexLock l(&mu);
+    EXPECT_TRUE(results.empty());
+  }
+  lock.commit();
+  repository.reset();
+  ASSERT_EQ(results.size(), 51u);
+  for (const auto& [quote_id, result] : results) {
+    ASSERT_TRUE(result.ok()) << quote_id << ": " << result.status();
+    EXPECT_EQ(result->quote.status(), QuoteStatus::kApproved) << quote_id;
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.outbox"), 51);
+  EXPECT_EQ(Count("SELECT count(*) FROM quote.requests WHERE operation = 'approve'"), 50);
 }
 
 TEST_F(QuoteApiTest, ErrorsAreProperStatuses) {
