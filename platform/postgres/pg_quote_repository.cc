@@ -352,10 +352,11 @@ PgQuoteRepository::PgQuoteRepository(PgPool& pool, OutboxTarget outbox,
       acquire_timeout_(acquire_timeout),
       doorbell_(doorbell),
       batching_(batching) {
+  if (batching_.max_concurrent_batches <= 0) return;  // every call written on its caller's thread
   for (int i = 0; i < batching_.max_concurrent_batches; ++i) {
-    writers_.emplace_back([this] { RunWriter(); });
+    threads_.emplace_back([this] { RunWriter(); });
   }
-  if (!writers_.empty()) writers_.emplace_back([this] { RunExpiry(); });
+  threads_.emplace_back([this] { RunExpiry(); });
 }
 
 PgQuoteRepository::~PgQuoteRepository() {
@@ -363,7 +364,7 @@ PgQuoteRepository::~PgQuoteRepository() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  for (std::thread& writer : writers_) writer.join();
+  for (std::thread& thread : threads_) thread.join();
 }
 
 absl::StatusOr<QuoteCommandResult> PgQuoteRepository::Update(absl::string_view request_id,
@@ -384,7 +385,7 @@ void PgQuoteRepository::UpdateThen(std::string request_id, std::string quote_id,
                                    OwnedDecide decide, UpdateDone done) {
   auto call = std::make_unique<PendingQuoteUpdate>(PendingQuoteUpdate{
       std::move(request_id), std::move(quote_id), std::move(decide), std::move(done)});
-  if (writers_.empty()) {
+  if (batching_.max_concurrent_batches <= 0) {
     WriteBatch({call.get()});
     Settle(*call);
     return;

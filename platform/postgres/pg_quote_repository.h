@@ -100,7 +100,7 @@ class PgQuoteRepository : public QuoteRepository {
   std::deque<std::unique_ptr<PendingQuoteUpdate>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // The writers and RunExpiry's thread; last: started once the rest is constructed.
-  std::vector<std::thread> writers_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace quoteflow
