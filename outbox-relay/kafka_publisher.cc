@@ -15,6 +15,8 @@ void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
   if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     t->delivery.outcome = DeliveryOutcome::kDelivered;
     t->delivery.error.clear();
+    t->delivery.partition = msg->partition;
+    t->delivery.offset = msg->offset;
   } else {
     t->delivery.outcome = IsPermanentProduceError(msg->err) ? DeliveryOutcome::kPermanent
                                                             : DeliveryOutcome::kTransient;

@@ -36,6 +36,8 @@ enum class DeliveryOutcome { kDelivered, kTransient, kPermanent };
 struct Delivery {
   DeliveryOutcome outcome = DeliveryOutcome::kTransient;
   std::string error;  // empty when delivered
+  int32_t partition = -1;  // where the broker wrote it, when delivered
+  int64_t offset = -1;
 };
 
 // True for produce errors that retrying cannot fix (the row is parked after --max-attempts).

@@ -286,6 +286,13 @@ absl::Status Relay::Settle(const std::vector<int64_t>& completed) {
       const Delivery& d = f->tracked.delivery;
       if (d.outcome == DeliveryOutcome::kDelivered) {
         kafka_ok_at_ = now;
+        if (log::Enabled(log::Level::kDebug)) {
+          log::Debug("delivered", {{"seq", static_cast<long long>(f->row.seq)},
+                                   {"event_id", f->row.event_id},
+                                   {"topic", f->topic},
+                                   {"partition", static_cast<int>(d.partition)},
+                                   {"offset", static_cast<long long>(d.offset)}});
+        }
         failed_rows_.erase(f->row.seq);
         if (blocked) {
           ++stats_.held_back;  // an earlier row of its aggregate failed: sent again after it

@@ -104,8 +104,12 @@ void AppendJsonEscaped(std::string& out, absl::string_view s) {
   }
 }
 
+bool Enabled(Level level) {
+  return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed);
+}
+
 void Write(Level level, absl::string_view msg, std::initializer_list<Field> fields) {
-  if (static_cast<int>(level) < g_min_level.load(std::memory_order_relaxed)) return;
+  if (!Enabled(level)) return;
   const std::string ts = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone());
   std::string line;
   line.reserve(128);

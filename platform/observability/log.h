@@ -36,6 +36,8 @@ struct Field {
 void Init(absl::string_view component, Level min_level = Level::kInfo);
 
 void Write(Level level, absl::string_view msg, std::initializer_list<Field> fields = {});
+// True when lines of `level` are written: guards per-message lines whose fields cost to build.
+bool Enabled(Level level);
 inline void Debug(absl::string_view m, std::initializer_list<Field> f = {}) {
   Write(Level::kDebug, m, f);
 }

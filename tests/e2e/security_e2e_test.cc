@@ -22,6 +22,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "platform/process/child_process.h"
@@ -289,6 +290,7 @@ TEST_F(SecurityE2eTest, KafkaSaslPasswordAppearsInNoOutput) {
   Start({}, url_with_password);
   auto quotes = v1::QuoteService::NewStub(quoteflow::testing::PlaintextChannel(address_));
   v1::Quote quote;
+  std::string approved_event_id;
   {
     grpc::ClientContext ctx;
     Authorize(ctx, "");
@@ -309,6 +311,7 @@ TEST_F(SecurityE2eTest, KafkaSaslPasswordAppearsInNoOutput) {
     v1::ApproveQuoteResponse resp;
     grpc::Status s = quotes->ApproveQuote(&ctx, req, &resp);
     ASSERT_TRUE(s.ok()) << s.error_message();
+    approved_event_id = resp.event_id();
   }
 
   // 1. The relay refuses an invalid configuration (acks=1) holding the secrets.
@@ -385,6 +388,19 @@ TEST_F(SecurityE2eTest, KafkaSaslPasswordAppearsInNoOutput) {
                            << quoteflow::testing::ReadFileTail(worker_log);
   ASSERT_TRUE((*relay)->Running()) << quoteflow::testing::ReadFileTail(relay_log);
   ASSERT_TRUE((*worker)->Running()) << quoteflow::testing::ReadFileTail(worker_log);
+  // At debug level the relay names where each event landed (topic, partition, offset).
+  {
+    const std::string delivered = "\"msg\":\"delivered\",\"seq\":";
+    const std::string landed = absl::StrCat("\"event_id\":\"", approved_event_id,
+                                            "\",\"topic\":\"", topic,
+                                            "\",\"partition\":0,\"offset\":");
+    const std::string text = ReadFile(relay_log);
+    bool found = false;
+    for (absl::string_view line : absl::StrSplit(text, '\n')) {
+      found = found || (absl::StrContains(line, delivered) && absl::StrContains(line, landed));
+    }
+    EXPECT_TRUE(found) << "no delivery line with " << landed << " in\n" << text;
+  }
 
   auto worker_channel =
       quoteflow::testing::PlaintextChannel(absl::StrCat("127.0.0.1:", worker_port));
