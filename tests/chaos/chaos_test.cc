@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "platform/kafka/kafka_admin.h"
@@ -151,6 +152,9 @@ class Chaos : public ::testing::Test {
     options.topic_prefix = prefix_;
     options.group_prefix = prefix_;
     options.log_prefix = "chaos-" + scenario;
+    // Debug lines cost about one per event (each relay delivery with its partition and offset,
+    // each event a worker handles): enough to follow any event of a failed run.
+    options.extra_env.emplace_back("QUOTEFLOW_LOG_LEVEL", "debug");
     options.underwriting_limit = kLimit;
     // The scenario's KAFKA_PROPERTIES, in every process's environment: the relays read it, the
     // workers' --kafka-properties below replaces it (so it is repeated there).
@@ -306,7 +310,39 @@ class Chaos : public ::testing::Test {
       std::ofstream out(path, std::ios::app);
       out << lines;
     }
-    EXPECT_TRUE(report.ok()) << report.ToString() << "\n" << system_->Logs();
+    EXPECT_TRUE(report.ok()) << report.ToString() << "\n"
+                             << DeliveriesOfLostEvents(report) << system_->Logs();
+  }
+
+  // The relays' delivery lines of `event_id` (each relay logs every delivery at debug level, with
+  // its topic, partition and offset), one per line.
+  std::string DeliveriesOf(const std::string& event_id) const {
+    const std::string event = absl::StrCat("\"event_id\":\"", event_id, "\"");
+    std::string lines;
+    for (const std::string& name : system_->Names()) {
+      if (!absl::StartsWith(name, "relay-")) continue;
+      const std::string log = testing::FileTail(system_->LogPath(name), 1 << 24);
+      for (absl::string_view line : absl::StrSplit(log, '\n')) {
+        if (absl::StrContains(line, "\"msg\":\"delivered\"") && absl::StrContains(line, event)) {
+          absl::StrAppend(&lines, "    ", name, ": ", line, "\n");
+        }
+      }
+    }
+    return lines;
+  }
+
+  // For each example of a failed I2, where its relay had it acknowledged: that tells an event
+  // Kafka lost after acknowledging it from one never acknowledged.
+  std::string DeliveriesOfLostEvents(const LedgerReport& report) const {
+    std::string out;
+    for (const InvariantLine& l : report.lines) {
+      if (l.ok || !absl::StartsWith(l.name, "I2")) continue;
+      for (const std::string& id : l.examples) {
+        const std::string lines = DeliveriesOf(id);
+        absl::StrAppend(&out, "  ", id, lines.empty() ? ": no delivery report\n" : ":\n", lines);
+      }
+    }
+    return out.empty() ? out : absl::StrCat("deliveries of the lost events:\n", out);
   }
 
   void ExpectAllRunning() {
@@ -879,6 +915,12 @@ TEST_F(Chaos, NegativeControlsEachInvariantFires) {
                   .ok());
   LedgerReport r25 = check();
   EXPECT_TRUE(failed(r25, "I2")) << r25.ToString();
+  // The lost event never had a delivery report; its sibling has one, with partition and offset.
+  const std::string lost = DeliveriesOfLostEvents(r25);
+  EXPECT_TRUE(absl::StrContains(lost, extra.approvals[0].event_id + ": no delivery report"))
+      << lost;
+  const std::string delivered = DeliveriesOf(extra.approvals[1].event_id);
+  EXPECT_TRUE(absl::StrContains(delivered, "\"offset\":")) << delivered;
   EXPECT_TRUE(failed(r25, "I5")) << r25.ToString();
   if (failed(r25, "I2")) fired.push_back("I2:missing");
   if (failed(r25, "I5")) fired.push_back("I5:open");
