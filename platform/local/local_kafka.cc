@@ -40,7 +40,9 @@ constexpr char kCompiledLibsDir[] = QUOTEFLOW_KAFKA_LIBS;
 constexpr char kCompiledLibsDir[] = "";
 #endif
 
-// Quiet broker logs: warnings from Kafka itself, plus the lines that say the node is up.
+// Quiet broker logs: warnings from Kafka itself, the lines that say the node is up, and, at INFO,
+// replication and leadership (leader/follower changes, ISR updates, truncations, the controller's
+// partition changes with any unclean election): what explains a record lost across broker crashes.
 constexpr char kLog4j2Properties[] = R"(status = warn
 appender.file.type = File
 appender.file.name = FILE
@@ -53,6 +55,18 @@ logger.server.name = kafka.server.KafkaRaftServer
 logger.server.level = info
 logger.broker.name = kafka.server.BrokerServer
 logger.broker.level = info
+logger.state.name = state.change.logger
+logger.state.level = info
+logger.partition.name = kafka.cluster.Partition
+logger.partition.level = info
+logger.log.name = org.apache.kafka.storage.internals.log.UnifiedLog
+logger.log.level = info
+logger.fetcher.name = kafka.server.ReplicaFetcherThread
+logger.fetcher.level = info
+logger.changes.name = org.apache.kafka.controller.ReplicationControlManager
+logger.changes.level = info
+logger.election.name = org.apache.kafka.controller.PartitionChangeBuilder
+logger.election.level = info
 )";
 
 std::string FindJava() {
@@ -471,8 +485,10 @@ bool LocalKafka::NodeRunning(int node) {
   return n.jvm != nullptr && n.jvm->Running();
 }
 
+std::string LocalKafka::NodeLogPath(int node) const { return GetNode(node).dir + "/kafka.log"; }
+
 std::string LocalKafka::NodeLogTail(int node, size_t bytes) const {
-  return Tail(GetNode(node).dir + "/kafka.log", bytes);
+  return Tail(NodeLogPath(node), bytes);
 }
 
 absl::Status LocalKafka::StopNode(int node, absl::Duration grace) {

@@ -108,6 +108,8 @@ class LocalKafka {
   // The node's JVM pid; -1 when it is not running.
   pid_t NodePid(int node) const;
   bool NodeRunning(int node);
+  // The node's broker log (kafka.log in its directory) and its last `bytes`.
+  std::string NodeLogPath(int node) const;
   std::string NodeLogTail(int node, size_t bytes = 3000) const;
 
   // SIGTERM (controlled shutdown) and wait up to `grace`, then SIGKILL. OK when already stopped.

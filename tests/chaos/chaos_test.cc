@@ -18,13 +18,16 @@
 #include <filesystem>
 #include <fstream>
 #include <pqxx/pqxx>
+#include <set>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "platform/kafka/kafka_admin.h"
@@ -332,17 +335,41 @@ class Chaos : public ::testing::Test {
   }
 
   // For each example of a failed I2, where its relay had it acknowledged: that tells an event
-  // Kafka lost after acknowledging it from one never acknowledged.
+  // Kafka lost after acknowledging it from one never acknowledged. Then what the brokers logged
+  // about those partitions (BrokerLinesAbout).
   std::string DeliveriesOfLostEvents(const LedgerReport& report) const {
     std::string out;
+    std::set<std::string> partitions;  // "<topic>-<partition>"
     for (const InvariantLine& l : report.lines) {
       if (l.ok || !absl::StartsWith(l.name, "I2")) continue;
       for (const std::string& id : l.examples) {
         const std::string lines = DeliveriesOf(id);
         absl::StrAppend(&out, "  ", id, lines.empty() ? ": no delivery report\n" : ":\n", lines);
+        for (absl::string_view line : absl::StrSplit(lines, '\n', absl::SkipEmpty())) {
+          partitions.insert(absl::StrCat(JsonField(line, "topic"), "-",
+                                         JsonField(line, "partition")));
+        }
       }
     }
-    return out.empty() ? out : absl::StrCat("deliveries of the lost events:\n", out);
+    if (out.empty()) return out;
+    return absl::StrCat("deliveries of the lost events:\n", out, BrokerLinesAbout(partitions));
+  }
+
+  // The brokers' log lines about these partitions; a scenario on a cluster of its own has them.
+  virtual std::string BrokerLinesAbout(const std::set<std::string>& partitions) const {
+    return "";
+  }
+
+  // The value of `"key":` in a JSON log line, without quotes ("" when absent).
+  static std::string JsonField(absl::string_view line, absl::string_view key) {
+    const std::string k = absl::StrCat("\"", key, "\":");
+    const size_t at = line.find(k);
+    if (at == absl::string_view::npos) return "";
+    absl::string_view v = line.substr(at + k.size());
+    v = v.substr(0, v.find_first_of(",}"));
+    absl::ConsumePrefix(&v, "\"");
+    absl::ConsumeSuffix(&v, "\"");
+    return std::string(v);
   }
 
   void ExpectAllRunning() {
@@ -1060,6 +1087,33 @@ class BrokerChaos : public Chaos {
     LedgerReport r = CheckUntilHolds(absl::Seconds(60));
     Verdict(r, ok && quiet.ok() && load_.given_up == 0,
             absl::StrCat(figures, " drained-after-recovery=", Ms(drain)));
+  }
+
+  // Each node's lines naming one of `partitions` (not a longer partition number), and every
+  // unclean election (those name the topic by id only); up to 300 per node.
+  std::string BrokerLinesAbout(const std::set<std::string>& partitions) const override {
+    if (kafka_ == nullptr || partitions.empty()) return "";
+    auto names = [&](absl::string_view line) {
+      for (const std::string& p : partitions) {
+        for (size_t at = line.find(p); at != absl::string_view::npos; at = line.find(p, at + 1)) {
+          const size_t end = at + p.size();
+          if (end == line.size() || !absl::ascii_isdigit(line[end])) return true;
+        }
+      }
+      return absl::StrContains(line, "using an unclean election");
+    };
+    std::string out =
+        absl::StrCat("broker log lines about ", absl::StrJoin(partitions, ", "), ":\n");
+    for (int node = 1; node <= kafka_->node_count(); ++node) {
+      std::string lines;
+      int n = 0;
+      const std::string log = testing::FileTail(kafka_->NodeLogPath(node), 1 << 26);
+      for (absl::string_view line : absl::StrSplit(log, '\n')) {
+        if (names(line) && ++n <= 300) absl::StrAppend(&lines, "    ", line, "\n");
+      }
+      absl::StrAppend(&out, "  node ", node, " (", n, " lines):\n", lines);
+    }
+    return out;
   }
 
   std::unique_ptr<LocalKafka> kafka_;
