@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -203,7 +204,14 @@ std::string SagaSystem::Logs() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;
   for (const Proc& p : procs_) {
-    absl::StrAppend(&out, "==== ", p.name, " ====\n", FileTail(LogPath(p.name)), "\n");
+    // The tail of the lines above debug level: per-event debug lines would push out the warnings.
+    std::string lines;
+    for (absl::string_view line : absl::StrSplit(FileTail(LogPath(p.name), 1 << 22), '\n')) {
+      if (!absl::StrContains(line, "\"level\":\"debug\"")) absl::StrAppend(&lines, line, "\n");
+    }
+    constexpr size_t kTail = 3000;
+    if (lines.size() > kTail) lines.erase(0, lines.size() - kTail);
+    absl::StrAppend(&out, "==== ", p.name, " ====\n", lines, "\n");
   }
   return out;
 }
