@@ -50,7 +50,7 @@ TEST(ChildProcessTest, PassesEnvironment) {
 }
 
 TEST(ChildProcessTest, ReadLineDeadline) {
-  auto child = StartShell("sleep 30");
+  auto child = StartShell("exec sleep 30");
   ASSERT_NE(child, nullptr);
   absl::Time start = absl::Now();
   auto line = child->ReadLine(absl::Now() + absl::Milliseconds(100));
