@@ -45,7 +45,7 @@
 #include "quoteflow/v1/policy.grpc.pb.h"
 #include "quoteflow/v1/quote.grpc.pb.h"
 #include "quoteflow/v1/saga.grpc.pb.h"
-#include "tests/support/saga_system.h"
+#include "tests/support/saga_fixture.h"
 #include "tests/support/test_environment.h"
 
 namespace quoteflow {
@@ -126,93 +126,8 @@ std::vector<std::string> Steps(const v1::Saga& saga) {
 }
 
 // Shared by both suites: one system per suite (static), helpers over its stubs and the database.
-class OrchestrationTestBase : public ::testing::Test {
+class OrchestrationTestBase : public quoteflow::testing::SagaSystemFixture {
  protected:
-  static void StartSystem(SagaSystemOptions options) {
-    system_ = new SagaSystem(std::move(options));
-    absl::Status s = system_->Start();
-    if (!s.ok()) start_error_ = new std::string(s.ToString() + "\n" + system_->Logs());
-  }
-  static void StopSystem() {
-    if (system_ == nullptr) return;
-    std::vector<std::string> bad = system_->Stop();
-    EXPECT_TRUE(bad.empty()) << "did not stop cleanly: " << absl::StrJoin(bad, ", ") << "\n"
-                             << system_->Logs();
-    delete system_;
-    system_ = nullptr;
-    delete start_error_;
-    start_error_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_EQ(start_error_, nullptr) << *start_error_;
-    ASSERT_TRUE(system_->Dead().empty()) << absl::StrJoin(system_->Dead(), ", ") << " died\n"
-                                         << system_->Logs();
-  }
-
-  static void CreateCustomer(const std::string& id, int64_t max_policies) {
-    v1::CreateCustomerRequest req;
-    req.set_customer_id(id);
-    req.set_name("Customer " + id);
-    req.set_max_policies(max_policies);
-    req.set_request_id("create-" + id);
-    v1::Customer out;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Status s = system_->customers().CreateCustomer(&ctx, req, &out);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-  }
-
-  // Creates and approves a quote; returns its id ("" after a gtest failure).
-  static std::string CreateAndApprove(const std::string& customer, int64_t premium) {
-    v1::CreateQuoteRequest create;
-    create.set_customer_id(customer);
-    create.set_premium(premium);
-    v1::Quote quote;
-    grpc::ClientContext c1;
-    c1.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Status s = system_->quotes().CreateQuote(&c1, create, &quote);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    if (!s.ok()) return "";
-    v1::ApproveQuoteRequest approve;
-    approve.set_quote_id(quote.quote_id());
-    approve.set_request_id("approve-" + quote.quote_id());
-    v1::ApproveQuoteResponse approved;
-    grpc::ClientContext c2;
-    c2.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    s = system_->quotes().ApproveQuote(&c2, approve, &approved);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return s.ok() ? quote.quote_id() : "";
-  }
-
-  static v1::Quote GetQuote(const std::string& id) {
-    v1::GetQuoteRequest req;
-    req.set_quote_id(id);
-    v1::Quote out;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    EXPECT_TRUE(system_->quotes().GetQuote(&ctx, req, &out).ok());
-    return out;
-  }
-
-  static grpc::Status GetPolicy(const std::string& quote_id, v1::Policy* out) {
-    v1::GetPolicyRequest req;
-    req.set_quote_id(quote_id);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return system_->policies().GetPolicy(&ctx, req, out);
-  }
-
-  static v1::Customer GetCustomer(const std::string& id) {
-    v1::GetCustomerRequest req;
-    req.set_customer_id(id);
-    v1::Customer out;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    EXPECT_TRUE(system_->customers().GetCustomer(&ctx, req, &out).ok());
-    return out;
-  }
-
   static grpc::Status GetSaga(const std::string& quote_id, v1::Saga* out,
                               v1::SagaService::Stub* stub = nullptr) {
     v1::GetSagaRequest req;
@@ -240,24 +155,6 @@ class OrchestrationTestBase : public ::testing::Test {
     return saga;
   }
 
-  static std::string Query1(const std::string& sql) {
-    pqxx::connection c(Env().database_url());
-    pqxx::nontransaction tx(c);
-    return tx.exec(sql)[0][0].as<std::string>();
-  }
-
-  static int64_t Count(const std::string& sql) {
-    pqxx::connection c(Env().database_url());
-    pqxx::nontransaction tx(c);
-    return tx.exec(sql)[0][0].as<int64_t>();
-  }
-
-  static std::string InList(const std::vector<std::string>& ids) {
-    std::string list;
-    for (const std::string& id : ids) absl::StrAppend(&list, list.empty() ? "'" : ",'", id, "'");
-    return list;
-  }
-
   // Waits until none of the quotes is APPROVED and each one's saga is COMPLETED or COMPENSATED.
   static void WaitSettled(const std::vector<std::string>& ids, absl::Duration timeout) {
     const std::string list = InList(ids);
@@ -282,21 +179,7 @@ class OrchestrationTestBase : public ::testing::Test {
   // I5 over the whole database (as saga_e2e_test), plus the orchestration's own: ISSUED <=> saga
   // COMPLETED, REJECTED <=> saga COMPENSATED (for settled sagas).
   static void ExpectInvariants() {
-    EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes q LEFT JOIN policy.policies p"
-                    " USING (quote_id) WHERE q.status = 'ISSUED'"
-                    " AND (p.status IS NULL OR p.status <> 'ACTIVE')"),
-              0);
-    EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes q JOIN policy.policies p USING (quote_id)"
-                    " WHERE q.status = 'REJECTED' AND p.status = 'ACTIVE'"),
-              0);
-    EXPECT_EQ(Count("SELECT count(*) FROM customer.customers c WHERE policy_count <>"
-                    " (SELECT count(*) FROM policy.policies p WHERE p.customer_id = c.customer_id"
-                    "  AND p.status = 'ACTIVE')"),
-              0);
-    EXPECT_EQ(Count("SELECT count(*) FROM policy.policies p WHERE status = 'ACTIVE' AND NOT"
-                    " EXISTS (SELECT 1 FROM customer.customers c"
-                    " WHERE c.customer_id = p.customer_id)"),
-              0);
+    ExpectSagaInvariants();
     EXPECT_EQ(Count("SELECT count(*) FROM (SELECT quote_id FROM policy.policies GROUP BY quote_id"
                     " HAVING count(*) > 1) d"),
               0);
@@ -329,13 +212,7 @@ class OrchestrationTestBase : public ::testing::Test {
                     list + ") GROUP BY quote_id, step HAVING count(*) > 1) d"),
               0);
   }
-
-  static SagaSystem* system_;
-  static std::string* start_error_;
 };
-
-SagaSystem* OrchestrationTestBase::system_ = nullptr;
-std::string* OrchestrationTestBase::start_error_ = nullptr;
 
 // ---- Suite 1: two orchestrators (one consumer group), production-like deadlines ----
 

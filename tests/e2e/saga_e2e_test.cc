@@ -21,120 +21,31 @@
 #include "quoteflow/v1/customer.grpc.pb.h"
 #include "quoteflow/v1/policy.grpc.pb.h"
 #include "quoteflow/v1/quote.grpc.pb.h"
-#include "tests/support/saga_system.h"
+#include "tests/support/saga_fixture.h"
 #include "tests/support/test_environment.h"
 
 namespace quoteflow {
 namespace {
 
 using quoteflow::testing::Env;
-using quoteflow::testing::SagaSystem;
 using quoteflow::testing::WaitFor;
 
 constexpr char kTopics[] =
     "quotes:4,policies:4,customers:4,quotes.dlq:1,policies.dlq:1,customers.dlq:1";
 
-class SagaE2eTest : public ::testing::Test {
+class SagaE2eTest : public quoteflow::testing::SagaSystemFixture {
  protected:
   static void SetUpTestSuite() {
     // The relays poll once a minute: every hop of every saga here is woken by the doorbell its
     // writer (quote-api, policy-, customer-, quote-worker) rings after committing, so a writer
     // that stops ringing shows as sagas that do not settle within their deadlines.
-    system_ = new SagaSystem({.relay_poll_interval = "60s"});
-    absl::Status s = system_->Start();
-    if (!s.ok()) start_error_ = new std::string(s.ToString() + "\n" + system_->Logs());
+    StartSystem({.relay_poll_interval = "60s"});
   }
-  static void TearDownTestSuite() {
-    if (system_ == nullptr) return;
-    std::vector<std::string> bad = system_->Stop();
-    EXPECT_TRUE(bad.empty()) << "did not stop cleanly: " << absl::StrJoin(bad, ", ") << "\n"
-                             << system_->Logs();
-    delete system_;
-    system_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_EQ(start_error_, nullptr) << *start_error_;
-    ASSERT_TRUE(system_->Dead().empty()) << absl::StrJoin(system_->Dead(), ", ") << " died\n"
-                                         << system_->Logs();
-  }
-
-  static void CreateCustomer(const std::string& id, int64_t max_policies) {
-    v1::CreateCustomerRequest req;
-    req.set_customer_id(id);
-    req.set_name("Customer " + id);
-    req.set_max_policies(max_policies);
-    req.set_request_id("create-" + id);
-    v1::Customer out;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Status s = system_->customers().CreateCustomer(&ctx, req, &out);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-  }
-
-  // Creates and approves a quote; returns its id ("" after a gtest failure).
-  static std::string CreateAndApprove(const std::string& customer, int64_t premium) {
-    v1::CreateQuoteRequest create;
-    create.set_customer_id(customer);
-    create.set_premium(premium);
-    v1::Quote quote;
-    grpc::ClientContext c1;
-    c1.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Status s = system_->quotes().CreateQuote(&c1, create, &quote);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    if (!s.ok()) return "";
-    v1::ApproveQuoteRequest approve;
-    approve.set_quote_id(quote.quote_id());
-    approve.set_request_id("approve-" + quote.quote_id());
-    v1::ApproveQuoteResponse approved;
-    grpc::ClientContext c2;
-    c2.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    s = system_->quotes().ApproveQuote(&c2, approve, &approved);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return s.ok() ? quote.quote_id() : "";
-  }
-
-  static v1::Quote GetQuote(const std::string& id) {
-    v1::GetQuoteRequest req;
-    req.set_quote_id(id);
-    v1::Quote out;
-    grpc::ClientContext ctx;
-    EXPECT_TRUE(system_->quotes().GetQuote(&ctx, req, &out).ok());
-    return out;
-  }
-
-  static grpc::Status GetPolicy(const std::string& quote_id, v1::Policy* out) {
-    v1::GetPolicyRequest req;
-    req.set_quote_id(quote_id);
-    grpc::ClientContext ctx;
-    return system_->policies().GetPolicy(&ctx, req, out);
-  }
-
-  static v1::Customer GetCustomer(const std::string& id) {
-    v1::GetCustomerRequest req;
-    req.set_customer_id(id);
-    v1::Customer out;
-    grpc::ClientContext ctx;
-    EXPECT_TRUE(system_->customers().GetCustomer(&ctx, req, &out).ok());
-    return out;
-  }
-
-  static std::string Query1(const std::string& sql) {
-    pqxx::connection c(Env().database_url());
-    pqxx::nontransaction tx(c);
-    return tx.exec(sql)[0][0].as<std::string>();
-  }
-
-  static int64_t Count(const std::string& sql) {
-    pqxx::connection c(Env().database_url());
-    pqxx::nontransaction tx(c);
-    return tx.exec(sql)[0][0].as<int64_t>();
-  }
+  static void TearDownTestSuite() { StopSystem(); }
 
   // Waits until none of the quotes is APPROVED any more.
   static void WaitSettled(const std::vector<std::string>& ids, absl::Duration timeout) {
-    std::string list;
-    for (const std::string& id : ids) absl::StrAppend(&list, list.empty() ? "'" : ",'", id, "'");
+    const std::string list = InList(ids);
     absl::Status settled = WaitFor(
         [&]() -> absl::Status {
           int64_t open = Count(
@@ -147,33 +58,7 @@ class SagaE2eTest : public ::testing::Test {
         timeout, "every approved quote to end ISSUED or REJECTED");
     ASSERT_TRUE(settled.ok()) << settled << "\n" << system_->Logs();
   }
-
-  // I5 over the whole database: ISSUED <=> an ACTIVE policy; REJECTED => no ACTIVE policy; every
-  // customer's count = its ACTIVE policies; no ACTIVE policy for an unregistered customer.
-  static void ExpectInvariants() {
-    EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes q LEFT JOIN policy.policies p"
-                    " USING (quote_id) WHERE q.status = 'ISSUED'"
-                    " AND (p.status IS NULL OR p.status <> 'ACTIVE')"),
-              0);
-    EXPECT_EQ(Count("SELECT count(*) FROM quote.quotes q JOIN policy.policies p USING (quote_id)"
-                    " WHERE q.status = 'REJECTED' AND p.status = 'ACTIVE'"),
-              0);
-    EXPECT_EQ(Count("SELECT count(*) FROM customer.customers c WHERE policy_count <>"
-                    " (SELECT count(*) FROM policy.policies p WHERE p.customer_id = c.customer_id"
-                    "  AND p.status = 'ACTIVE')"),
-              0);
-    EXPECT_EQ(Count("SELECT count(*) FROM policy.policies p WHERE status = 'ACTIVE' AND NOT"
-                    " EXISTS (SELECT 1 FROM customer.customers c"
-                    " WHERE c.customer_id = p.customer_id)"),
-              0);
-  }
-
-  static SagaSystem* system_;
-  static std::string* start_error_;
 };
-
-SagaSystem* SagaE2eTest::system_ = nullptr;
-std::string* SagaE2eTest::start_error_ = nullptr;
 
 TEST_F(SagaE2eTest, HappyPathAndBothCompensations) {
   CreateCustomer("e2e-roomy", 5);
@@ -218,7 +103,7 @@ TEST_F(SagaE2eTest, HappyPathAndBothCompensations) {
 
   EXPECT_EQ(GetCustomer("e2e-roomy").policy_count(), 1);
   EXPECT_EQ(GetCustomer("e2e-full").policy_count(), 1);
-  ExpectInvariants();
+  ExpectSagaInvariants();
 }
 
 // Each of a saga's three hops through a relay (QuoteApproved, PolicyCreated,
@@ -258,7 +143,7 @@ TEST_F(SagaE2eTest, ManyQuotesApprovedConcurrentlyAllSettle) {
   for (int c = 0; c < kCustomers; ++c) {
     EXPECT_EQ(GetCustomer(absl::StrCat("load-", c)).policy_count(), kMax);
   }
-  ExpectInvariants();
+  ExpectSagaInvariants();
 }
 
 TEST_F(SagaE2eTest, ThousandQuotesForFiftyCustomersAllIssued) {
@@ -286,7 +171,7 @@ TEST_F(SagaE2eTest, ThousandQuotesForFiftyCustomersAllIssued) {
   EXPECT_EQ(Count("SELECT sum(policy_count) FROM customer.customers"
                   " WHERE customer_id LIKE 'bulk-%'"),
             kQuotes);
-  ExpectInvariants();
+  ExpectSagaInvariants();
 }
 
 TEST_F(SagaE2eTest, PoisonEventIsDeadLetteredWithItsReasonWhileOtherTrafficCompletes) {
@@ -483,7 +368,7 @@ TEST_F(SagaE2eTest, EveryEventRepublishedChangesNothing) {
               0)
         << schema;
   }
-  ExpectInvariants();
+  ExpectSagaInvariants();
 }
 
 }  // namespace

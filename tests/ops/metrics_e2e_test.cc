@@ -26,7 +26,7 @@
 #include "gtest/gtest.h"
 #include "platform/process/child_process.h"
 #include "tests/ops/ops_test_util.h"
-#include "tests/support/saga_system.h"
+#include "tests/support/saga_fixture.h"
 #include "tests/support/test_environment.h"
 
 namespace quoteflow {
@@ -153,7 +153,7 @@ void Reproduce(const std::string& base_topic, const TopicRecord& record) {
   rd_kafka_destroy(rk);
 }
 
-class MetricsE2eTest : public ::testing::Test {
+class MetricsE2eTest : public testing::SagaSystemFixture {
  protected:
   static void SetUpTestSuite() {
     testing::SagaSystemOptions options;
@@ -164,20 +164,9 @@ class MetricsE2eTest : public ::testing::Test {
       (*ports_)[name] = port;
       options.extra_args[name].push_back(absl::StrCat("--metrics-address=127.0.0.1:", port));
     }
-    system_ = new SagaSystem(options);
-    absl::Status s = system_->Start();
-    if (!s.ok()) start_error_ = new std::string(s.ToString() + "\n" + system_->Logs());
+    StartSystem(options);
   }
-  static void TearDownTestSuite() {
-    if (system_ == nullptr) return;
-    std::vector<std::string> bad = system_->Stop();
-    EXPECT_TRUE(bad.empty()) << "did not stop cleanly\n" << system_->Logs();
-    delete system_;
-    system_ = nullptr;
-  }
-  void SetUp() override {
-    if (start_error_ != nullptr) GTEST_FAIL() << "system did not start: " << *start_error_;
-  }
+  static void TearDownTestSuite() { StopSystem(); }
 
   static std::string Metrics(const std::string& process) {
     std::optional<HttpResponse> r = HttpGet(ports_->at(process), "/metrics");
@@ -212,13 +201,9 @@ class MetricsE2eTest : public ::testing::Test {
         absl::Seconds(60), "quote " + quote_id + " " + v1::QuoteStatus_Name(want));
   }
 
-  static SagaSystem* system_;
-  static std::string* start_error_;
   static std::map<std::string, int>* ports_;
 };
 
-SagaSystem* MetricsE2eTest::system_ = nullptr;
-std::string* MetricsE2eTest::start_error_ = nullptr;
 std::map<std::string, int>* MetricsE2eTest::ports_ = new std::map<std::string, int>;
 
 TEST_F(MetricsE2eTest, EveryProcessIsLiveAndReady) {
@@ -238,35 +223,13 @@ TEST_F(MetricsE2eTest, EveryProcessIsLiveAndReady) {
 }
 
 TEST_F(MetricsE2eTest, MetricsShowTheCountsOfTheRun) {
-  {
-    grpc::ClientContext ctx;
-    v1::CreateCustomerRequest req;
-    req.set_customer_id("metrics-alice");
-    req.set_name("Alice");
-    req.set_max_policies(5);
-    req.set_request_id("metrics-alice");
-    v1::Customer resp;
-    grpc::Status s = system_->customers().CreateCustomer(&ctx, req, &resp);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-  }
+  CreateCustomer("metrics-alice", 5);
   // Three quotes within the underwriting limit (issued) and two above it (rejected).
   constexpr int kIssued = 3, kRejected = 2;
   std::vector<std::string> ids;
   for (int i = 0; i < kIssued + kRejected; ++i) {
-    grpc::ClientContext create_ctx;
-    v1::CreateQuoteRequest create;
-    create.set_customer_id("metrics-alice");
-    create.set_premium(i < kIssued ? 1000 + i : 2'000'000 + i);
-    v1::Quote quote;
-    grpc::Status s = system_->quotes().CreateQuote(&create_ctx, create, &quote);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-    grpc::ClientContext approve_ctx;
-    v1::ApproveQuoteRequest approve;
-    approve.set_quote_id(quote.quote_id());
-    v1::ApproveQuoteResponse approved;
-    s = system_->quotes().ApproveQuote(&approve_ctx, approve, &approved);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-    ids.push_back(quote.quote_id());
+    ids.push_back(CreateAndApprove("metrics-alice", i < kIssued ? 1000 + i : 2'000'000 + i));
+    ASSERT_FALSE(ids.back().empty());
   }
   {
     grpc::ClientContext ctx;
@@ -537,31 +500,9 @@ TEST_F(MetricsE2eTest, OneTraceIdLinksTheSagasOutboxRowsAndKafkaRecords) {
   for (const char* relay : {"relay-quote", "relay-policy", "relay-customer"}) {
     ASSERT_TRUE(system_->Kill(relay).ok()) << relay;
   }
-  {
-    grpc::ClientContext ctx;
-    v1::CreateCustomerRequest req;
-    req.set_customer_id("trace-bob");
-    req.set_name("Bob");
-    req.set_max_policies(2);
-    req.set_request_id("trace-bob");
-    v1::Customer resp;
-    ASSERT_TRUE(system_->customers().CreateCustomer(&ctx, req, &resp).ok());
-  }
-  std::string quote_id;
-  {
-    grpc::ClientContext create_ctx;
-    v1::CreateQuoteRequest create;
-    create.set_customer_id("trace-bob");
-    create.set_premium(4200);
-    v1::Quote quote;
-    ASSERT_TRUE(system_->quotes().CreateQuote(&create_ctx, create, &quote).ok());
-    quote_id = quote.quote_id();
-    grpc::ClientContext approve_ctx;
-    v1::ApproveQuoteRequest approve;
-    approve.set_quote_id(quote_id);
-    v1::ApproveQuoteResponse approved;
-    ASSERT_TRUE(system_->quotes().ApproveQuote(&approve_ctx, approve, &approved).ok());
-  }
+  CreateCustomer("trace-bob", 2);
+  const std::string quote_id = CreateAndApprove("trace-bob", 4200);
+  ASSERT_FALSE(quote_id.empty());
 
   const std::string trace = TraceId(WaitForOutboxTrace("quote", quote_id, "QuoteApproved"));
   ASSERT_FALSE(trace.empty()) << "the quote's outbox row has no valid traceparent";
@@ -591,16 +532,7 @@ TEST_F(MetricsE2eTest, OneTraceIdLinksTheSagasOutboxRowsAndKafkaRecords) {
 // times out and is retried) shows as lag on its partition of "customers" on /metrics, and the lag
 // goes back to 0 once the lock is released and the quote is ISSUED.
 TEST_F(MetricsE2eTest, AHeldRecordIsLagOnItsPartitionUntilApplied) {
-  {
-    grpc::ClientContext ctx;
-    v1::CreateCustomerRequest req;
-    req.set_customer_id("lag-carol");
-    req.set_name("Carol");
-    req.set_max_policies(2);
-    req.set_request_id("lag-carol");
-    v1::Customer resp;
-    ASSERT_TRUE(system_->customers().CreateCustomer(&ctx, req, &resp).ok());
-  }
+  CreateCustomer("lag-carol", 2);
   std::string quote_id;
   {
     grpc::ClientContext ctx;

@@ -1,7 +1,5 @@
 #include "tests/ops/ops_kit_fixture.h"
 
-#include <grpcpp/grpcpp.h>
-
 #include <cstdio>
 #include <optional>
 #include <pqxx/pqxx>
@@ -10,14 +8,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "platform/process/child_process.h"
-#include "quoteflow/v1/customer.grpc.pb.h"
-#include "quoteflow/v1/quote.grpc.pb.h"
 #include "tests/support/test_environment.h"
 
 namespace quoteflow::ops_testing {
 
-testing::SagaSystem* OpsKitTest::system_ = nullptr;
-std::string* OpsKitTest::start_error_ = nullptr;
 RunbookRunner* OpsKitTest::runner_ = nullptr;
 std::string* OpsKitTest::mode_ = new std::string;
 std::map<std::string, int>* OpsKitTest::ports_ = new std::map<std::string, int>;
@@ -52,11 +46,8 @@ void OpsKitTest::StartSystem(testing::SagaSystemOptions options) {
     (*ports_)[name] = port;
     options.extra_args[name].push_back(absl::StrCat("--metrics-address=127.0.0.1:", port));
   }
-  system_ = new testing::SagaSystem(options);
-  if (absl::Status s = system_->Start(); !s.ok()) {
-    start_error_ = new std::string(s.ToString() + "\n" + system_->Logs());
-    return;
-  }
+  SagaSystemFixture::StartSystem(std::move(options));
+  if (start_error_ != nullptr) return;
   EnvVars env = {{"DATABASE_URL", testing::Env().database_url()},
                  {"KAFKA_BOOTSTRAP_SERVERS", testing::Env().bootstrap_servers()},
                  {"QUOTECTL", QUOTEFLOW_QUOTECTL_BIN}};
@@ -64,17 +55,9 @@ void OpsKitTest::StartSystem(testing::SagaSystemOptions options) {
   runner_ = new RunbookRunner(QUOTEFLOW_RUNBOOK, *mode_, env);
 }
 
-void OpsKitTest::TearDownTestSuite() {
-  if (system_ == nullptr) return;
-  std::vector<std::string> bad = system_->Stop();
-  EXPECT_TRUE(bad.empty()) << "did not stop cleanly: " << absl::StrJoin(bad, ", ") << "\n"
-                           << system_->Logs();
-  delete system_;
-  system_ = nullptr;
-}
-
 void OpsKitTest::SetUp() {
-  if (start_error_ != nullptr) GTEST_FAIL() << "system did not start: " << *start_error_;
+  SagaSystemFixture::SetUp();
+  if (HasFatalFailure()) return;
   ASSERT_TRUE(runner_->status().ok()) << runner_->status();
 }
 
@@ -95,35 +78,6 @@ std::string OpsKitTest::RunBlock(const std::string& name, const EnvVars& extra, 
                                 << runner_->Script(name) << "output:\n"
                                 << r->output;
   return r->output;
-}
-
-void OpsKitTest::CreateCustomer(const std::string& id, int max_policies) {
-  grpc::ClientContext ctx;
-  v1::CreateCustomerRequest req;
-  req.set_customer_id(id);
-  req.set_name("Customer " + id);
-  req.set_max_policies(max_policies);
-  req.set_request_id("create-" + id);
-  v1::Customer resp;
-  grpc::Status s = system_->customers().CreateCustomer(&ctx, req, &resp);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-}
-
-std::string OpsKitTest::CreateAndApprove(const std::string& customer, int64_t premium) {
-  grpc::ClientContext create_ctx;
-  v1::CreateQuoteRequest create;
-  create.set_customer_id(customer);
-  create.set_premium(premium);
-  v1::Quote quote;
-  grpc::Status s = system_->quotes().CreateQuote(&create_ctx, create, &quote);
-  EXPECT_TRUE(s.ok()) << s.error_message();
-  grpc::ClientContext approve_ctx;
-  v1::ApproveQuoteRequest approve;
-  approve.set_quote_id(quote.quote_id());
-  v1::ApproveQuoteResponse approved;
-  s = system_->quotes().ApproveQuote(&approve_ctx, approve, &approved);
-  EXPECT_TRUE(s.ok()) << s.error_message();
-  return quote.quote_id();
 }
 
 std::string OpsKitTest::QuoteStatus(const std::string& quote_id) {

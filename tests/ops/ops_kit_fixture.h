@@ -6,7 +6,8 @@
 // QUOTECTL and each <SERVICE>_METRICS_URL.
 //
 // A test binary derives its fixture from OpsKitTest and calls StartSystem() from its
-// SetUpTestSuite(); the tests then run in order on the same system.
+// SetUpTestSuite(); the tests then run in order on the same system, with SagaSystemFixture's
+// helpers.
 #ifndef QUOTEFLOW_TESTS_OPS_OPS_KIT_FIXTURE_H_
 #define QUOTEFLOW_TESTS_OPS_OPS_KIT_FIXTURE_H_
 
@@ -19,13 +20,13 @@
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "tests/ops/ops_test_util.h"
-#include "tests/support/saga_system.h"
+#include "tests/support/saga_fixture.h"
 
 namespace quoteflow::ops_testing {
 
 using EnvVars = std::vector<std::pair<std::string, std::string>>;
 
-class OpsKitTest : public ::testing::Test {
+class OpsKitTest : public testing::SagaSystemFixture {
  protected:
   // A process of the system: its binary and the <SERVICE>_METRICS_URL variable `make run` writes.
   struct ProcessInfo {
@@ -39,8 +40,7 @@ class OpsKitTest : public ::testing::Test {
   // one's), starts the system in `options.saga_mode` with a metrics port per process, and the
   // runbook runner for that mode. A failure is reported by every test's SetUp().
   static void StartSystem(testing::SagaSystemOptions options);
-  // Stops the system; a process that did not stop cleanly fails the suite.
-  static void TearDownTestSuite();
+  static void TearDownTestSuite() { StopSystem(); }
   void SetUp() override;
 
   // The port `process` serves /metrics and /healthz on; http://127.0.0.1:<port>/metrics; and that
@@ -50,10 +50,6 @@ class OpsKitTest : public ::testing::Test {
   static std::string Metrics(const std::string& process);
   // Runs runbook block `name` and expects exit code `want`; returns its output.
   static std::string RunBlock(const std::string& name, const EnvVars& extra = {}, int want = 0);
-  // Creates customer `id` (request id "create-<id>") through customer-worker.
-  static void CreateCustomer(const std::string& id, int max_policies);
-  // Creates a quote for `customer` and approves it through quote-api; returns its id.
-  static std::string CreateAndApprove(const std::string& customer, int64_t premium);
   // The quote's status in quote.quotes ("" when there is none).
   static std::string QuoteStatus(const std::string& quote_id);
   // Writes every process's live /metrics names to <QUOTEFLOW_SCRAPE_DIR>/<mode>.txt, for
@@ -62,8 +58,6 @@ class OpsKitTest : public ::testing::Test {
   // Every block of the runbook tagged with this mode has run.
   static void ExpectEveryBlockRan();
 
-  static testing::SagaSystem* system_;
-  static std::string* start_error_;
   static RunbookRunner* runner_;
 
  private:
