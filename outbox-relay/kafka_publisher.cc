@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "platform/kafka/kafka_config.h"
 #include "platform/observability/log.h"
 
 namespace quoteflow::relay {
@@ -12,11 +13,14 @@ namespace {
 void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
   auto* t = static_cast<TrackedMessage*>(msg->_private);
   if (t == nullptr) return;
-  if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (kafka::IsConfirmedDelivery(msg)) {
     t->delivery.outcome = DeliveryOutcome::kDelivered;
     t->delivery.error.clear();
     t->delivery.partition = msg->partition;
     t->delivery.offset = msg->offset;
+  } else if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    t->delivery.outcome = DeliveryOutcome::kTransient;  // sent again
+    t->delivery.error = kafka::kUnconfirmedDelivery;
   } else {
     t->delivery.outcome = IsPermanentProduceError(msg->err) ? DeliveryOutcome::kPermanent
                                                             : DeliveryOutcome::kTransient;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "domain/status_macros.h"
+#include "platform/kafka/kafka_config.h"
 #include "platform/observability/log.h"
 
 namespace quoteflow::relay {
@@ -121,6 +122,7 @@ void Relay::MaybeLogStats() {
              {"parked_rows", static_cast<long long>(stats_.parked_rows.load())},
              {"parked_total", static_cast<long long>(stats_.parked.load())},
              {"transient_failures", static_cast<long long>(stats_.transient_failures.load())},
+             {"unconfirmed_deliveries", static_cast<long long>(stats_.unconfirmed.load())},
              {"permanent_failures", static_cast<long long>(stats_.permanent_failures.load())},
              {"shards_held", stats_.shards_held.load()},
              {"in_flight", stats_.in_flight.load()},
@@ -301,6 +303,7 @@ absl::Status Relay::Settle(const std::vector<int64_t>& completed) {
         }
         continue;
       }
+      if (d.error == kafka::kUnconfirmedDelivery) ++stats_.unconfirmed;
       if (blocked) continue;  // behind a failed row of its aggregate: read again after it
       blocked_keys_.insert(key);
       if (d.outcome == DeliveryOutcome::kPermanent) {

@@ -15,6 +15,9 @@ void RegisterRelayMetrics(metrics::Registry& registry, const RelayStats& stats) 
   counter("quoteflow_outbox_reads_total", "outbox reads, those that found nothing too", s->reads);
   counter("quoteflow_outbox_transient_failures_total", "deliveries failed transiently (retried)",
           s->transient_failures);
+  counter("quoteflow_outbox_unconfirmed_deliveries_total",
+          "reports of a delivery without its offset (implicitly acknowledged), sent again",
+          s->unconfirmed);
   counter("quoteflow_outbox_permanent_failures_total",
           "deliveries refused permanently (attempt counted)", s->permanent_failures);
   counter("quoteflow_outbox_parked_total", "rows parked by this relay", s->parked);

@@ -6,6 +6,7 @@
 //   quoteflow_outbox_reads_total                outbox reads, those that found nothing too
 //   quoteflow_outbox_wakeups_total              idle waits ended by a writer's NOTIFY
 //   quoteflow_outbox_transient_failures_total   deliveries failed transiently (retried)
+//   quoteflow_outbox_unconfirmed_deliveries_total  reports "delivered" without an offset (resent)
 //   quoteflow_outbox_permanent_failures_total   deliveries refused permanently (attempt counted)
 //   quoteflow_outbox_parked_total               rows this relay parked
 //   quoteflow_outbox_held_back_total            delivered rows kept behind a failed earlier one

@@ -16,6 +16,8 @@ struct RelayStats {
   std::atomic<int64_t> batches{0};             // batches produced
   std::atomic<int64_t> reads{0};               // outbox reads, those that found nothing too
   std::atomic<int64_t> transient_failures{0};  // deliveries failed transiently (retried)
+  std::atomic<int64_t> unconfirmed{0};         // reports "delivered" without an offset (sent
+                                               // again: kafka::IsConfirmedDelivery)
   std::atomic<int64_t> permanent_failures{0};  // deliveries refused permanently (attempt counted)
   std::atomic<int64_t> parked{0};              // rows parked by this relay
   std::atomic<int64_t> held_back{0};           // delivered rows kept because an earlier one of the

@@ -157,6 +157,21 @@ absl::StatusOr<HandlePtr> NewKafkaHandle(rd_kafka_type_t type, ConfPtr conf);
 // Routes librdkafka's log lines of `conf` to quoteflow::log (fields: rdkafka_fac, client).
 void RouteKafkaLogs(rd_kafka_conf_t* conf);
 
+// Whether a delivery report says the broker wrote the message: no error and the offset it was
+// written at (acks=all is forced, so a broker's ack always carries one). librdkafka 2.0.2 also
+// reports "delivered", without an offset, the messages it acks implicitly: when a later request
+// of the partition is acknowledged it takes the earlier messages as written, even after their own
+// request failed as not persisted (rdkafka_request.c). That holds only if the broker refuses a
+// request out of sequence, and a broker with no state for the producer on the partition (its first
+// writes there, or none for producer.id.expiration.ms) accepts any sequence: the earlier messages
+// may be lost. Such a report must be treated as a failure (send again: a duplicate at worst).
+inline bool IsConfirmedDelivery(const rd_kafka_message_t* m) {
+  return m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->offset >= 0;
+}
+// The error text of a report that is not an error but not confirmed either (above).
+inline constexpr char kUnconfirmedDelivery[] =
+    "delivered without an offset (implicitly acknowledged by a later request): not confirmed";
+
 }  // namespace quoteflow::kafka
 
 #endif  // QUOTEFLOW_PLATFORM_KAFKA_KAFKA_CONFIG_H_

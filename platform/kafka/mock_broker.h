@@ -82,16 +82,11 @@ absl::StatusOr<rd_kafka_resp_err_t> ParseKafkaError(absl::string_view name);
 inline KafkaProperty MockClusterFetchWait() { return {"fetch.wait.max.ms", "5"}; }
 
 // librdkafka's mock cluster checks the sequence numbers of a transactional producer only, not of
-// an idempotent one. When an injected error fails one ProduceRequest of a partition and the mock
-// appends the next request already in flight, the producer takes that later ack as proof that the
-// earlier messages were written too ("implicit ack", rdkafka_request.c) and reports them
-// delivered, with offset -1001, although the log never got them. A real broker answers the later
-// request OUT_OF_ORDER_SEQUENCE_NUMBER and the producer sends the earlier one again first.
-// Producers on the mock under request-level error injection add this property: one request in
-// flight per broker, so no later request can be acked before an earlier one's retry.
-inline KafkaProperty MockClusterOneProduceInFlight() {
-  return {"max.in.flight.requests.per.connection", "1"};
-}
+// an idempotent one: when an injected error fails one ProduceRequest of a partition, it appends
+// the next request already in flight, and the producer reports the failed request's messages
+// delivered without an offset (its "implicit ack"), as a real broker with no state for the
+// producer can make it do. Producers must not count such a report as a delivery
+// (IsConfirmedDelivery, kafka_config.h); outbox-relay/kafka_publisher_test.cc shows it here.
 
 class MockBroker {
  public:

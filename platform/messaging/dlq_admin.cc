@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "platform/messaging/dlq_headers.h"
+#include "platform/kafka/kafka_config.h"
 #include "platform/messaging/kafka_admin_util.h"
 
 namespace quoteflow::messaging {
@@ -62,12 +63,14 @@ DlqRecord ToDlqRecord(const std::string& topic, const rd_kafka_message_t* m) {
 struct RedriveDelivery {
   bool done = false;
   rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  bool unconfirmed = false;  // "delivered" without an offset (kafka::IsConfirmedDelivery)
 };
 
 void RedriveReport(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
   auto* d = static_cast<RedriveDelivery*>(m->_private);
   if (d == nullptr) return;
   d->err = m->err;
+  d->unconfirmed = m->err == RD_KAFKA_RESP_ERR_NO_ERROR && !kafka::IsConfirmedDelivery(m);
   d->done = true;
 }
 
@@ -201,14 +204,17 @@ absl::Status RedriveDlqRecords(const kafka::KafkaSettings& settings,
   int delivered = 0;
   for (size_t i = 0; i < records.size(); ++i) {
     const RedriveDelivery& d = deliveries[i];
-    if (d.done && d.err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (d.done && d.err == RD_KAFKA_RESP_ERR_NO_ERROR && !d.unconfirmed) {
       ++delivered;
     } else if (first_error.ok()) {
       const DlqRecord& r = records[i];
-      first_error =
-          StatusFromKafka(d.done ? d.err : RD_KAFKA_RESP_ERR__TIMED_OUT,
-                          absl::StrCat("redriving ", r.dlq_topic, "[", r.partition, "]@", r.offset,
-                                       " to ", r.original_topic, "[", r.original_partition, "]"));
+      const std::string what =
+          absl::StrCat("redriving ", r.dlq_topic, "[", r.partition, "]@", r.offset, " to ",
+                       r.original_topic, "[", r.original_partition, "]");
+      first_error = d.unconfirmed ? absl::UnavailableError(
+                                        absl::StrCat(what, ": ", kafka::kUnconfirmedDelivery))
+                                  : StatusFromKafka(d.done ? d.err : RD_KAFKA_RESP_ERR__TIMED_OUT,
+                                                    what);
     }
   }
   if (!first_error.ok()) {

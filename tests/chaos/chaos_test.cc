@@ -161,8 +161,8 @@ class Chaos : public ::testing::Test {
     options.underwriting_limit = kLimit;
     // The scenario's KAFKA_PROPERTIES, in every process's environment: the relays read it, the
     // workers' --kafka-properties below replaces it (so it is repeated there).
-    std::string* scenario_properties = nullptr;
-    for (auto& [name, value] : options.extra_env) {
+    const std::string* scenario_properties = nullptr;
+    for (const auto& [name, value] : options.extra_env) {
       if (name == "KAFKA_PROPERTIES") scenario_properties = &value;
     }
     // Short group timings, so that a SIGKILLed worker's partitions move within seconds.
@@ -178,17 +178,6 @@ class Chaos : public ::testing::Test {
     for (const char* w :
          {"policy-worker", "customer-worker", "quote-worker", "saga-orchestrator"}) {
       options.extra_args[w].push_back("--kafka-properties=" + worker_properties);
-    }
-    if (mock != nullptr) {
-      // The relays' producers under the mock's injected produce errors: see
-      // MockClusterOneProduceInFlight. (Workers take --kafka-properties above, not this.)
-      const kafka::KafkaProperty one_in_flight = kafka::MockClusterOneProduceInFlight();
-      const std::string property = absl::StrCat(one_in_flight.first, "=", one_in_flight.second);
-      if (scenario_properties != nullptr) {
-        absl::StrAppend(scenario_properties, ",", property);
-      } else {
-        options.extra_env.push_back({"KAFKA_PROPERTIES", property});
-      }
     }
     system_ = std::make_unique<SagaSystem>(std::move(options));
     absl::Status s = system_->Start();
@@ -356,7 +345,7 @@ class Chaos : public ::testing::Test {
   }
 
   // The brokers' log lines about these partitions; a scenario on a cluster of its own has them.
-  virtual std::string BrokerLinesAbout(const std::set<std::string>& partitions) const {
+  virtual std::string BrokerLinesAbout(const std::set<std::string>& /*partitions*/) const {
     return "";
   }
 
