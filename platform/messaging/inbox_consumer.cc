@@ -93,6 +93,8 @@ struct DlqDelivery {
   rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
 };
 
+// DeadLetter() waits for each record's report before producing the next, so librdkafka never has
+// a later request to ack one by ("implicit ack", kafka::IsConfirmedDelivery): err is the outcome.
 void DlqDeliveryReport(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
   auto* d = static_cast<DlqDelivery*>(m->_private);
   if (d == nullptr) return;
