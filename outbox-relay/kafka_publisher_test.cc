@@ -112,8 +112,8 @@ int RunRound() {
 }
 
 TEST(KafkaPublisherTest, AnImplicitAckIsNotADelivery) {
-  // The timing makes an implicit ack in almost every round (300 of 300 here); without one a round
-  // proves nothing, so up to three are run.
+  // The timing makes an implicit ack in almost every round (all but one of ~700 here); without one
+  // a round proves nothing, so up to three are run.
   int unconfirmed = 0;
   for (int round = 1; round <= 3 && unconfirmed == 0 && !HasFailure(); ++round) {
     unconfirmed = RunRound();
