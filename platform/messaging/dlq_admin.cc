@@ -13,8 +13,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "platform/messaging/dlq_headers.h"
 #include "platform/kafka/kafka_config.h"
+#include "platform/messaging/dlq_headers.h"
 #include "platform/messaging/kafka_admin_util.h"
 
 namespace quoteflow::messaging {
