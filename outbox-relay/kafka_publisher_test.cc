@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "platform/kafka/kafka_config.h"
 #include "platform/kafka/mock_broker.h"
 
 namespace quoteflow::relay {
@@ -46,19 +47,12 @@ int RunRound() {
   EXPECT_TRUE(broker.ok()) << broker.status();
   if (!broker.ok()) return -1;
   const std::string bootstrap = (*broker)->bootstrap_servers();
+  // The relay's own producer settings (acks=all, idempotence), sending each message at once.
+  const kafka::KafkaSettings settings(bootstrap, {{"linger.ms", "0"}});
   auto publisher = KafkaBatchPublisher::Create([&]() -> absl::StatusOr<rd_kafka_conf_t*> {
-    char err[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    const std::vector<std::pair<std::string, std::string>> properties = {
-        {"bootstrap.servers", bootstrap}, {"enable.idempotence", "true"}, {"linger.ms", "0"}};
-    for (const auto& [name, value] : properties) {
-      if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), err, sizeof(err)) !=
-          RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return absl::InvalidArgumentError(err);
-      }
-    }
-    return conf;
+    absl::StatusOr<kafka::ConfPtr> conf = settings.Build(kafka::KafkaRole::kProducer);
+    if (!conf.ok()) return conf.status();
+    return conf->release();
   });
   EXPECT_TRUE(publisher.ok()) << publisher.status();
   if (!publisher.ok()) return -1;
