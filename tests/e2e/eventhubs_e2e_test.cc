@@ -8,7 +8,6 @@
 // librdkafka) and kafkajs (npm, pure JavaScript): keys, JSON values and CloudEvents headers intact.
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
-#include <grpcpp/grpcpp.h>
 
 #include <unistd.h>
 
@@ -16,19 +15,15 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "platform/events/event_codec.h"
 #include "platform/process/child_process.h"
-#include "quoteflow/v1/customer.grpc.pb.h"
-#include "quoteflow/v1/quote.grpc.pb.h"
-#include "tests/support/saga_system.h"
+#include "tests/support/saga_fixture.h"
 #include "tests/support/test_environment.h"
 
 namespace quoteflow {
@@ -41,13 +36,6 @@ using ::quoteflow::testing::WaitFor;
 // The headers every record carries: the CloudEvents Kafka binding plus traceparent.
 const char* const kHeaders[] = {"ce_specversion", "ce_id",        "ce_type",    "ce_source",
                                 "ce_time",        "content-type", "traceparent"};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string FindOnPath(const std::string& name) {
   const char* path = std::getenv("PATH");
@@ -77,7 +65,7 @@ std::string RunCapture(const std::string& path, const std::vector<std::string>& 
   absl::StatusOr<int> code = (*child)->Wait(deadline);
   EXPECT_TRUE(code.ok() && *code == 0)
       << path << " failed (" << (code.ok() ? std::to_string(*code) : code.status().ToString())
-      << "): " << ReadFile(err_path);
+      << "): " << testing::FileTail(err_path);
   return out;
 }
 
@@ -135,85 +123,66 @@ void ExpectIntactEvents(const std::vector<ClientRecord>& records, const std::str
   }
 }
 
-class EventHubsE2eTest : public ::testing::Test {
+class EventHubsE2eTest : public testing::SagaSystemFixture {
  protected:
-  void SetUp() override {
+  static void SetUpTestSuite() {
     absl::StatusOr<testing::QuoteflowEnvironment::SaslSsl> sasl = Env().sasl_ssl();
-    ASSERT_TRUE(sasl.ok()) << sasl.status();
-    sasl_ = *sasl;
-    prefix_ = Env().topic_prefix() + "eh-";
+    if (!sasl.ok()) {
+      start_error_ = new std::string(sasl.status().ToString());
+      return;
+    }
+    sasl_ = new testing::QuoteflowEnvironment::SaslSsl(*sasl);
+    prefix_ = new std::string(Env().topic_prefix() + "eh-");
     std::string topics;
     for (const char* t : {"quotes", "policies", "customers"}) {
-      absl::StrAppend(&topics, prefix_, t, ":4,", prefix_, t, ".dlq:1,");
+      absl::StrAppend(&topics, *prefix_, t, ":4,", *prefix_, t, ".dlq:1,");
     }
-    ASSERT_TRUE(Env().CreateTopics(topics).ok());
-    password_file_ = ::testing::TempDir() + "eventhubs-e2e-password";
-    {
-      std::ofstream out(password_file_);
-      out << sasl_.password << "\n";
+    if (absl::Status s = Env().CreateTopics(topics); !s.ok()) {
+      start_error_ = new std::string(s.ToString());
+      return;
     }
+    testing::SagaSystemOptions options;
+    options.bootstrap_servers = sasl_->bootstrap_servers;
+    options.topic_prefix = *prefix_;
+    options.group_prefix = *prefix_;
+    options.log_prefix = "eventhubs-e2e";
+    options.default_max_policies = 1;
+    options.extra_env = {{"KAFKA_PROPERTIES_FILE", QUOTEFLOW_EVENTHUBS_PROPERTIES},
+                         {"KAFKA_PROPERTIES", "ssl.ca.location=" + sasl_->ca_file},
+                         {"KAFKA_SASL_PASSWORD", sasl_->password}};
+    StartSystem(std::move(options));
+  }
+  static void TearDownTestSuite() {
+    StopSystem();
+    delete sasl_;
+    delete prefix_;
   }
 
-  testing::QuoteflowEnvironment::SaslSsl sasl_;
-  std::string prefix_;
-  std::string password_file_;
+  static testing::QuoteflowEnvironment::SaslSsl* sasl_;
+  static std::string* prefix_;
 };
 
-TEST_F(EventHubsE2eTest, SagasCompleteWithTheShippedProfileAndIndependentClientsReadTheTopics) {
-  testing::SagaSystemOptions options;
-  options.bootstrap_servers = sasl_.bootstrap_servers;
-  options.topic_prefix = prefix_;
-  options.group_prefix = prefix_;
-  options.log_prefix = "eventhubs-e2e";
-  options.default_max_policies = 1;
-  options.extra_env = {{"KAFKA_PROPERTIES_FILE", QUOTEFLOW_EVENTHUBS_PROPERTIES},
-                       {"KAFKA_PROPERTIES", "ssl.ca.location=" + sasl_.ca_file},
-                       {"KAFKA_SASL_PASSWORD", sasl_.password}};
-  SagaSystem system(options);
-  absl::Status started = system.Start();
-  ASSERT_TRUE(started.ok()) << started << "\n" << system.Logs();
+testing::QuoteflowEnvironment::SaslSsl* EventHubsE2eTest::sasl_ = nullptr;
+std::string* EventHubsE2eTest::prefix_ = nullptr;
 
-  {
-    v1::CreateCustomerRequest req;
-    req.set_customer_id("eh-alice");
-    req.set_name("Alice");
-    req.set_max_policies(1);
-    req.set_request_id("create-eh-alice");
-    v1::Customer out;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Status s = system.customers().CreateCustomer(&ctx, req, &out);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-  }
+TEST_F(EventHubsE2eTest, SagasCompleteWithTheShippedProfileAndIndependentClientsReadTheTopics) {
+  SagaSystem& system = *system_;
+  CreateCustomer("eh-alice", 1);
   // The first quote is issued; the second exceeds alice's one policy and is compensated.
   std::vector<std::string> ids;
   for (int64_t premium : {1200, 900}) {
-    v1::CreateQuoteRequest create;
-    create.set_customer_id("eh-alice");
-    create.set_premium(premium);
-    v1::Quote quote;
-    grpc::ClientContext c1;
-    ASSERT_TRUE(system.quotes().CreateQuote(&c1, create, &quote).ok());
-    v1::ApproveQuoteRequest approve;
-    approve.set_quote_id(quote.quote_id());
-    v1::ApproveQuoteResponse approved;
-    grpc::ClientContext c2;
-    ASSERT_TRUE(system.quotes().ApproveQuote(&c2, approve, &approved).ok());
-    ids.push_back(quote.quote_id());
-    auto status = [&] {
-      v1::GetQuoteRequest get;
-      get.set_quote_id(quote.quote_id());
-      v1::Quote q;
-      grpc::ClientContext c;
-      return system.quotes().GetQuote(&c, get, &q).ok() ? q.status() : v1::QUOTE_STATUS_UNSPECIFIED;
-    };
+    const std::string id = CreateAndApprove("eh-alice", premium);
+    ASSERT_FALSE(id.empty());
+    ids.push_back(id);
+    v1::QuoteStatus status = v1::QUOTE_STATUS_UNSPECIFIED;
     absl::Status settled = WaitFor(
         [&] {
-          return status() == v1::QUOTE_STATUS_ISSUED || status() == v1::QUOTE_STATUS_REJECTED;
+          status = GetQuote(id).status();
+          return status == v1::QUOTE_STATUS_ISSUED || status == v1::QUOTE_STATUS_REJECTED;
         },
         absl::Seconds(90), "the saga to end");
     ASSERT_TRUE(settled.ok()) << settled << "\n" << system.Logs();
-    EXPECT_EQ(status(), premium == 1200 ? v1::QUOTE_STATUS_ISSUED : v1::QUOTE_STATUS_REJECTED);
+    EXPECT_EQ(status, premium == 1200 ? v1::QUOTE_STATUS_ISSUED : v1::QUOTE_STATUS_REJECTED);
   }
   // The relays ran without the idempotent producer, as the profile says.
   for (const std::string& name : system.Names()) {
@@ -221,18 +190,18 @@ TEST_F(EventHubsE2eTest, SagasCompleteWithTheShippedProfileAndIndependentClients
     if (absl::StartsWith(name, "relay-")) {
       EXPECT_TRUE(absl::StrContains(log, "idempotent producer off")) << name << ":\n" << log;
     }
-    EXPECT_FALSE(absl::StrContains(log, sasl_.password)) << name << " logged the password";
+    EXPECT_FALSE(absl::StrContains(log, sasl_->password)) << name << " logged the password";
   }
 
   // kcat over the same listener (its configuration in a file: no password in argv).
-  const std::string quotes_topic = prefix_ + "quotes";
+  const std::string quotes_topic = *prefix_ + "quotes";
   const std::string kcat_conf = ::testing::TempDir() + "eventhubs-e2e-kcat.conf";
   {
     std::ofstream out(kcat_conf);
     out << "security.protocol=SASL_SSL\nsasl.mechanisms=PLAIN\nsasl.username=$ConnectionString\n"
-        << "sasl.password=" << sasl_.password << "\nssl.ca.location=" << sasl_.ca_file << "\n";
+        << "sasl.password=" << sasl_->password << "\nssl.ca.location=" << sasl_->ca_file << "\n";
   }
-  const std::string kcat_out = RunCapture("/usr/bin/kcat", {"-C", "-b", sasl_.bootstrap_servers,
+  const std::string kcat_out = RunCapture("/usr/bin/kcat", {"-C", "-b", sasl_->bootstrap_servers,
                                                             "-F", kcat_conf, "-t", quotes_topic,
                                                             "-J", "-e", "-q"});
   std::vector<ClientRecord> kcat_records = ParseJsonLines(kcat_out, "payload");
@@ -241,7 +210,12 @@ TEST_F(EventHubsE2eTest, SagasCompleteWithTheShippedProfileAndIndependentClients
   for (const ClientRecord& r : kcat_records) kcat_keys.insert(r.key);
   for (const std::string& id : ids) EXPECT_TRUE(kcat_keys.contains(id)) << id << " not read by kcat";
 
-  // kafkajs, with the record count kcat saw.
+  // kafkajs, with the record count kcat saw (the password in a file: none in argv).
+  const std::string password_file = ::testing::TempDir() + "eventhubs-e2e-password";
+  {
+    std::ofstream out(password_file);
+    out << sasl_->password << "\n";
+  }
   const std::string node_modules = std::string(QUOTEFLOW_CACHE_DIR) + "/node/node_modules";
   ASSERT_EQ(access((node_modules + "/kafkajs").c_str(), F_OK), 0)
       << "kafkajs is not installed in " << node_modules << ": run scripts/install-deps.sh";
@@ -249,9 +223,9 @@ TEST_F(EventHubsE2eTest, SagasCompleteWithTheShippedProfileAndIndependentClients
   ASSERT_FALSE(node.empty()) << "no node on PATH: run scripts/install-deps.sh";
   const std::string js_out =
       RunCapture(node,
-                 {QUOTEFLOW_KAFKAJS_READ, sasl_.bootstrap_servers, quotes_topic,
-                  std::to_string(kcat_records.size()), "$ConnectionString", password_file_,
-                  sasl_.ca_file},
+                 {QUOTEFLOW_KAFKAJS_READ, sasl_->bootstrap_servers, quotes_topic,
+                  std::to_string(kcat_records.size()), "$ConnectionString", password_file,
+                  sasl_->ca_file},
                  {{"NODE_PATH", node_modules}});
   std::vector<ClientRecord> js_records = ParseJsonLines(js_out, "value");
   ExpectIntactEvents(js_records, "kafkajs");
@@ -260,8 +234,6 @@ TEST_F(EventHubsE2eTest, SagasCompleteWithTheShippedProfileAndIndependentClients
               "kafkajs with their headers\n",
               ids.size(), kcat_records.size(), quotes_topic.c_str());
 
-  std::vector<std::string> bad = system.Stop();
-  EXPECT_TRUE(bad.empty()) << absl::StrJoin(bad, ", ") << "\n" << system.Logs();
 }
 
 }  // namespace
