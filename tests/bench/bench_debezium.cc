@@ -12,6 +12,7 @@
 // consumer with fetch.wait.max.ms=1 assigned every partition received it). Events are matched by
 // the eventID inside the record value, which all three publish unchanged (the payload column).
 // The Debezium peers are tuned for latency as the relay is: poll.interval.ms=--debezium-poll-ms.
+// Before its measured phases each publisher runs the same load unmeasured (--peer-warmup, below).
 // Their jars come from scripts/install-deps.sh (tests/bench/peers/build.sh) in --debezium-dir.
 #include <librdkafka/rdkafka.h>
 
@@ -226,6 +227,17 @@ absl::StatusOr<PeerFigures> MeasurePublisher(BenchSystem& sys, EventArrivals& ar
   return f;
 }
 
+// The running publisher under the same load, unmeasured: `warm`'s drain, then its paced rate for
+// its duration (none when zero). A fresh broker's JIT compiler takes about a minute of load to
+// settle (docs/performance.md, "The broker's first minute"), as does a fresh JVM peer's: without
+// this the publisher measured first would pay for the broker's and the JVM peers for their own,
+// measured against publishers already past theirs.
+absl::Status WarmUp(BenchSystem& sys, EventArrivals& arrivals, const std::string& name,
+                    const Sizes& warm) {
+  if (warm.duration <= absl::ZeroDuration()) return absl::OkStatus();
+  return MeasurePublisher(sys, arrivals, name + "-warm-", warm).status();
+}
+
 // Inserts one warm-up row per second until one reaches Kafka: the peer streams from its slot.
 absl::Status WaitStreaming(BenchSystem& sys, EventArrivals& arrivals, const std::string& name,
                            absl::Duration timeout) {
@@ -353,8 +365,10 @@ absl::Status RunDebeziumBenchmark(const BenchContext& ctx) {
   auto duration =
       ctx.flags->GetDuration("peer-duration", ctx.tiny ? absl::Seconds(2) : absl::Seconds(15));
   auto poll_ms = ctx.flags->GetInt("debezium-poll-ms", 10);
-  for (const absl::Status& s :
-       {rows.status(), batch.status(), rate.status(), duration.status(), poll_ms.status()}) {
+  auto warmup =
+      ctx.flags->GetDuration("peer-warmup", ctx.tiny ? absl::Seconds(1) : absl::Seconds(30));
+  for (const absl::Status& s : {rows.status(), batch.status(), rate.status(), duration.status(),
+                                poll_ms.status(), warmup.status()}) {
     if (!s.ok()) return s;
   }
   if (*rows < 1 || *batch < 1 || *rate <= 0 || *poll_ms < 1) {
@@ -375,6 +389,13 @@ absl::Status RunDebeziumBenchmark(const BenchContext& ctx) {
                       "embedded) on the same Postgres and broker: drain %d rows, then "
                       "commit -> consumed at %.0f rows/s",
                       *rows, *rate));
+  // Each publisher's warm-up: a quarter of the drain's rows, then the paced rate.
+  const Sizes warm{std::max<int64_t>(1, *rows / 4), *batch, *rate, *warmup};
+  if (warm.duration > absl::ZeroDuration()) {
+    Figure("warm-up of each publisher (not measured)",
+           absl::StrFormat("drain %d rows, then %.0f rows/s for %s", warm.rows, warm.rate,
+                           absl::FormatDuration(warm.duration)));
+  }
   BenchSystem sys(ctx.binaries, ctx.work_dir);
   if (absl::Status s = sys.StartPostgres(
           ctx.durable,
@@ -402,6 +423,7 @@ absl::Status RunDebeziumBenchmark(const BenchContext& ctx) {
     return s;
   }
   if (absl::Status s = WaitStreaming(sys, arrivals, "ours", absl::Seconds(60)); !s.ok()) return s;
+  if (absl::Status s = WarmUp(sys, arrivals, "ours", warm); !s.ok()) return s;
   absl::StatusOr<PeerFigures> ours = MeasurePublisher(sys, arrivals, "ours", sizes);
   if (!ours.ok()) return ours.status();
   if (absl::Status s = sys.StopChild("ours"); !s.ok()) return s;
@@ -445,6 +467,7 @@ absl::Status RunDebeziumBenchmark(const BenchContext& ctx) {
   if (absl::Status s = WaitStreaming(sys, arrivals, "connect", absl::Seconds(180)); !s.ok()) {
     return s;
   }
+  if (absl::Status s = WarmUp(sys, arrivals, "connect", warm); !s.ok()) return s;
   absl::StatusOr<PeerFigures> connect = MeasurePublisher(sys, arrivals, "connect", sizes);
   if (!connect.ok()) return connect.status();
   // A JVM exits 143 on SIGTERM once its shutdown hooks ran: not an error here.
@@ -474,6 +497,7 @@ absl::Status RunDebeziumBenchmark(const BenchContext& ctx) {
   if (absl::Status s = WaitStreaming(sys, arrivals, "embedded", absl::Seconds(180)); !s.ok()) {
     return s;
   }
+  if (absl::Status s = WarmUp(sys, arrivals, "embedded", warm); !s.ok()) return s;
   absl::StatusOr<PeerFigures> embedded = MeasurePublisher(sys, arrivals, "embedded", sizes);
   if (!embedded.ok()) return embedded.status();
   (void)sys.StopChild("embedded");
