@@ -7,8 +7,10 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -57,7 +59,9 @@ class PgPool {
   // that lost the connection, so that it is replaced.
   class Lease {
    public:
-    Lease(Lease&& other) noexcept : pool_(other.pool_), conn_(std::move(other.conn_)) {}
+    // The moved-from lease gives nothing back to the pool when it goes.
+    Lease(Lease&& other) noexcept
+        : pool_(std::exchange(other.pool_, nullptr)), conn_(std::move(other.conn_)) {}
     Lease& operator=(Lease&&) = delete;
     ~Lease();
     pqxx::connection& operator*() { return *conn_; }
@@ -77,6 +81,8 @@ class PgPool {
   // A connection, opening one if needed. DEADLINE_EXCEEDED when none frees up before `deadline`
   // (RESOURCE_EXHAUSTED if the pool is simply full), UNAVAILABLE when Postgres cannot be reached.
   absl::StatusOr<Lease> Acquire(absl::Time deadline);
+  // An idle connection, or none: never waits and never opens one.
+  std::optional<Lease> TryAcquireIdle();
 
   // Runs `work` with a connection; if it fails because the connection broke, the connection is
   // discarded. `work` must catch nothing from pqxx itself: exceptions are mapped with `what`.
