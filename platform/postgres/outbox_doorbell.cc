@@ -41,30 +41,57 @@ PgOutboxDoorbell::~PgOutboxDoorbell() {
   thread_.join();
 }
 
-void PgOutboxDoorbell::Ring() {
-  ++stats_.rings;
-  absl::MutexLock lock(&mu_);
+void PgOutboxDoorbell::HandToThread() {
   if (!pending_) {
     pending_ = true;
     cv_.Signal();
   }
 }
 
+void PgOutboxDoorbell::Ring() {
+  ++stats_.rings;
+  absl::MutexLock lock(&mu_);
+  HandToThread();
+}
+
+absl::Status PgOutboxDoorbell::RingOn(pqxx::connection_base& conn) {
+  ++stats_.rings;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    if (pending_ || now < last_send_ + options_.min_interval) {
+      HandToThread();
+      return absl::OkStatus();
+    }
+    last_send_ = now;  // claimed: the thread sends no other before the interval is over
+  }
+  absl::Status s = NotifyOutboxRelays(conn, options_.schema);
+  if (s.ok()) {
+    ++stats_.notifies;
+    return s;
+  }
+  // The thread's own connection tries (its send is due an interval after the claim).
+  absl::MutexLock lock(&mu_);
+  HandToThread();
+  return IsConnectionLoss(s) ? s : absl::OkStatus();
+}
+
 void PgOutboxDoorbell::Loop() {
-  absl::Time last_send = absl::InfinitePast();
   while (true) {
     {
       absl::MutexLock lock(&mu_);
       while (!pending_ && !stop_) cv_.Wait(&mu_);
       if (!pending_) return;  // stopping, nothing to send
-      // Coalesce: at most one NOTIFY per min_interval (not waited out when stopping).
-      const absl::Time not_before = last_send + options_.min_interval;
-      while (!stop_ && absl::Now() < not_before) cv_.WaitWithDeadline(&mu_, not_before);
+      // Coalesce: at most one NOTIFY per min_interval, counting RingOn's (not waited out when
+      // stopping). A RingOn may claim a send meanwhile: the deadline is read again each time.
+      while (!stop_ && absl::Now() < last_send_ + options_.min_interval) {
+        cv_.WaitWithDeadline(&mu_, last_send_ + options_.min_interval);
+      }
       // Cleared before sending: a ring from now on gets a NOTIFY that starts after it.
       pending_ = false;
+      last_send_ = absl::Now();
     }
     Send();
-    last_send = absl::Now();
   }
 }
 

@@ -121,18 +121,6 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire(absl::Time deadline) {
   return Lease(this, std::move(conn));
 }
 
-std::optional<PgPool::Lease> PgPool::TryAcquireIdle() {
-  std::unique_ptr<pqxx::connection> conn;
-  {
-    absl::MutexLock lock(&mu_);
-    if (idle_.empty()) return std::nullopt;
-    conn = std::move(idle_.back());
-    idle_.pop_back();
-    ++leased_;
-  }
-  return Lease(this, std::move(conn));
-}
-
 void PgPool::Release(std::unique_ptr<pqxx::connection> conn) {
   absl::MutexLock lock(&mu_);
   --leased_;

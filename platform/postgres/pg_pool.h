@@ -7,7 +7,6 @@
 
 #include <functional>
 #include <memory>
-#include <optional>
 #include <pqxx/pqxx>
 #include <string>
 #include <utility>
@@ -81,8 +80,6 @@ class PgPool {
   // A connection, opening one if needed. DEADLINE_EXCEEDED when none frees up before `deadline`
   // (RESOURCE_EXHAUSTED if the pool is simply full), UNAVAILABLE when Postgres cannot be reached.
   absl::StatusOr<Lease> Acquire(absl::Time deadline);
-  // An idle connection, or none: never waits and never opens one.
-  std::optional<Lease> TryAcquireIdle();
 
   // Runs `work` with a connection; if it fails because the connection broke, the connection is
   // discarded. `work` must catch nothing from pqxx itself: exceptions are mapped with `what`.

@@ -1,5 +1,6 @@
 #include "platform/postgres/pg_quote_repository.h"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 
@@ -479,28 +480,42 @@ std::vector<std::unique_ptr<PendingQuoteUpdate>> PgQuoteRepository::TakeBatch() 
   return batch;
 }
 
+namespace {
+bool CommittedEvents(const std::vector<PendingQuoteUpdate*>& batch) {
+  return std::any_of(batch.begin(), batch.end(),
+                     [](const PendingQuoteUpdate* call) { return call->committed_events; });
+}
+}  // namespace
+
 void PgQuoteRepository::WriteBatch(const std::vector<PendingQuoteUpdate*>& batch) {
+  bool rang = false;
   absl::Status status = pool_.Run(
       absl::Now() + acquire_timeout_,
       batch.size() == 1 ? absl::StrCat("changing quote ", batch.front()->quote_id)
                         : absl::StrCat("changing ", batch.size(), " quotes"),
       [&](pqxx::connection& conn) {
-        return batch.size() == 1 ? UpdateOne(conn, *batch.front()) : UpdateMany(conn, batch);
+        absl::Status s =
+            batch.size() == 1 ? UpdateOne(conn, *batch.front()) : UpdateMany(conn, batch);
+        // Committed (in autocommit, or the explicit transaction): wake the relays, on this
+        // connection when the doorbell sends at once, before the calls are answered, as a NOTIFY
+        // made by the commit itself would. Never before the commit, so that a relay woken by it
+        // sees the rows. A connection lost meanwhile is reported, so that the pool drops it.
+        if (doorbell_ == nullptr || !CommittedEvents(batch)) return s;
+        rang = true;
+        absl::Status ring = doorbell_->RingOn(conn);
+        return s.ok() ? ring : s;
       });
-  bool committed_events = false;
   for (PendingQuoteUpdate* call : batch) {
     if (!call->resolved) {
       call->result = status.ok() ? absl::InternalError(absl::StrCat(
                                        "changing quote ", call->quote_id, ": no outcome recorded"))
                                  : status;
     }
-    committed_events = committed_events || call->committed_events;
   }
+  // Calls committed before a statement threw (written one by one after a batch statement failed).
+  if (doorbell_ != nullptr && !rang && CommittedEvents(batch)) doorbell_->Ring();
   stats_.batches.fetch_add(1, std::memory_order_relaxed);
   stats_.commands.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
-  // Committed (in autocommit, or the explicit transaction): wake the relays. Never before the
-  // commit, so that a relay woken by it sees the rows.
-  if (doorbell_ != nullptr && committed_events) doorbell_->Ring();
 }
 
 absl::Status PgQuoteRepository::UpdateOne(pqxx::connection& conn, PendingQuoteUpdate& call) {

@@ -364,12 +364,17 @@ class NotificationCounter : public pqxx::notification_receiver {
  public:
   NotificationCounter(pqxx::connection_base& c, const std::string& channel)
       : notification_receiver(c, channel) {}
-  void operator()(const std::string&, int) override { ++received; }
+  void operator()(const std::string&, int backend_pid) override {
+    ++received;
+    last_sender = backend_pid;
+  }
   int received = 0;
+  int last_sender = 0;  // the backend that sent the last one
 };
 
-// Rings from many threads become at most one NOTIFY per interval (plus the first), each sent on
-// the doorbell's own connection; a ring after a quiet period is sent on its own.
+// Rings from many threads, by Ring() and by RingOn() with a connection of their own, become at
+// most one NOTIFY per interval (plus the first); a ring after a quiet period is sent on its own,
+// by RingOn on the caller's connection.
 TEST_F(RelayFlowTest, DoorbellCoalescesRings) {
   pqxx::connection listen(Env().database_url());
   NotificationCounter counter(listen, OutboxChannel("quote"));
@@ -379,9 +384,14 @@ TEST_F(RelayFlowTest, DoorbellCoalescesRings) {
   const absl::Time start = absl::Now();
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&doorbell] {
+    threads.emplace_back([&doorbell, t] {
+      pqxx::connection own(Env().database_url());
       for (int i = 0; i < 250; ++i) {
-        doorbell.Ring();
+        if (t % 2 == 0) {
+          doorbell.Ring();
+        } else {
+          EXPECT_TRUE(doorbell.RingOn(own).ok());
+        }
         absl::SleepFor(absl::Microseconds(500));
       }
     });
@@ -411,11 +421,17 @@ TEST_F(RelayFlowTest, DoorbellCoalescesRings) {
   std::printf("[figures] doorbell: 1000 rings over %s -> %lld NOTIFYs (interval %s)\n",
               absl::FormatDuration(ringing).c_str(), static_cast<long long>(sent),
               absl::FormatDuration(interval).c_str());
-  // Quiet, then one ring: one more NOTIFY.
+  // Quiet, then one ring: one more NOTIFY. By RingOn: sent at once on the caller's connection.
   absl::SleepFor(2 * interval);
   doorbell.Ring();
   ASSERT_TRUE(delivered(sent + 1).ok());
   EXPECT_EQ(counter.received, sent + 1);
+  absl::SleepFor(2 * interval);
+  pqxx::connection writer(Env().database_url());
+  ASSERT_TRUE(doorbell.RingOn(writer).ok());
+  EXPECT_EQ(doorbell.stats().notifies.load(), sent + 2);  // sent before RingOn returned
+  ASSERT_TRUE(delivered(sent + 2).ok());
+  EXPECT_EQ(counter.last_sender, writer.backendpid());
 }
 
 // EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) of `statement`, run in `tx`, as one string.
